@@ -44,6 +44,12 @@ let package = Package(
         ]),
         .testTarget(name: "MediaTests", dependencies: ["Media"]),
         .testTarget(name: "TranscodeTests", dependencies: ["Transcode", "Media"]),
+        .testTarget(name: "ExecTests", dependencies: [
+            "Exec",
+            .product(name: "Crypto", package: "swift-crypto"),
+            .product(name: "_CryptoExtras", package: "swift-crypto"),
+            .product(name: "SwiftASN1", package: "swift-asn1"),
+        ]),
     ],
     swiftLanguageModes: [.v5]
 )
