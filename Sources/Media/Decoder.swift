@@ -1,0 +1,126 @@
+import CFFmpeg
+
+/// An opened decoder (`AVCodecContext`) for one stream.
+public final class Decoder {
+    let context: UnsafeMutablePointer<AVCodecContext>
+    public let timeBase: AVRational
+
+    /// Opens a decoder for `stream` of `demuxer`. `threads` 0 lets FFmpeg choose.
+    public init(demuxer: Demuxer, stream: StreamInfo, threads: Int = 0) throws {
+        let parameters = demuxer.codecParameters(of: stream.index)
+        guard let codec = avcodec_find_decoder(parameters.pointee.codec_id) else {
+            throw MediaError.unsupportedCodec(path: demuxer.path, codec: stream.codecName)
+        }
+        guard let context = avcodec_alloc_context3(codec) else { fatalError("avcodec_alloc_context3: out of memory") }
+        self.context = context
+        timeBase = stream.timeBase
+        try ffCheck(avcodec_parameters_to_context(context, parameters), "avcodec_parameters_to_context")
+        context.pointee.pkt_timebase = stream.timeBase
+        context.pointee.thread_count = Int32(threads)
+        let opened = avcodec_open2(context, codec, nil)
+        if opened < 0 {
+            throw MediaError.unsupportedCodec(path: demuxer.path, codec: "\(stream.codecName) (\(FFmpegError.text(for: opened)))")
+        }
+    }
+
+    deinit {
+        var owned: UnsafeMutablePointer<AVCodecContext>? = context
+        avcodec_free_context(&owned)
+    }
+
+    /// Sends a packet, or nil to start draining. `.needsInput` means: receive frames first, then resend.
+    public func send(_ packet: Packet?) throws -> CodecStep {
+        try ffStep(avcodec_send_packet(context, packet?.pointer), "avcodec_send_packet")
+    }
+
+    /// Receives the next frame into `frame`: `.ok`, `.needsInput` (send more) or `.endOfStream`.
+    public func receive(into frame: Frame) throws -> CodecStep {
+        try ffStep(avcodec_receive_frame(context, frame.pointer), "avcodec_receive_frame")
+    }
+
+    public func flushBuffers() { avcodec_flush_buffers(context) }
+}
+
+/// Decodes every frame of one video stream in presentation order, counting damage instead of stopping on it.
+public final class VideoFrameReader {
+    public let demuxer: Demuxer
+    public let stream: StreamInfo
+    let decoder: Decoder
+    private let packet = Packet()
+    private var draining = false
+    private var finished = false
+    /// Packets or frames FFmpeg reported as damaged while decoding.
+    public private(set) var decodeErrors = 0
+    /// Video packets read so far, key frames among them.
+    public private(set) var packetsRead = 0
+    public private(set) var keyPacketsRead = 0
+    /// Optional hook for packets of other streams (e.g. audio), called as they are read.
+    public var otherPacketHandler: ((Packet) throws -> Void)?
+
+    /// Opens `path` and its main video stream; throws `MediaError` for anything unusable.
+    public init(path: String, threads: Int = 0) throws {
+        demuxer = try Demuxer(path: path)
+        guard let video = demuxer.bestVideoStream() else { throw MediaError.noVideoStream(path: path) }
+        guard video.width > 0, video.height > 0 else { throw MediaError.unsupportedCodec(path: path, codec: video.codecName) }
+        if video.width > MediaLimits.maximumDimension || video.height > MediaLimits.maximumDimension {
+            throw MediaError.tooLarge(path: path, width: video.width, height: video.height, limit: MediaLimits.maximumDimension)
+        }
+        stream = video
+        decoder = try Decoder(demuxer: demuxer, stream: video, threads: threads)
+    }
+
+    /// The next decoded frame, or nil at the end of the stream.
+    public func next() throws -> Frame? {
+        let frame = Frame()
+        while !finished {
+            let step: CodecStep
+            do { step = try decoder.receive(into: frame) } catch let error as FFmpegError where error.isInvalidData {
+                decodeErrors += 1
+                continue
+            }
+            switch step {
+            case .ok:
+                if frame.pts == nil { frame.pts = frame.bestEffortTimestamp }
+                return frame
+            case .endOfStream:
+                finished = true
+                return nil
+            case .needsInput:
+                if draining { finished = true; return nil }
+                try feed()
+            }
+        }
+        return nil
+    }
+
+    /// Reads packets until one video packet has been sent to the decoder (or the file ends).
+    private func feed() throws {
+        while true {
+            let more: Bool
+            do { more = try demuxer.read(into: packet) } catch let error as FFmpegError {
+                // A damaged tail (truncated file) ends the stream; it counts as damage, not as a crash.
+                decodeErrors += 1
+                _ = error
+                more = false
+            }
+            if !more {
+                draining = true
+                _ = try decoder.send(nil)
+                return
+            }
+            if packet.streamIndex != stream.index {
+                try otherPacketHandler?(packet)
+                continue
+            }
+            packetsRead += 1
+            if packet.isKeyFrame { keyPacketsRead += 1 }
+            do {
+                _ = try decoder.send(packet)
+            } catch let error as FFmpegError where error.isInvalidData {
+                decodeErrors += 1
+                continue
+            }
+            return
+        }
+    }
+}

@@ -1,0 +1,140 @@
+import CFFmpeg
+import Foundation
+
+/// What we know of one stream of an input, copied out of FFmpeg so it is safe to keep.
+public struct StreamInfo: Sendable {
+    public enum Kind: Sendable { case video, audio, other }
+    public let index: Int
+    public let kind: Kind
+    public let codecName: String
+    public let timeBase: AVRational
+    public let width: Int
+    public let height: Int
+    public let averageFrameRate: AVRational
+    public let sampleRate: Int
+    public let channels: Int
+    /// Stream duration in seconds when the container says, else nil.
+    public let durationSeconds: Double?
+    /// Frame count when the container says, else nil.
+    public let frameCountHint: Int?
+    public let startTime: Int64?
+    public let bitRate: Int
+
+    public var frameRate: Double {
+        averageFrameRate.den == 0 || averageFrameRate.num == 0 ? 0 : av_q2d(averageFrameRate)
+    }
+}
+
+/// An opened input file (`AVFormatContext`), read packet by packet.
+public final class Demuxer {
+    let context: UnsafeMutablePointer<AVFormatContext>
+    public let path: String
+    public let streams: [StreamInfo]
+
+    /// Opens `path` and reads enough of it to know its streams. Throws `MediaError.cannotOpen` for
+    /// anything FFmpeg will not read.
+    public init(path: String) throws {
+        self.path = path
+        var isDirectory: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) else {
+            throw MediaError.cannotOpen(path: path, reason: "no such file")
+        }
+        if isDirectory.boolValue { throw MediaError.cannotOpen(path: path, reason: "is a directory") }
+        guard FileManager.default.isReadableFile(atPath: path) else {
+            throw MediaError.cannotOpen(path: path, reason: "permission denied")
+        }
+        if let size = (try? FileManager.default.attributesOfItem(atPath: path))?[.size] as? Int, size == 0 {
+            throw MediaError.cannotOpen(path: path, reason: "file is empty")
+        }
+        var context: UnsafeMutablePointer<AVFormatContext>?
+        let opened = avformat_open_input(&context, path, nil, nil)
+        guard opened >= 0, let context else {
+            throw MediaError.cannotOpen(path: path, reason: "not a media file FFmpeg can read (\(FFmpegError.text(for: opened)))")
+        }
+        let found = avformat_find_stream_info(context, nil)
+        if found < 0 {
+            var owned: UnsafeMutablePointer<AVFormatContext>? = context
+            avformat_close_input(&owned)
+            throw MediaError.cannotOpen(path: path, reason: "cannot find stream information (\(FFmpegError.text(for: found)))")
+        }
+        self.context = context
+        var streams: [StreamInfo] = []
+        for index in 0..<Int(context.pointee.nb_streams) {
+            guard let stream = context.pointee.streams[index] else { continue }
+            streams.append(Demuxer.describe(stream, index: index))
+        }
+        self.streams = streams
+    }
+
+    deinit {
+        var owned: UnsafeMutablePointer<AVFormatContext>? = context
+        avformat_close_input(&owned)
+    }
+
+    static func describe(_ stream: UnsafeMutablePointer<AVStream>, index: Int) -> StreamInfo {
+        let parameters = stream.pointee.codecpar.pointee
+        let kind: StreamInfo.Kind
+        switch parameters.codec_type {
+        case AVMEDIA_TYPE_VIDEO: kind = (stream.pointee.disposition & AV_DISPOSITION_ATTACHED_PIC) != 0 ? .other : .video
+        case AVMEDIA_TYPE_AUDIO: kind = .audio
+        default: kind = .other
+        }
+        let timeBase = stream.pointee.time_base
+        let duration: Double? = stream.pointee.duration > 0 && stream.pointee.duration != cffmpeg_nopts_value()
+            ? Double(stream.pointee.duration) * av_q2d(timeBase) : nil
+        var rate = stream.pointee.avg_frame_rate
+        if rate.num == 0 || rate.den == 0 { rate = stream.pointee.r_frame_rate }
+        return StreamInfo(
+            index: index, kind: kind,
+            codecName: String(cString: avcodec_get_name(parameters.codec_id)),
+            timeBase: timeBase,
+            width: Int(parameters.width), height: Int(parameters.height),
+            averageFrameRate: rate,
+            sampleRate: Int(parameters.sample_rate),
+            channels: Int(parameters.ch_layout.nb_channels),
+            durationSeconds: duration,
+            frameCountHint: stream.pointee.nb_frames > 0 ? Int(stream.pointee.nb_frames) : nil,
+            startTime: stream.pointee.start_time == cffmpeg_nopts_value() ? nil : stream.pointee.start_time,
+            bitRate: Int(parameters.bit_rate))
+    }
+
+    /// The container's duration in seconds, when known.
+    public var durationSeconds: Double? {
+        let duration = context.pointee.duration
+        return duration > 0 && duration != cffmpeg_nopts_value() ? Double(duration) / Double(cffmpeg_time_base()) : nil
+    }
+
+    public var formatName: String { String(cString: context.pointee.iformat.pointee.name) }
+
+    /// The stream FFmpeg considers the main video stream.
+    public func bestVideoStream() -> StreamInfo? {
+        let index = av_find_best_stream(context, AVMEDIA_TYPE_VIDEO, -1, -1, nil, 0)
+        guard index >= 0 else { return nil }
+        let info = streams[Int(index)]
+        return info.kind == .video ? info : streams.first { $0.kind == .video }
+    }
+
+    public func bestAudioStream() -> StreamInfo? {
+        let index = av_find_best_stream(context, AVMEDIA_TYPE_AUDIO, -1, -1, nil, 0)
+        return index >= 0 ? streams[Int(index)] : nil
+    }
+
+    /// Codec parameters of a stream, valid while this demuxer lives.
+    public func codecParameters(of stream: Int) -> UnsafeMutablePointer<AVCodecParameters> {
+        context.pointee.streams[stream]!.pointee.codecpar
+    }
+
+    /// Reads the next packet into `packet`; false at end of file. Damaged data past what FFmpeg can skip throws.
+    public func read(into packet: Packet) throws -> Bool {
+        packet.unref()
+        let status = av_read_frame(context, packet.pointer)
+        if status == cffmpeg_averror_eof() { return false }
+        try ffCheck(status, "av_read_frame(\(path))")
+        return true
+    }
+
+    /// Seeks the given stream to the last keyframe at or before `timestamp` (stream time base).
+    public func seek(stream: Int, toKeyframeBefore timestamp: Int64) throws {
+        try ffCheck(av_seek_frame(context, Int32(stream), timestamp, cffmpeg_seek_flag_backward()), "av_seek_frame")
+    }
+}

@@ -1,0 +1,136 @@
+import CFFmpeg
+
+/// An owned `AVFrame`; freed when the last Swift reference goes. Decoded frames are reference counted by
+/// FFmpeg, so `reference()` shares the pixel buffers instead of copying them.
+public final class Frame: @unchecked Sendable {
+    public let pointer: UnsafeMutablePointer<AVFrame>
+
+    public init() {
+        guard let frame = av_frame_alloc() else { fatalError("av_frame_alloc: out of memory") }
+        pointer = frame
+    }
+
+    deinit {
+        var frame: UnsafeMutablePointer<AVFrame>? = pointer
+        av_frame_free(&frame)
+    }
+
+    /// A new video frame with its own buffers.
+    public static func video(width: Int, height: Int, format: AVPixelFormat) throws -> Frame {
+        let frame = Frame()
+        frame.pointer.pointee.width = Int32(width)
+        frame.pointer.pointee.height = Int32(height)
+        frame.pointer.pointee.format = format.rawValue
+        try ffCheck(av_frame_get_buffer(frame.pointer, 0), "av_frame_get_buffer")
+        return frame
+    }
+
+    /// Another owner of the same buffers (`av_frame_ref`).
+    public func reference() throws -> Frame {
+        let copy = Frame()
+        try ffCheck(av_frame_ref(copy.pointer, pointer), "av_frame_ref")
+        return copy
+    }
+
+    public var width: Int { Int(pointer.pointee.width) }
+    public var height: Int { Int(pointer.pointee.height) }
+    public var pixelFormat: AVPixelFormat { AVPixelFormat(rawValue: pointer.pointee.format) }
+    public var sampleFormat: AVSampleFormat { AVSampleFormat(rawValue: pointer.pointee.format) }
+    public var sampleCount: Int { Int(pointer.pointee.nb_samples) }
+    public var isKeyFrame: Bool { cffmpeg_frame_is_key(pointer) != 0 }
+    public var pictureType: AVPictureType { pointer.pointee.pict_type }
+
+    /// Presentation timestamp in the producer's time base, nil when unknown.
+    public var pts: Int64? {
+        get { pointer.pointee.pts == cffmpeg_nopts_value() ? nil : pointer.pointee.pts }
+        set { pointer.pointee.pts = newValue ?? cffmpeg_nopts_value() }
+    }
+
+    /// The decoder's best guess at the presentation time, nil when unknown.
+    public var bestEffortTimestamp: Int64? {
+        let value = pointer.pointee.best_effort_timestamp
+        return value == cffmpeg_nopts_value() ? nil : value
+    }
+
+    public var duration: Int64 {
+        get { cffmpeg_frame_duration(pointer) }
+        set { cffmpeg_frame_set_duration(pointer, newValue) }
+    }
+
+    /// Bytes of one row of plane `index` (may exceed the visible width).
+    public func lineSize(_ index: Int) -> Int {
+        withUnsafeBytes(of: pointer.pointee.linesize) { $0.load(fromByteOffset: index * MemoryLayout<Int32>.stride, as: Int32.self) }.int
+    }
+
+    /// The first byte of plane `index`, valid while this frame lives.
+    public func planeBase(_ index: Int) -> UnsafeMutablePointer<UInt8>? {
+        withUnsafeBytes(of: pointer.pointee.data) {
+            $0.load(fromByteOffset: index * MemoryLayout<UnsafeMutablePointer<UInt8>?>.stride,
+                    as: UnsafeMutablePointer<UInt8>?.self)
+        }
+    }
+
+    /// Approximate bytes held by this frame's visible pictures (for memory bounds).
+    public var approximateBytes: Int {
+        guard let descriptor = av_pix_fmt_desc_get(pixelFormat) else { return width * height * 3 }
+        let bitsPerPixel = Int(av_get_bits_per_pixel(descriptor))
+        return width * height * max(bitsPerPixel, 8) / 8
+    }
+}
+
+extension Int32 {
+    var int: Int { Int(self) }
+}
+
+/// An owned `AVPacket`.
+public final class Packet: @unchecked Sendable {
+    public let pointer: UnsafeMutablePointer<AVPacket>
+
+    public init() {
+        guard let packet = av_packet_alloc() else { fatalError("av_packet_alloc: out of memory") }
+        pointer = packet
+    }
+
+    deinit {
+        var packet: UnsafeMutablePointer<AVPacket>? = pointer
+        av_packet_free(&packet)
+    }
+
+    /// Another owner of the same payload (`av_packet_ref`).
+    public func reference() throws -> Packet {
+        let copy = Packet()
+        try ffCheck(av_packet_ref(copy.pointer, pointer), "av_packet_ref")
+        return copy
+    }
+
+    public var streamIndex: Int { Int(pointer.pointee.stream_index) }
+    public var size: Int { Int(pointer.pointee.size) }
+    public var isKeyFrame: Bool { cffmpeg_packet_is_key(pointer) != 0 }
+
+    public var pts: Int64? {
+        get { pointer.pointee.pts == cffmpeg_nopts_value() ? nil : pointer.pointee.pts }
+        set { pointer.pointee.pts = newValue ?? cffmpeg_nopts_value() }
+    }
+
+    public var dts: Int64? {
+        get { pointer.pointee.dts == cffmpeg_nopts_value() ? nil : pointer.pointee.dts }
+        set { pointer.pointee.dts = newValue ?? cffmpeg_nopts_value() }
+    }
+
+    public var duration: Int64 {
+        get { pointer.pointee.duration }
+        set { pointer.pointee.duration = newValue }
+    }
+
+    /// The payload bytes, valid while this packet lives.
+    public var data: UnsafeBufferPointer<UInt8> {
+        UnsafeBufferPointer(start: pointer.pointee.data, count: size)
+    }
+
+    /// Rescales pts, dts and duration between time bases.
+    public func rescale(from source: AVRational, to destination: AVRational) {
+        av_packet_rescale_ts(pointer, source, destination)
+    }
+
+    public func unref() { av_packet_unref(pointer) }
+}
