@@ -1,4 +1,5 @@
 import CFFmpeg
+import Foundation
 
 /// An owned `AVFrame`; freed when the last Swift reference goes. Decoded frames are reference counted by
 /// FFmpeg, so `reference()` shares the pixel buffers instead of copying them.
@@ -133,4 +134,17 @@ public final class Packet: @unchecked Sendable {
     }
 
     public func unref() { av_packet_unref(pointer) }
+}
+
+extension Frame {
+    /// Paints a YUV frame black (limited-range luma 16, chroma 128), for probes and tests.
+    public func fillBlack() throws {
+        guard let descriptor = av_pix_fmt_desc_get(pixelFormat) else { return }
+        let chromaHeight = -((-height) >> Int(descriptor.pointee.log2_chroma_h))
+        for plane in 0..<4 {
+            guard let base = planeBase(plane) else { continue }
+            let rows = plane == 0 ? height : chromaHeight
+            memset(base, plane == 0 ? 16 : 128, lineSize(plane) * rows)
+        }
+    }
 }

@@ -53,6 +53,8 @@ public final class Muxer {
         return Int(output.pointee.index)
     }
 
+    func registerInputTimeBase(_ timeBase: AVRational) { inputTimeBases.append(timeBase) }
+
     /// Points the muxer at a new output file (closing the previous one).
     public func open(path: String) throws {
         if context.pointee.pb != nil { avio_closep(&context.pointee.pb) }

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import Media
+import Transcode
 
 /// Entry point: parses, runs, and maps every failure onto the exit-code contract
 /// (1 rejected, 2 bad input, 3 internal) with one line on stderr.
@@ -71,3 +72,6 @@ enum Failure {
     }
 }
 
+
+extension MediaError: BadInputFailure {}
+extension TranscodeError: BadInputFailure {}

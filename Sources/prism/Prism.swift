@@ -10,6 +10,7 @@ struct Prism: AsyncParsableCommand {
         2 bad input or a host that cannot do what was asked, 3 internal error.
         """,
         subcommands: [
+            TranscodeCommand.self,
             VersionCommand.self,
         ]
     )

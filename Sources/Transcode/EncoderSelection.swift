@@ -1,0 +1,113 @@
+import CFFmpeg
+import Media
+
+/// Opens encoders for renditions, with the hardware device and thread budget a job settled on.
+public final class RenditionEncoderFactory: @unchecked Sendable {
+    public let choice: EncoderChoice
+    let device: HardwareDevice?
+    let threadsPerEncoder: Int
+    let globalHeader: Bool
+    let presetOptions: [String: String]
+
+    init(choice: EncoderChoice, device: HardwareDevice?, threadsPerEncoder: Int, globalHeader: Bool) throws {
+        self.choice = choice
+        self.device = device
+        self.threadsPerEncoder = threadsPerEncoder
+        self.globalHeader = globalHeader
+        presetOptions = try PresetScale.options(for: choice.preset, encoder: choice.encoderName, codec: choice.codec)
+    }
+
+    /// An encoder for one rendition of one segment, and the GPU frame pool it needs (if any).
+    func makeEncoder(width: Int, height: Int, timeBase: AVRational, frameRate: AVRational, bitrate: Int, gopSize: Int) throws -> (Encoder, HardwareFramesContext?) {
+        var settings = VideoEncoderSettings(encoderName: choice.encoderName, width: width, height: height, timeBase: timeBase, frameRate: frameRate)
+        settings.bitRate = bitrate
+        settings.gopSize = gopSize
+        settings.threads = threadsPerEncoder
+        settings.globalHeader = globalHeader
+        settings.options = presetOptions
+        switch choice.encoderName {
+        case "libx265":
+            // x265 prints its own banner unless told; keep frame threads to the budget we were given.
+            settings.options["x265-params"] = "log-level=error:pools=\(threadsPerEncoder):frame-threads=\(min(threadsPerEncoder, 2))"
+        case "libvpx-vp9":
+            settings.maxRate = bitrate * 3 / 2
+            settings.bufferSize = bitrate * 2
+        case "h264_nvenc", "hevc_nvenc":
+            settings.options["rc"] = "vbr"
+        default:
+            break
+        }
+        var frames: HardwareFramesContext?
+        if let device, let hardwareFormat = choice.family.hardwareFormat {
+            settings.pixelFormat = hardwareFormat
+            frames = try device.makeFramesContext(width: width, height: height, softwareFormat: choice.family.softwareFormat, hardwareFormat: hardwareFormat)
+            settings.hardwareFrames = frames
+        }
+        return (try Encoder(video: settings), frames)
+    }
+
+    /// The pixel format the scaler must produce for this encoder.
+    var scalerFormat: AVPixelFormat { choice.family.softwareFormat }
+}
+
+/// Picks the encoder for a job by opening real sessions: hardware first when allowed, software after.
+public enum EncoderSelection {
+    /// Resolves `--encoder` for `codec`. `auto` falls back to software with the reasons; an explicit
+    /// hardware family that cannot open throws `TranscodeError.hardwareUnavailable`.
+    public static func choose(codec: VideoCodec, preference: EncoderPreference, preset: String) throws -> (EncoderChoice, HardwareDevice?) {
+        let families: [EncoderFamily]
+        switch preference {
+        case .auto: families = [.nvenc, .vaapi, .qsv]
+        case .software: families = []
+        case .nvenc: families = [.nvenc]
+        case .vaapi: families = [.vaapi]
+        case .qsv: families = [.qsv]
+        }
+        var failures: [String] = []
+        for family in families {
+            guard let name = family.encoderName(for: codec) else {
+                failures.append("\(family.rawValue): no \(codec.rawValue) encoder in FFmpeg 5.1")
+                continue
+            }
+            switch openSession(family: family, codec: codec) {
+            case .success(let device):
+                return (EncoderChoice(codec: codec, family: family, encoderName: name, preset: preset, fallbackReason: nil), device)
+            case .failure(let reason):
+                failures.append("\(name): \(reason)")
+            }
+        }
+        if preference != .auto && preference != .software {
+            throw TranscodeError.hardwareUnavailable(family: preference.rawValue, codec: codec.rawValue, reason: failures.joined(separator: "; "))
+        }
+        let software = codec.softwareEncoder
+        _ = try PresetScale.options(for: preset, encoder: software, codec: codec)
+        let reason = failures.isEmpty ? nil : failures.joined(separator: "; ")
+        return (EncoderChoice(codec: codec, family: .software, encoderName: software, preset: preset, fallbackReason: reason), nil)
+    }
+
+    /// Whether `family` can encode `codec` here: opens the device and an encoder and encodes one frame.
+    public static func openSession(family: EncoderFamily, codec: VideoCodec) -> Result<HardwareDevice?, SessionFailure> {
+        guard let name = family.encoderName(for: codec) else { return .failure(SessionFailure("no encoder")) }
+        do {
+            let device = try family.deviceType.map { try HardwareDevice(typeName: $0) }
+            let choice = EncoderChoice(codec: codec, family: family, encoderName: name, preset: PresetScale.defaultName, fallbackReason: nil)
+            let factory = try RenditionEncoderFactory(choice: choice, device: device, threadsPerEncoder: 1, globalHeader: false)
+            let (encoder, frames) = try factory.makeEncoder(width: 640, height: 360, timeBase: AVRational(num: 1, den: 30),
+                                                            frameRate: AVRational(num: 30, den: 1), bitrate: 1_000_000, gopSize: 30)
+            var frame = try Frame.video(width: 640, height: 360, format: family.softwareFormat)
+            try frame.fillBlack()
+            frame.pts = 0
+            if let frames { frame = try frames.upload(frame) }
+            _ = try encoder.encode(frame)
+            _ = try encoder.encode(nil)
+            return .success(device)
+        } catch {
+            return .failure(SessionFailure(String(describing: error)))
+        }
+    }
+
+    public struct SessionFailure: Error, CustomStringConvertible {
+        public let description: String
+        init(_ description: String) { self.description = description }
+    }
+}

@@ -1,0 +1,352 @@
+import CFFmpeg
+import Foundation
+import Logging
+import Media
+
+/// What `prism transcode` was asked for.
+public struct TranscodeOptions: Sendable {
+    /// Rungs to make; nil derives the default ladder from the source.
+    public var ladder: [LadderRung]?
+    public var codec: VideoCodec = .h264
+    public var preset: String = PresetScale.defaultName
+    public var encoder: EncoderPreference = .auto
+    public var segmentSeconds: Double = 2
+    /// Segments in flight at once; each holds at most one segment of decoded frames.
+    public var workers: Int = ProcessInfo.processInfo.activeProcessorCount
+    public var audioBitrate = 128_000
+
+    public init() {}
+
+    public func validate() throws {
+        guard segmentSeconds >= 0.5, segmentSeconds <= 60 else { throw TranscodeError.badSegmentLength(segmentSeconds) }
+        guard workers >= 1, workers <= 64 else { throw TranscodeError.badWorkerCount(workers) }
+    }
+}
+
+/// Progress of a running transcode, for a progress line.
+public struct TranscodeProgress: Sendable {
+    public let framesDone: Int
+    public let framesExpected: Int?
+    public let mediaSecondsDone: Double
+    public let mediaSecondsExpected: Double?
+    public let elapsedSeconds: Double
+}
+
+/// Turns one input into an HLS ladder: decode once; each segment's frames go to a worker that scales and
+/// encodes them for every rung; finished segments are written in order, then playlists and report.
+public final class LadderTranscoder {
+    /// Output timelines start here, as FFmpeg's own HLS output does, so B-frame decode times stay positive.
+    public static let outputStartSeconds = 1.4
+    /// A segment's decoded frames wait in memory for its worker up to this size; then decoding waits.
+    static let segmentQueueBytes = 256 << 20
+
+    let input: String
+    let output: URL
+    let options: TranscodeOptions
+    let logger: Logger
+    let progress: ((TranscodeProgress) -> Void)?
+
+    public init(input: String, output: URL, options: TranscodeOptions, logger: Logger, progress: ((TranscodeProgress) -> Void)? = nil) {
+        self.input = input
+        self.output = output
+        self.options = options
+        self.logger = logger
+        self.progress = progress
+    }
+
+    /// Runs the job; the output folder appears only if everything succeeded.
+    public func run() throws -> TranscodeReport {
+        try options.validate()
+        let started = Date()
+        let cpuAtStart = processCPUSeconds()
+        let reader: VideoFrameReader
+        do {
+            reader = try VideoFrameReader(path: input)
+        } catch MediaError.noVideoStream(let path) {
+            throw TranscodeError.noAudioOrVideo(path: path)
+        }
+        let stream = reader.stream
+        let ladder = options.ladder ?? Ladder.defaultLadder(sourceHeight: stream.height)
+        for rung in ladder where rung.height > stream.height {
+            logger.warning("\(rung.name) is taller than the \(stream.height)-line source: it will be upscaled")
+        }
+        let targets = ladder.map { RungTarget(rung: $0, width: $0.width(forSourceWidth: stream.width, sourceHeight: stream.height), height: $0.height) }
+        let (choice, device) = try EncoderSelection.choose(codec: options.codec, preference: options.encoder, preset: options.preset)
+        if let reason = choice.fallbackReason {
+            logger.notice("no hardware encoder opened, encoding with \(choice.encoderName) (\(reason))")
+        }
+        let folder = try OutputFolder(destination: output)
+        do {
+            var report = try transcode(reader: reader, targets: targets, choice: choice, device: device, staging: folder.staging)
+            report.wallSeconds = Date().timeIntervalSince(started)
+            report.cpuSeconds = processCPUSeconds() - cpuAtStart
+            try report.jsonData().write(to: folder.staging.appendingPathComponent("report.json"))
+            try folder.commit()
+            return report
+        } catch {
+            folder.discard()
+            throw error
+        }
+    }
+
+    private func transcode(reader: VideoFrameReader, targets: [RungTarget], choice: EncoderChoice, device: HardwareDevice?, staging: URL) throws -> TranscodeReport {
+        let stream = reader.stream
+        let container = options.codec.container
+        let timeBase = stream.timeBase
+        let secondsPerTick = av_q2d(timeBase)
+        let frameRate = stream.frameRate > 0 ? stream.averageFrameRate : AVRational(num: 25, den: 1)
+        let nominalFrameTicks = max(1, Int64((1 / av_q2d(frameRate) / secondsPerTick).rounded()))
+        let cores = ProcessInfo.processInfo.activeProcessorCount
+        let workers = options.workers
+        let threadsPerEncoder = max(1, cores / workers)
+        let factory = try RenditionEncoderFactory(choice: choice, device: device, threadsPerEncoder: threadsPerEncoder,
+                                                  globalHeader: container == .fragmentedMP4)
+        let segmentFrames = Int((options.segmentSeconds * av_q2d(frameRate)).rounded(.up))
+        let encoder = SegmentEncoder(targets: targets, factory: factory, timeBase: timeBase, frameRate: frameRate, gopSize: segmentFrames + 1)
+        let writers = try targets.map { try RenditionWriter(directory: staging.appendingPathComponent($0.rung.name), container: container) }
+        let sequencer = SegmentSequencer(writers: writers, targets: targets, encoderName: choice.encoderName)
+        let offsetTicks = Int64((LadderTranscoder.outputStartSeconds / secondsPerTick).rounded())
+
+        var audio: AudioRendition?
+        if let audioStream = reader.demuxer.bestAudioStream() {
+            let track = try AudioRendition(demuxer: reader.demuxer, stream: audioStream, directory: staging.appendingPathComponent("audio"),
+                                           container: container, bitrate: options.audioBitrate)
+            reader.otherPacketHandler = { packet in
+                if packet.streamIndex == audioStream.index { try track.consume(packet) }
+            }
+            audio = track
+        }
+
+        logger.info("transcoding \(input) (\(stream.width)x\(stream.height) \(stream.codecName)) to \(targets.map(\.rung.description).joined(separator: ", ")) with \(choice.encoderName) preset \(choice.preset), \(options.segmentSeconds) s segments, \(workers) workers")
+
+        let inFlight = DispatchSemaphore(value: workers)
+        let group = DispatchGroup()
+        let failure = FirstError()
+        let counter = ProgressCounter(expectedFrames: stream.frameCountHint, expectedSeconds: reader.demuxer.durationSeconds ?? stream.durationSeconds,
+                                      secondsPerFrame: 1 / av_q2d(frameRate), callback: progress)
+        var queue: SegmentFrameQueue?
+        var segmentStarts: [Int64] = []
+        var currentNominal = -1
+        var firstPts: Int64?
+        var lastRelative: Int64 = -1
+        var lastDuration: Int64 = nominalFrameTicks
+        var frames = 0
+
+        func startSegment(_ index: Int) {
+            inFlight.wait()
+            let next = SegmentFrameQueue(capacityBytes: LadderTranscoder.segmentQueueBytes)
+            queue = next
+            group.enter()
+            let thread = Thread {
+                defer { inFlight.signal(); group.leave() }
+                do {
+                    let segment = try encoder.encode(index: index, from: next) { counter.frameDone() }
+                    try sequencer.deliver(segment)
+                } catch {
+                    failure.record(error)
+                    next.cancel()
+                }
+            }
+            thread.stackSize = 16 << 20
+            thread.name = "prism-segment-\(index)"
+            thread.start()
+        }
+
+        do {
+            while failure.error == nil, let frame = try reader.next() {
+                let pts = frame.pts ?? (firstPts.map { $0 + lastRelative + lastDuration } ?? 0)
+                if firstPts == nil {
+                    firstPts = pts
+                    audio?.videoStartSeconds = Double(pts) * secondsPerTick
+                }
+                // Timestamps must rise for the encoder; a source that repeats or reorders them gets nudged.
+                let relative = max(pts - firstPts!, lastRelative + 1)
+                if frame.duration > 0 { lastDuration = frame.duration }
+                let nominal = Int((Double(relative) * secondsPerTick / options.segmentSeconds + 1e-6).rounded(.down))
+                if nominal > currentNominal {
+                    queue?.close()
+                    currentNominal = nominal
+                    segmentStarts.append(relative)
+                    let index = segmentStarts.count - 1
+                    // Audio segment i is complete once video is two segments past it.
+                    if let audio, index >= 2 {
+                        try audio.writeSegments(index - 2..<index - 1, starts: segmentStarts.map { Double($0) * secondsPerTick },
+                                                end: nil, offsetSeconds: LadderTranscoder.outputStartSeconds)
+                    }
+                    startSegment(index)
+                }
+                lastRelative = relative
+                frame.pts = relative + offsetTicks
+                queue?.push(frame)
+                frames += 1
+            }
+        } catch {
+            queue?.cancel()
+            group.wait()
+            throw error
+        }
+        queue?.close()
+        group.wait()
+        if let error = failure.error { throw error }
+        guard frames > 0 else { throw TranscodeError.zeroDuration(path: input) }
+        for writer in writers { try writer.finish() }
+
+        let starts = segmentStarts.map { Double($0) * secondsPerTick }
+        let endSeconds = Double(lastRelative + lastDuration) * secondsPerTick
+        var durations: [Double] = []
+        for index in starts.indices { durations.append((index + 1 < starts.count ? starts[index + 1] : endSeconds) - starts[index]) }
+
+        var audioSummary: TranscodeReport.Audio?
+        var audioPlaylist: HLSPlaylist.AudioRendition?
+        if let audio {
+            try audio.finishEncoding()
+            let written = audio.entries.count
+            try audio.writeSegments(written..<starts.count, starts: starts, end: endSeconds, offsetSeconds: LadderTranscoder.outputStartSeconds)
+            try audio.finish()
+            let playlist = HLSPlaylist.media(entries: audio.entries, container: container)
+            try playlist.write(to: staging.appendingPathComponent("audio/index.m3u8"), atomically: true, encoding: .utf8)
+            audioPlaylist = HLSPlaylist.AudioRendition(playlist: "audio/index.m3u8", peakBitrate: audio.peakBitrate, codecs: "mp4a.40.2")
+            audioSummary = TranscodeReport.Audio(codec: "aac", bitrate: audio.bitrate, sampleRate: audio.sampleRate, channels: audio.channels,
+                                                 segments: audio.entries.count, bytes: audio.bytes, playlist: "audio/index.m3u8")
+        }
+
+        let written = sequencer.written
+        var renditions: [TranscodeReport.Rendition] = []
+        var variants: [HLSPlaylist.Variant] = []
+        for (rungIndex, target) in targets.enumerated() {
+            var entries: [HLSPlaylist.Entry] = []
+            var bytes = 0, renditionFrames = 0, peak = 0
+            for segment in written {
+                let part = segment.renditions[rungIndex]
+                entries.append(HLSPlaylist.Entry(file: part.file, durationSeconds: durations[segment.index]))
+                bytes += part.bytes
+                renditionFrames += part.frames
+                if durations[segment.index] > 0 { peak = max(peak, Int(Double(part.bytes * 8) / durations[segment.index])) }
+            }
+            let playlistPath = "\(target.rung.name)/index.m3u8"
+            try HLSPlaylist.media(entries: entries, container: container)
+                .write(to: staging.appendingPathComponent(playlistPath), atomically: true, encoding: .utf8)
+            let average = endSeconds > 0 ? Int(Double(bytes * 8) / endSeconds) : 0
+            let codecs = sequencer.codecStrings[rungIndex] ?? options.codec.rawValue
+            renditions.append(TranscodeReport.Rendition(name: target.rung.name, width: target.width, height: target.height, bitrate: target.rung.bitrate,
+                                                        frames: renditionFrames, bytes: bytes, averageBitrate: average, peakBitrate: peak,
+                                                        playlist: playlistPath, codecs: codecs))
+            variants.append(HLSPlaylist.Variant(playlist: playlistPath, peakBitrate: peak, averageBitrate: average, width: target.width,
+                                                height: target.height, frameRate: av_q2d(frameRate), codecs: codecs))
+        }
+        let master = HLSPlaylist.master(variants: variants.sorted { $0.height > $1.height }, audio: audioPlaylist, container: container)
+        try master.write(to: staging.appendingPathComponent("master.m3u8"), atomically: true, encoding: .utf8)
+
+        let segments = written.map { segment in
+            TranscodeReport.Segment(index: segment.index, startSeconds: starts[segment.index], durationSeconds: durations[segment.index],
+                                    frames: segment.frames, renditions: segment.renditions)
+        }
+        let source = TranscodeReport.Source(path: input, codec: stream.codecName, width: stream.width, height: stream.height,
+                                            frameRate: av_q2d(frameRate), frames: frames, durationSeconds: endSeconds,
+                                            hasAudio: audio != nil, keyframes: reader.keyPacketsRead)
+        let encoding = TranscodeReport.Encoding(codec: options.codec.rawValue, encoder: choice.encoderName, family: choice.family.rawValue,
+                                                preset: choice.preset, fallbackReason: choice.fallbackReason, container: container.rawValue,
+                                                segmentSeconds: options.segmentSeconds, workers: workers, threadsPerEncoder: threadsPerEncoder)
+        logger.info("wrote \(segments.count) segments × \(targets.count) rungs, \(frames) frames each")
+        return TranscodeReport(prism: PrismVersion.string, source: source, encoding: encoding, renditions: renditions, audio: audioSummary,
+                               segments: segments, wallSeconds: 0, cpuSeconds: 0, decodeErrors: reader.decodeErrors + (audio?.decodeErrors ?? 0))
+    }
+}
+
+/// Writes finished segments to their renditions strictly in order, whatever order workers finish in.
+final class SegmentSequencer: @unchecked Sendable {
+    struct Written {
+        let index: Int
+        let frames: Int
+        let renditions: [TranscodeReport.SegmentRendition]
+    }
+
+    private let lock = NSLock()
+    private let writers: [RenditionWriter]
+    private let targets: [RungTarget]
+    private let encoderName: String
+    private var next = 0
+    private var waiting: [Int: EncodedSegment] = [:]
+    private(set) var written: [Written] = []
+    private(set) var codecStrings: [Int: String] = [:]
+
+    init(writers: [RenditionWriter], targets: [RungTarget], encoderName: String) {
+        self.writers = writers
+        self.targets = targets
+        self.encoderName = encoderName
+    }
+
+    func deliver(_ segment: EncodedSegment) throws {
+        lock.lock()
+        defer { lock.unlock() }
+        waiting[segment.index] = segment
+        while let ready = waiting.removeValue(forKey: next) {
+            var parts: [TranscodeReport.SegmentRendition] = []
+            for (rung, rendition) in ready.renditions.enumerated() {
+                if codecStrings[rung] == nil {
+                    codecStrings[rung] = LadderTranscoder.codecString(rendition)
+                }
+                let bytes = try writers[rung].writeSegment(index: ready.index, parameters: rendition.parameters, packets: rendition.packets)
+                parts.append(TranscodeReport.SegmentRendition(rung: targets[rung].rung.name, file: RenditionWriter.segmentName(ready.index, container: writers[rung].container),
+                                                              frames: rendition.frames, bytes: bytes, encodeSeconds: rendition.encodeSeconds, encoder: encoderName))
+            }
+            written.append(Written(index: ready.index, frames: ready.frames, renditions: parts))
+            next += 1
+        }
+    }
+}
+
+extension LadderTranscoder {
+    /// The RFC 6381 codec string, from out-of-band headers or, for in-band H.264, the first packet's SPS.
+    static func codecString(_ rendition: EncodedRendition) -> String {
+        if rendition.parameters.codecName == "h264", rendition.parameters.extradata.isEmpty,
+           let first = rendition.packets.first, let sps = HLSPlaylist.firstH264SPS(Array(first.data)) {
+            return String(format: "avc1.%02X%02X%02X", sps.0, sps.1, sps.2)
+        }
+        return HLSPlaylist.codecString(rendition.parameters)
+    }
+}
+
+/// The first error any worker hit; later ones are dropped.
+final class FirstError: @unchecked Sendable {
+    private let lock = NSLock()
+    private var stored: Error?
+    var error: Error? { lock.lock(); defer { lock.unlock() }; return stored }
+    func record(_ error: Error) {
+        lock.lock()
+        if stored == nil { stored = error }
+        lock.unlock()
+    }
+}
+
+/// Counts finished frames across workers and reports at most a few times a second.
+final class ProgressCounter: @unchecked Sendable {
+    private let lock = NSLock()
+    private var frames = 0
+    private var lastReport = 0.0
+    private let started = Date()
+    let expectedFrames: Int?
+    let expectedSeconds: Double?
+    let secondsPerFrame: Double
+    let callback: ((TranscodeProgress) -> Void)?
+
+    init(expectedFrames: Int?, expectedSeconds: Double?, secondsPerFrame: Double, callback: ((TranscodeProgress) -> Void)?) {
+        self.expectedFrames = expectedFrames
+        self.expectedSeconds = expectedSeconds
+        self.secondsPerFrame = secondsPerFrame
+        self.callback = callback
+    }
+
+    func frameDone() {
+        guard let callback else { return }
+        lock.lock()
+        frames += 1
+        let elapsed = Date().timeIntervalSince(started)
+        let due = elapsed - lastReport >= 0.25
+        if due { lastReport = elapsed }
+        let snapshot = TranscodeProgress(framesDone: frames, framesExpected: expectedFrames, mediaSecondsDone: Double(frames) * secondsPerFrame,
+                                         mediaSecondsExpected: expectedSeconds, elapsedSeconds: elapsed)
+        lock.unlock()
+        if due { callback(snapshot) }
+    }
+}
