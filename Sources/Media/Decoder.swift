@@ -54,6 +54,8 @@ public final class VideoFrameReader {
     /// Video packets read so far, key frames among them.
     public private(set) var packetsRead = 0
     public private(set) var keyPacketsRead = 0
+    /// Reading stopped on an error before the end of the file (typically a truncated file).
+    public private(set) var endedEarly = false
     /// Optional hook for packets of other streams (e.g. audio), called as they are read.
     public var otherPacketHandler: ((Packet) throws -> Void)?
 
@@ -97,10 +99,10 @@ public final class VideoFrameReader {
     private func feed() throws {
         while true {
             let more: Bool
-            do { more = try demuxer.read(into: packet) } catch let error as FFmpegError {
+            do { more = try demuxer.read(into: packet) } catch is FFmpegError {
                 // A damaged tail (truncated file) ends the stream; it counts as damage, not as a crash.
                 decodeErrors += 1
-                _ = error
+                endedEarly = true
                 more = false
             }
             if !more {

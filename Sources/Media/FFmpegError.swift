@@ -1,4 +1,5 @@
 import CFFmpeg
+import Foundation
 
 /// An FFmpeg call that failed, with the function that failed and FFmpeg's own explanation.
 public struct FFmpegError: Error, CustomStringConvertible, Sendable {
@@ -54,6 +55,8 @@ public enum FFmpegLibrary {
     /// Sets FFmpeg's log level: `.quiet` in normal use, `.warning` with --verbose.
     public static func setLogLevel(verbose: Bool) {
         cffmpeg_set_log_level(verbose ? cffmpeg_log_warning() : cffmpeg_log_quiet())
+        // SVT-AV1 logs through its own channel; 1 = errors only, 2 = warnings too. A user's setting wins.
+        setenv("SVT_LOG", verbose ? "2" : "1", 0)
     }
 
     /// Version string of the libavcodec Prism is linked against.

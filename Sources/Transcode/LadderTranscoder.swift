@@ -39,6 +39,9 @@ public final class LadderTranscoder {
     public static let outputStartSeconds = 1.4
     /// A segment's decoded frames wait in memory for its worker up to this size; then decoding waits.
     static let segmentQueueBytes = 256 << 20
+    /// Containers' frame counts can disagree with what decodes by a frame or two (edit lists, a dropped
+    /// leading B-frame); more than this missing means the file was cut short.
+    static let frameCountSlack = 2
 
     let input: String
     let output: URL
@@ -189,6 +192,10 @@ public final class LadderTranscoder {
         group.wait()
         if let error = failure.error { throw error }
         guard frames > 0 else { throw TranscodeError.zeroDuration(path: input) }
+        // A file cut short must not yield a ladder that looks complete.
+        if reader.endedEarly || (stream.frameCountHint.map { frames < $0 - LadderTranscoder.frameCountSlack } ?? false) {
+            throw TranscodeError.truncatedInput(path: input, decoded: frames, declared: stream.frameCountHint)
+        }
         for writer in writers { try writer.finish() }
 
         let starts = segmentStarts.map { Double($0) * secondsPerTick }

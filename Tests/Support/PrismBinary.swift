@@ -1,0 +1,93 @@
+import Foundation
+
+/// Locates and runs the built `prism` binary for tests of the command-line contract.
+/// Uses $PRISM_BINARY when set, else the debug build beside the package.
+public enum PrismBinary {
+    public static var url: URL {
+        if let path = ProcessInfo.processInfo.environment["PRISM_BINARY"] { return URL(fileURLWithPath: path) }
+        return PackageRoot.url.appendingPathComponent(".build/debug/prism")
+    }
+
+    public struct Result: Sendable {
+        public let status: Int32
+        public let stdout: String
+        public let stderr: String
+    }
+
+    /// Runs `prism ARGS...` and collects exit status and both streams.
+    public static func run(_ arguments: [String], environment: [String: String]? = nil) throws -> Result {
+        let process = Process()
+        process.executableURL = url
+        process.arguments = arguments
+        if let environment { process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 } }
+        let out = Pipe(), err = Pipe()
+        process.standardOutput = out
+        process.standardError = err
+        process.standardInput = FileHandle.nullDevice
+        try process.run()
+        // Drain both pipes concurrently so a chatty child cannot block on a full pipe.
+        let outBox = DataBox()
+        let group = DispatchGroup()
+        group.enter()
+        DispatchQueue.global().async { outBox.data = out.fileHandleForReading.readDataToEndOfFile(); group.leave() }
+        let errData = err.fileHandleForReading.readDataToEndOfFile()
+        group.wait()
+        let outData = outBox.data
+        process.waitUntilExit()
+        return Result(status: process.terminationStatus,
+                      stdout: String(decoding: outData, as: UTF8.self),
+                      stderr: String(decoding: errData, as: UTF8.self))
+    }
+}
+
+private final class DataBox: @unchecked Sendable { var data = Data() }
+
+/// The package's root folder, found from this file's place in it.
+public enum PackageRoot {
+    public static let url = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+}
+
+/// The bundled clips under fixtures/.
+public enum Fixtures {
+    public static func path(_ name: String) -> String { PackageRoot.url.appendingPathComponent("fixtures").appendingPathComponent(name).path }
+}
+
+/// A fresh temporary folder, removed by `remove()`.
+public struct TemporaryFolder: Sendable {
+    public let url: URL
+    public init(_ label: String = "prism-test") throws {
+        url = FileManager.default.temporaryDirectory.appendingPathComponent("\(label)-\(UUID().uuidString.prefix(8))")
+        try FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
+    }
+    public func path(_ name: String) -> String { url.appendingPathComponent(name).path }
+    public func remove() { try? FileManager.default.removeItem(at: url) }
+}
+
+/// Runs a host tool (ffmpeg, ffprobe…) and returns its status and output.
+public enum HostTool {
+    @discardableResult
+    public static func run(_ tool: String, _ arguments: [String]) throws -> PrismBinary.Result {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        process.arguments = [tool] + arguments
+        let out = Pipe(), err = Pipe()
+        process.standardOutput = out
+        process.standardError = err
+        process.standardInput = FileHandle.nullDevice
+        try process.run()
+        let outBox = DataBox()
+        let group = DispatchGroup()
+        group.enter()
+        DispatchQueue.global().async { outBox.data = out.fileHandleForReading.readDataToEndOfFile(); group.leave() }
+        let errData = err.fileHandleForReading.readDataToEndOfFile()
+        group.wait()
+        process.waitUntilExit()
+        return PrismBinary.Result(status: process.terminationStatus, stdout: String(decoding: outBox.data, as: UTF8.self),
+                                  stderr: String(decoding: errData, as: UTF8.self))
+    }
+
+    /// Whether `tool` is on PATH.
+    public static func exists(_ tool: String) -> Bool {
+        (try? run("sh", ["-c", "command -v \(tool)"]))?.status == 0
+    }
+}

@@ -1,0 +1,182 @@
+import CFFmpeg
+import Foundation
+import Logging
+import Media
+import PrismTestSupport
+import Testing
+@testable import Transcode
+
+/// Transcodes run once per fixture and are shared by the tests that inspect them.
+enum Ladders {
+    static func make(_ fixture: String, ladder: String, codec: VideoCodec = .h264, preset: String = "veryfast") throws -> (URL, TranscodeReport) {
+        let folder = try TemporaryFolder("ladder")
+        let output = folder.url.appendingPathComponent("out")
+        var options = TranscodeOptions()
+        options.ladder = try Ladder.parse(ladder)
+        options.codec = codec
+        options.preset = preset
+        options.encoder = .software
+        FFmpegLibrary.setLogLevel(verbose: false)
+        let logger = Logger(label: "test", factory: { _ in SwiftLogNoOpLogHandler() })
+        let report = try LadderTranscoder(input: Fixtures.path(fixture), output: output, options: options, logger: logger).run()
+        return (output, report)
+    }
+
+    static let pan720: Result<(URL, TranscodeReport), Error> = Result { try make("pan-720p.mp4", ladder: "720p,480p,360p") }
+    static let singleKeyframe: Result<(URL, TranscodeReport), Error> = Result { try make("single-keyframe-360p.mp4", ladder: "360p,240p") }
+}
+
+/// Every video packet of a rendition, segment by segment, read with Prism's own demuxer.
+func packetsBySegment(_ rendition: URL) throws -> [[(pts: Int64, key: Bool, data: [UInt8])]] {
+    let playlist = try String(contentsOf: rendition.appendingPathComponent("index.m3u8"), encoding: .utf8)
+    let files = playlist.split(separator: "\n").filter { !$0.hasPrefix("#") }
+    return try files.map { file in
+        let demuxer = try Demuxer(path: rendition.appendingPathComponent(String(file)).path)
+        let packet = Packet()
+        var packets: [(Int64, Bool, [UInt8])] = []
+        let timeBase = demuxer.bestVideoStream()!.timeBase
+        while try demuxer.read(into: packet) {
+            // Rescale to 90 kHz so every container compares alike.
+            let pts = av_rescale_q(packet.pts ?? 0, timeBase, AVRational(num: 1, den: 90000))
+            packets.append((pts, packet.isKeyFrame, Array(packet.data)))
+        }
+        return packets.map { (pts: $0.0, key: $0.1, data: $0.2) }
+    }
+}
+
+/// NAL unit types in an Annex-B H.264 access unit.
+func h264NALTypes(_ data: [UInt8]) -> [UInt8] {
+    var types: [UInt8] = []
+    var index = 0
+    while index + 3 < data.count {
+        if data[index] == 0, data[index + 1] == 0, data[index + 2] == 1 {
+            types.append(data[index + 3] & 0x1F)
+            index += 3
+        } else {
+            index += 1
+        }
+    }
+    return types
+}
+
+/// Frames that decode from a playlist or file, and the damage seen.
+func decodedFrames(_ path: String) throws -> (frames: Int, errors: Int, width: Int, height: Int) {
+    let reader = try VideoFrameReader(path: path)
+    var count = 0, width = 0, height = 0
+    while let frame = try reader.next() {
+        count += 1
+        width = frame.width
+        height = frame.height
+    }
+    return (count, reader.decodeErrors, width, height)
+}
+
+@Suite struct LadderOutputTests {
+    @Test func a720pClipBecomesAThreeRungLadderThatDecodesWholeInEveryRung() throws {
+        let (output, report) = try Ladders.pan720.get()
+        #expect(report.source.frames == 180)
+        let expected = [("720p", 1280, 720), ("480p", 854, 480), ("360p", 640, 360)]
+        for (name, width, height) in expected {
+            let decoded = try decodedFrames(output.appendingPathComponent("\(name)/index.m3u8").path)
+            #expect(decoded.frames == 180, "\(name)")
+            #expect(decoded.errors == 0, "\(name)")
+            #expect(decoded.width == width && decoded.height == height, "\(name)")
+        }
+        let master = try String(contentsOf: output.appendingPathComponent("master.m3u8"), encoding: .utf8)
+        #expect(master.contains("RESOLUTION=1280x720") && master.contains("720p/index.m3u8") && master.contains("TYPE=AUDIO"))
+        // The whole ladder also plays through FFmpeg's own HLS demuxer without a decode error.
+        let played = try HostTool.run("ffmpeg", ["-v", "error", "-i", output.appendingPathComponent("master.m3u8").path, "-map", "0", "-f", "null", "-"])
+        #expect(played.status == 0)
+        #expect(played.stderr.isEmpty, "\(played.stderr)")
+    }
+
+    @Test func everySegmentOfEveryRungStartsWithAnIDRAtTheSameTimestamp() throws {
+        let (output, report) = try Ladders.pan720.get()
+        #expect(report.segments.count == 3)
+        var startsByRung: [[Int64]] = []
+        for rung in ["720p", "480p", "360p"] {
+            let segments = try packetsBySegment(output.appendingPathComponent(rung))
+            #expect(segments.count == 3)
+            for segment in segments {
+                let first = try #require(segment.first)
+                #expect(first.key)
+                #expect(h264NALTypes(first.data).contains(5), "first packet of a segment must be an IDR")
+                // Closed GOP: nothing before the IDR in display order within the segment.
+                #expect(segment.allSatisfy { $0.pts >= first.pts })
+            }
+            startsByRung.append(segments.map { $0.map(\.pts).min()! })
+        }
+        #expect(Set(startsByRung.map { $0 }).count == 1, "segment starts differ between rungs: \(startsByRung)")
+    }
+
+    @Test func outputTimestampsAreContinuousAcrossSegments() throws {
+        let (output, _) = try Ladders.pan720.get()
+        let all = try packetsBySegment(output.appendingPathComponent("480p")).flatMap { $0.map(\.pts) }.sorted()
+        #expect(all.count == 180)
+        let steps = Set(zip(all.dropFirst(), all).map { $0 - $1 })
+        #expect(steps == [3000], "30 fps in 90 kHz ticks, no gap or overlap at segment joins: \(steps)")
+        #expect(all.first == Int64((LadderTranscoder.outputStartSeconds * 90000).rounded()))
+    }
+
+    @Test func reportCountsFramesBytesAndEncoderPerSegmentAndRung() throws {
+        let (output, report) = try Ladders.pan720.get()
+        let data = try Data(contentsOf: output.appendingPathComponent("report.json"))
+        let saved = try JSONDecoder().decode(TranscodeReport.self, from: data)
+        #expect(saved.segments.map(\.frames) == [60, 60, 60])
+        for segment in saved.segments {
+            #expect(segment.renditions.map(\.rung) == ["720p", "480p", "360p"])
+            for part in segment.renditions {
+                #expect(part.encoder == "libx264")
+                #expect(part.frames == segment.frames)
+                let size = try FileManager.default.attributesOfItem(atPath: output.appendingPathComponent("\(part.rung)/\(part.file)").path)[.size] as? Int
+                #expect(part.bytes == size)
+                #expect(part.encodeSeconds > 0)
+            }
+        }
+        #expect(saved.audio?.segments == 3)
+        #expect(saved.renditions.map(\.frames) == [180, 180, 180])
+    }
+
+    @Test func audioRenditionCoversTheVideo() throws {
+        let (output, _) = try Ladders.pan720.get()
+        let probe = try HostTool.run("ffprobe", ["-v", "error", "-show_entries", "format=duration", "-of", "csv=p=0",
+                                                 output.appendingPathComponent("audio/index.m3u8").path])
+        let duration = try #require(Double(probe.stdout.trimmingCharacters(in: .whitespacesAndNewlines)))
+        #expect(abs(duration - 6) < 0.1)
+    }
+
+    @Test func aSourceWithOneKeyframeStillYieldsSegmentsOfTheAskedLength() throws {
+        let (output, report) = try Ladders.singleKeyframe.get()
+        #expect(report.source.keyframes == 1)
+        #expect(report.segments.count == 4)
+        #expect(report.segments.map(\.frames) == [50, 50, 50, 50])
+        for rung in ["360p", "240p"] {
+            let segments = try packetsBySegment(output.appendingPathComponent(rung))
+            #expect(segments.count == 4)
+            #expect(segments.allSatisfy { $0.first?.key == true })
+            #expect(try decodedFrames(output.appendingPathComponent("\(rung)/index.m3u8").path).frames == 200)
+        }
+    }
+
+    @Test(arguments: [("odd-642x362.mp4", 638, 72), ("vertical-360x640.mp4", 202, 90)])
+    func oddAndVerticalSourcesGetEvenWidthsAndEveryFrame(fixture: String, width: Int, frames: Int) throws {
+        let (output, report) = try Ladders.make(fixture, ladder: "360p")
+        #expect(report.renditions.first?.width == width)
+        let decoded = try decodedFrames(output.appendingPathComponent("360p/index.m3u8").path)
+        #expect(decoded.frames == frames && decoded.width == width && decoded.height == 360 && decoded.errors == 0)
+        try? FileManager.default.removeItem(at: output.deletingLastPathComponent())
+    }
+
+    @Test(arguments: [VideoCodec.hevc, .av1, .vp9])
+    func otherCodecsMakePlayableLaddersWithEveryFrame(codec: VideoCodec) throws {
+        let (output, report) = try Ladders.make("vertical-360x640.mp4", ladder: "240p", codec: codec, preset: "ultrafast")
+        #expect(report.encoding.encoder == codec.softwareEncoder)
+        #expect(report.encoding.container == codec.container.rawValue)
+        let decoded = try decodedFrames(output.appendingPathComponent("240p/index.m3u8").path)
+        #expect(decoded.frames == 90)
+        #expect(decoded.errors == 0)
+        let played = try HostTool.run("ffmpeg", ["-v", "error", "-i", output.appendingPathComponent("master.m3u8").path, "-f", "null", "-"])
+        #expect(played.status == 0 && played.stderr.isEmpty, "\(played.stderr)")
+        try? FileManager.default.removeItem(at: output.deletingLastPathComponent())
+    }
+}
