@@ -3,7 +3,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/install-deps.sh
-swift build -c release --product prism
-export PRISM_BINARY="$PWD/.build/release/prism"
-swift test --parallel --num-workers 2 2>&1 | tee /tmp/prism-test.log | grep -vE "^\[[0-9]+/[0-9]+\] (Compiling|Emitting|Wrapping|Write|Linking|Building)"
+# Build first (progress lines filtered out), so a compile error fails here with its message.
+swift build --build-tests 2>&1 | { grep -vE "^\[[0-9]+/[0-9]+\] " || true; }
+swift test --skip-build 2>&1 | tee /tmp/prism-test.log
 exit "${PIPESTATUS[0]}"
