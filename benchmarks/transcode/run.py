@@ -8,22 +8,11 @@ source scaled to the rung with bicubic), then rewrites the transcode section of 
 
 Usage: benchmarks/transcode/run.py [--source FILE] [--runs N] [--preset medium] [--prism PATH]
 """
-import argparse, json, os, re, resource, shutil, subprocess, sys, tempfile, time
+import argparse, json, os, re, shutil, subprocess, sys, tempfile, time
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from benchlib import ROOT, measure, ffmpeg_version, write_section
 
 LADDER = [(720, 3_000_000), (480, 1_600_000), (360, 800_000)]
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-
-
-def measure(cmd):
-    """Runs cmd; returns wall seconds, CPU seconds and peak RSS (MiB) of that child alone."""
-    start = time.monotonic()
-    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    _, status, usage = os.wait4(proc.pid, 0)
-    wall = time.monotonic() - start
-    err = proc.stderr.read().decode(errors="replace")
-    if os.waitstatus_to_exitcode(status) != 0:
-        sys.exit(f"failed: {' '.join(cmd)}\n{err}")
-    return wall, usage.ru_utime + usage.ru_stime, usage.ru_maxrss / 1024
 
 
 def probe(path):
@@ -95,11 +84,10 @@ def main():
     pm, fm = best("prism", 2), best("ffmpeg", 2)
     cores = os.cpu_count()
     lines = [
-        "<!-- transcode-benchmark:start -->",
         "## Transcode: `prism transcode` vs the ffmpeg CLI",
         "",
         f"Reproduce: `swift build -c release && benchmarks/transcode/run.py --runs {args.runs} --preset {args.preset}`",
-        f"(last run {time.strftime('%Y-%m-%d')}, {cores} cores, FFmpeg {subprocess.run(['ffmpeg', '-version'], capture_output=True, text=True).stdout.split()[2]}).",
+        f"(last run {time.strftime('%Y-%m-%d')}, {cores} cores, FFmpeg {ffmpeg_version()}).",
         "",
         f"Source: {sw}x{sh} {fps:.0f} fps, {duration:.1f} s, made by `benchmarks/make-source.sh` (photo pan/zoom with noise).",
         f"Ladder {ladder}, libx264 preset `{args.preset}`, 2 s segments with an IDR each; ffmpeg: one process, `split` + "
@@ -113,16 +101,8 @@ def main():
     ]
     for h, (p, f) in quality.items():
         lines.append(f"| SSIM {h}p vs source | {p:.4f} | {f:.4f} | Δ {p - f:+.4f} |")
-    lines += ["", "Targets: wall ≤ 0.9× ffmpeg at SSIM within 0.002, peak memory no higher.", "<!-- transcode-benchmark:end -->"]
-    section = "\n".join(lines) + "\n"
-    print(section)
-    path = os.path.join(ROOT, "benchmarks/RESULTS.md")
-    text = open(path).read() if os.path.exists(path) else "# Benchmark results\n\nEach section is rewritten by the script it names.\n\n"
-    if "<!-- transcode-benchmark:start -->" in text:
-        text = re.sub(r"<!-- transcode-benchmark:start -->.*?<!-- transcode-benchmark:end -->\n", section, text, flags=re.S)
-    else:
-        text += "\n" + section
-    open(path, "w").write(text)
+    lines += ["", "Targets: wall ≤ 0.9× ffmpeg at SSIM within 0.002, peak memory no higher."]
+    write_section("transcode-benchmark", lines)
     shutil.rmtree(work, ignore_errors=True)
 
 
