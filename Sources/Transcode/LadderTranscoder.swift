@@ -143,7 +143,7 @@ public final class LadderTranscoder {
             let thread = Thread {
                 defer { inFlight.signal(); group.leave() }
                 do {
-                    let segment = try encoder.encode(index: index, from: next) { counter.frameDone() }
+                    let segment = try encoder.encode(index: index, frames: next.pop) { counter.frameDone() }
                     try sequencer.deliver(segment)
                 } catch {
                     failure.record(error)

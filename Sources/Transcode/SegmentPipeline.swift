@@ -88,8 +88,9 @@ struct SegmentEncoder {
     let frameRate: AVRational
     let gopSize: Int
 
-    /// Drains `queue` and returns the encoded segment. `onFrame` is told of each frame done (all rungs).
-    func encode(index: Int, from queue: SegmentFrameQueue, onFrame: () -> Void) throws -> EncodedSegment {
+    /// Encodes every frame `nextFrame` yields (until nil) and returns the segment. `onFrame` is told of
+    /// each frame done in all rungs.
+    func encode(index: Int, frames nextFrame: () throws -> Frame?, onFrame: () -> Void) throws -> EncodedSegment {
         var encoders: [(Encoder, HardwareFramesContext?)] = []
         var scalers: [Scaler] = []
         for target in targets {
@@ -100,7 +101,7 @@ struct SegmentEncoder {
         var packets = Array(repeating: [Packet](), count: targets.count)
         var seconds = Array(repeating: 0.0, count: targets.count)
         var frames = 0
-        while let frame = queue.pop() {
+        while let frame = try nextFrame() {
             for rung in targets.indices {
                 let started = DispatchTime.now().uptimeNanoseconds
                 var picture = try scalers[rung].scale(frame)
