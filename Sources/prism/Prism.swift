@@ -11,6 +11,7 @@ struct Prism: AsyncParsableCommand {
         """,
         subcommands: [
             VersionCommand.self,
+            AttestCommand.self,
         ]
     )
 }
