@@ -106,14 +106,19 @@ public struct VerificationReport: Encodable {
 public enum AttestationFiles {
     /// Reads a file's bytes, or throws "cannot read NAME PATH".
     public static func read(_ path: String, as name: String) throws -> [UInt8] {
-        guard let data = FileManager.default.contents(atPath: path) else {
-            var isDir: ObjCBool = false
-            if FileManager.default.fileExists(atPath: path, isDirectory: &isDir), isDir.boolValue {
-                throw AttestationInputError("\(name) \(path) is a directory")
-            }
-            throw AttestationInputError("cannot read \(name) \(path): no such file or not readable")
+        var isDirectory: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) else {
+            throw AttestationInputError("cannot read \(name) \(path): no such file")
         }
-        return Array(data)
+        guard !isDirectory.boolValue else { throw AttestationInputError("\(name) \(path) is a directory") }
+        // FileHandle rather than FileManager.contents so character devices such as /dev/null read as empty.
+        guard let handle = FileHandle(forReadingAtPath: path) else {
+            throw AttestationInputError("cannot read \(name) \(path): permission denied")
+        }
+        defer { try? handle.close() }
+        do { return Array(try handle.readToEnd() ?? Data()) } catch {
+            throw AttestationInputError("cannot read \(name) \(path): \(error.localizedDescription)")
+        }
     }
 
     /// Loads a report file (binary, hex or Azure HCL).
