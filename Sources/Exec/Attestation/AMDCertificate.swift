@@ -55,6 +55,17 @@ public struct AMDCertificate: Sendable {
 
     /// Parses one DER certificate.
     public init(der input: [UInt8]) throws {
+        do {
+            try self.init(strictDER: input)
+        } catch let error as AttestationInputError {
+            throw error
+        } catch {
+            // SwiftASN1 errors are multi-line and internal; name the failure in one line.
+            throw AttestationInputError("certificate is malformed DER (\(String(describing: error).split(separator: "\n").first ?? ""))")
+        }
+    }
+
+    private init(strictDER input: [UInt8]) throws {
         let root: ASN1Node
         do { root = try DER.parse(input) } catch {
             throw AttestationInputError("certificate is not valid DER (\(input.count) bytes)")
@@ -82,11 +93,11 @@ public struct AMDCertificate: Sendable {
 
         var exts: [String: [UInt8]] = [:]
         for node in tbs[(i + 6)...] where node.identifier == ASN1Identifier(tagWithNumber: 3, tagClass: .contextSpecific) {
-            let wrapper = try Self.children(node, "extensions", count: 1)
+            let wrapper = try Self.children(node, "extensions", count: 1, tag: node.identifier)
             for ext in try Self.children(wrapper[0], "extensions") {
                 let parts = try Self.children(ext, "extension")
                 guard parts.count == 2 || parts.count == 3 else { throw AttestationInputError("certificate extension has \(parts.count) fields") }
-                let oid = try ASN1ObjectIdentifier(derEncoded: parts[0]).description
+                let oid = try Self.oid(parts[0], "extension id")
                 exts[oid] = try Self.primitive(parts[parts.count - 1], .octetString, "extnValue")
             }
         }
@@ -102,6 +113,7 @@ public struct AMDCertificate: Sendable {
         do { bits = try ASN1BitString(derEncoded: top[2]) } catch {
             throw AttestationInputError("certificate signatureValue is not a BIT STRING")
         }
+        guard bits.paddingBits == 0 else { throw AttestationInputError("certificate signatureValue is not whole bytes") }
         signature = Array(bits.bytes)
         tbsDER = Array(tbsNode.encodedBytes)
         der = input
@@ -155,9 +167,10 @@ public struct AMDCertificate: Sendable {
 
     // MARK: - DER walking
 
-    static func children(_ node: ASN1Node, _ what: String, count: Int? = nil) throws -> [ASN1Node] {
-        guard case .constructed(let nodes) = node.content else {
-            throw AttestationInputError("certificate \(what) is not a constructed ASN.1 value")
+    /// The children of a constructed node, which must carry `tag` (SEQUENCE unless told otherwise).
+    static func children(_ node: ASN1Node, _ what: String, count: Int? = nil, tag: ASN1Identifier = .sequence) throws -> [ASN1Node] {
+        guard node.identifier == tag, case .constructed(let nodes) = node.content else {
+            throw AttestationInputError("certificate \(what) is not an ASN.1 \(tag == .sequence ? "SEQUENCE" : tag == .set ? "SET" : "constructed value")")
         }
         let list = Array(nodes)
         if let count, list.count != count {
@@ -181,7 +194,7 @@ public struct AMDCertificate: Sendable {
 
     static func commonName(_ name: ASN1Node) throws -> String? {
         for rdn in try children(name, "name") {
-            for attribute in try children(rdn, "name attribute set") {
+            for attribute in try children(rdn, "name attribute set", tag: .set) {
                 let pair = try children(attribute, "name attribute", count: 2)
                 if try oid(pair[0], "name attribute type") == Self.commonName,
                    case .primitive(let value) = pair[1].content {
@@ -225,7 +238,7 @@ public struct AMDCertificate: Sendable {
         var hash: String? = nil, mgfHash: String? = nil, salt: Int? = nil
         for field in try children(parts[1], "RSASSA-PSS-params") {
             guard field.identifier.tagClass == .contextSpecific else { continue }
-            let inner = try children(field, "RSASSA-PSS-params field", count: 1)[0]
+            let inner = try children(field, "RSASSA-PSS-params field", count: 1, tag: field.identifier)[0]
             switch field.identifier.tagNumber {
             case 0:
                 hash = try oid(try children(inner, "hashAlgorithm").first ?? inner, "hashAlgorithm")

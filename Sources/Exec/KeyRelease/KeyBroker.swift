@@ -62,6 +62,12 @@ public final class KeyBroker: @unchecked Sendable {
         /// HPKE ciphertext of the disk key.
         public let ciphertext: Data
 
+        public init(jobID: String, encapsulatedKey: Data, ciphertext: Data) {
+            self.jobID = jobID
+            self.encapsulatedKey = encapsulatedKey
+            self.ciphertext = ciphertext
+        }
+
         /// Opens the key with the guest's private key; throws if this is not the key it was sealed to.
         public func unwrap(with privateKey: Curve25519.KeyAgreement.PrivateKey) throws -> [UInt8] {
             var recipient = try HPKE.Recipient(privateKey: privateKey, ciphersuite: KeyBroker.ciphersuite,
