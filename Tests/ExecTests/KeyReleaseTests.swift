@@ -8,22 +8,30 @@ import Testing
 struct KeyReleaseTests {
     /// A stand-in for the AMD firmware: builds and signs version-2 reports.
     struct FakeFirmware {
-        let signingKey = P384.Signing.PrivateKey()
+        var signingKey = P384.Signing.PrivateKey()
+        var version: UInt32 = 2
         var policy: UInt64 = 0x30000
         var vmpl: UInt32 = 0
         var measurement = [UInt8](repeating: 0x4d, count: 48)
+        var reportedTCB: UInt64 = 0
+        var chipID = [UInt8](repeating: 0, count: 64)
+        /// CPUID family and model (report version 3 and later).
+        var cpuid: (UInt8, UInt8)? = nil
 
         func report(reportData: [UInt8], corruptSignature: Bool = false) throws -> AttestationReport {
             var bytes = [UInt8](repeating: 0, count: AttestationReport.size)
             func put<T: FixedWidthInteger>(_ value: T, at offset: Int) {
                 for i in 0..<(T.bitWidth / 8) { bytes[offset + i] = UInt8(truncatingIfNeeded: value >> (8 * i)) }
             }
-            put(UInt32(2), at: 0x000)
+            put(version, at: 0x000)
             put(policy, at: 0x008)
             put(vmpl, at: 0x030)
             put(UInt32(1), at: 0x034)  // ECDSA P-384 SHA-384
             bytes.replaceSubrange(0x050..<0x090, with: reportData)
             bytes.replaceSubrange(0x090..<0x0C0, with: measurement)
+            put(reportedTCB, at: 0x180)
+            if let (family, model) = cpuid { bytes[0x188] = family; bytes[0x189] = model }
+            bytes.replaceSubrange(0x1A0..<0x1E0, with: chipID)
             let raw = Array(try signingKey.signature(for: SHA384.hash(data: bytes[0..<0x2A0])).rawRepresentation)
             // R and S go in little-endian, zero-extended to 72 bytes.
             bytes.replaceSubrange(0x2A0..<0x2D0, with: raw[0..<48].reversed())
