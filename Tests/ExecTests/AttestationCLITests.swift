@@ -103,4 +103,16 @@ struct AttestationCLITests {
         #expect(try PrismBinary.run(base + ["--measurement", "zz"]).status == 2)
         #expect(try PrismBinary.run(base + ["--min-tcb", "bl"]).status == 2)
     }
+
+    @Test func directoryAndMissingChainExitTwo() throws {
+        let dir = try PrismBinary.run(["attest", "verify", "--report", NSTemporaryDirectory(), "--vcek", v("trustee/test-vcek.der")])
+        #expect(dir.status == 2 && dir.stderr.hasPrefix("prism: report ") && dir.stderr.hasSuffix(" is a directory\n"))
+        let chain = try PrismBinary.run(["attest", "verify", "--report", v("trustee/test-report.bin"), "--vcek", v("trustee/test-vcek.der"),
+                                         "--chain", "/nonexistent/chain.pem"])
+        #expect(chain.status == 2)
+        #expect(chain.stderr == "prism: cannot read chain /nonexistent/chain.pem: no such file\n")
+        let ovmf = try PrismBinary.run(["attest", "measure", "--ovmf", "/nonexistent/OVMF.fd", "--vcpus", "1", "--vcpu-type", "EPYC-v4"])
+        #expect(ovmf.status == 2)
+        #expect(ovmf.stderr == "prism: cannot read OVMF /nonexistent/OVMF.fd: no such file\n")
+    }
 }

@@ -35,19 +35,19 @@ enum SEVVectors {
     static let validDate = ISO8601DateFormatter().date(from: "2025-06-01T00:00:00Z")!
 
     static func verify(report name: String, leaf: String, chain chainName: String?, configure: (inout VerificationPolicy) -> Void = { _ in }) throws -> VerificationResult {
-        var policy = VerificationPolicy()
-        policy.date = validDate
-        configure(&policy)
-        let verifier = ReportVerifier(endorsement: .chain(try chain(leaf: leaf, chain: chainName), anchors: .amd), policy: policy)
-        return verifier.verify(try report(name))
+        try verify(report(name), leaf: leaf, chain: chainName, configure: configure)
     }
 
     static func verify(bytes: [UInt8], leaf: String, chain chainName: String?, configure: (inout VerificationPolicy) -> Void = { _ in }) throws -> VerificationResult {
+        try verify(AttestationReport(bytes: bytes), leaf: leaf, chain: chainName, configure: configure)
+    }
+
+    /// Verifies against AMD's pins at ``validDate`` unless `configure` changes the policy.
+    static func verify(_ report: AttestationReport, leaf: String, chain chainName: String?, configure: (inout VerificationPolicy) -> Void) throws -> VerificationResult {
         var policy = VerificationPolicy()
         policy.date = validDate
         configure(&policy)
-        let verifier = ReportVerifier(endorsement: .chain(try chain(leaf: leaf, chain: chainName), anchors: .amd), policy: policy)
-        return verifier.verify(try AttestationReport(bytes: bytes))
+        return ReportVerifier(endorsement: .chain(try chain(leaf: leaf, chain: chainName), anchors: .amd), policy: policy).verify(report)
     }
 }
 
