@@ -92,10 +92,11 @@ public struct CertificateChain: Sendable {
         }
         let all = [leaf, intermediate, root].compactMap { $0 }
         let expired = all.filter { !$0.isValid(at: date) }
-        let stamp = ISO8601DateFormatter().string(from: date)
+        let iso = ISO8601DateFormatter()
+        let stamp = iso.string(from: date)
         checks.append(.init(name: "certificates_valid", ok: expired.isEmpty,
                             detail: expired.isEmpty ? "all \(all.count) certificates valid at \(stamp)"
-                                : expired.map { "\($0.subjectCommonName ?? "?") valid \(ISO8601DateFormatter().string(from: $0.notBefore))..\(ISO8601DateFormatter().string(from: $0.notAfter)), not at \(stamp)" }.joined(separator: "; ")))
+                                : expired.map { "\($0.subjectCommonName ?? "?") valid \(iso.string(from: $0.notBefore))..\(iso.string(from: $0.notAfter)), not at \(stamp)" }.joined(separator: "; ")))
         if product == nil { product = leaf.issuerCommonName.flatMap(AMDProduct.from(commonName:)) }
         return (checks, product)
     }
