@@ -173,7 +173,7 @@ public struct AttestationReport: Sendable {
         return AMDProduct.from(family: f, model: m)
     }
 
-    /// The DER-free (r, s) pair as big-endian 48-byte integers, or nil when the high 24 bytes are not zero.
+    /// R ‖ S as big-endian 48-byte integers (the raw form ECDSA APIs take), or nil when either has non-zero high bytes.
     public var signatureRawBigEndian: [UInt8]? {
         func convert(_ le: [UInt8]) -> [UInt8]? {
             guard le[48..<72].allSatisfy({ $0 == 0 }) else { return nil }
