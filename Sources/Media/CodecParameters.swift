@@ -15,6 +15,14 @@ public final class CodecParameters: @unchecked Sendable {
         try encoder.copyParameters(to: pointer)
     }
 
+    init(copying source: UnsafePointer<AVCodecParameters>, timeBase: AVRational, frameRate: AVRational) throws {
+        guard let pointer = avcodec_parameters_alloc() else { fatalError("avcodec_parameters_alloc: out of memory") }
+        self.pointer = pointer
+        self.timeBase = timeBase
+        self.frameRate = frameRate
+        try ffCheck(avcodec_parameters_copy(pointer, source), "avcodec_parameters_copy")
+    }
+
     deinit {
         var owned: UnsafeMutablePointer<AVCodecParameters>? = pointer
         avcodec_parameters_free(&owned)
@@ -43,5 +51,12 @@ extension Muxer {
         if parameters.frameRate.num > 0 { stream.pointee.avg_frame_rate = parameters.frameRate }
         registerInputTimeBase(parameters.timeBase)
         return Int(stream.pointee.index)
+    }
+}
+
+extension CodecParameters {
+    /// Copies the parameters of a demuxed stream (for remuxing its packets elsewhere).
+    public convenience init(demuxer: Demuxer, stream: StreamInfo) throws {
+        try self.init(copying: demuxer.codecParameters(of: stream.index), timeBase: stream.timeBase, frameRate: stream.averageFrameRate)
     }
 }

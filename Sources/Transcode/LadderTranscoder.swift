@@ -14,6 +14,9 @@ public struct TranscodeOptions: Sendable {
     /// Segments in flight at once; each holds at most one segment of decoded frames.
     public var workers: Int = ProcessInfo.processInfo.activeProcessorCount
     public var audioBitrate = 128_000
+    /// When set, each segment is cut to a standalone file and transcoded as a `SegmentTask` by this
+    /// executor (the plain sandbox, a farmer) instead of in this process.
+    public var taskExecutor: SegmentTaskExecutor?
 
     public init() {}
 
@@ -105,7 +108,9 @@ public final class LadderTranscoder {
         let factory = try RenditionEncoderFactory(choice: choice, device: device, threadsPerEncoder: threadsPerEncoder,
                                                   globalHeader: container == .fragmentedMP4)
         let segmentFrames = Int((options.segmentSeconds * av_q2d(frameRate)).rounded(.up))
-        let encoder = SegmentEncoder(targets: targets, factory: factory, timeBase: timeBase, frameRate: frameRate, gopSize: segmentFrames + 1)
+        let processor = try makeProcessor(targets: targets, factory: factory, choice: choice, timeBase: timeBase, frameRate: frameRate,
+                                          gopSize: segmentFrames + 1, width: stream.width, height: stream.height)
+        defer { if let work = (processor as? TaskSegmentProcessor)?.workFolder { try? FileManager.default.removeItem(at: work) } }
         let writers = try targets.map { try RenditionWriter(directory: staging.appendingPathComponent($0.rung.name), container: container) }
         let sequencer = SegmentSequencer(writers: writers, targets: targets, encoderName: choice.encoderName)
         let offsetTicks = Int64((LadderTranscoder.outputStartSeconds / secondsPerTick).rounded())
@@ -143,7 +148,7 @@ public final class LadderTranscoder {
             let thread = Thread {
                 defer { inFlight.signal(); group.leave() }
                 do {
-                    let segment = try encoder.encode(index: index, frames: next.pop) { counter.frameDone() }
+                    let segment = try processor.process(index: index, frames: next.pop) { counter.frameDone() }
                     try sequencer.deliver(segment)
                 } catch {
                     failure.record(error)
@@ -257,6 +262,29 @@ public final class LadderTranscoder {
         logger.info("wrote \(segments.count) segments × \(targets.count) rungs, \(frames) frames each")
         return TranscodeReport(prism: PrismVersion.string, source: source, encoding: encoding, renditions: renditions, audio: audioSummary,
                                segments: segments, wallSeconds: 0, cpuSeconds: 0, decodeErrors: reader.decodeErrors + (audio?.decodeErrors ?? 0))
+    }
+}
+
+extension LadderTranscoder {
+    /// In-process encoding, or mezzanine cutting plus a task executor when one is set.
+    func makeProcessor(targets: [RungTarget], factory: RenditionEncoderFactory, choice: EncoderChoice, timeBase: AVRational,
+                       frameRate: AVRational, gopSize: Int, width: Int, height: Int) throws -> SegmentProcessor {
+        guard let executor = options.taskExecutor else {
+            return SegmentEncoder(targets: targets, factory: factory, timeBase: timeBase, frameRate: frameRate, gopSize: gopSize)
+        }
+        let work = FileManager.default.temporaryDirectory.appendingPathComponent("prism-tasks-\(UUID().uuidString.prefix(12))")
+        try FileManager.default.createDirectory(at: work, withIntermediateDirectories: true)
+        let rungs = targets.map { SegmentTask.Rung(name: $0.rung.name, width: $0.width, height: $0.height, bitrate: $0.rung.bitrate) }
+        let options = self.options
+        let encoder = choice.family == .software ? EncoderPreference.software : EncoderPreference(rawValue: choice.family.rawValue) ?? .software
+        return TaskSegmentProcessor(
+            mezzanine: MezzanineWriter(width: width, height: height, timeBase: timeBase, frameRate: frameRate),
+            workFolder: work,
+            makeTask: { index, source, output in
+                SegmentTask(index: index, source: source, rungs: rungs, codec: options.codec, preset: options.preset,
+                            encoder: encoder, frameRate: frameRate, output: output)
+            },
+            executor: executor)
     }
 }
 

@@ -81,7 +81,7 @@ struct RungTarget {
 
 /// Encodes one segment's frames into every rung: scale → encode, with a fresh encoder per rung so the
 /// segment starts with an IDR frame and references nothing outside itself (a closed GOP).
-struct SegmentEncoder {
+struct SegmentEncoder: Sendable {
     let targets: [RungTarget]
     let factory: RenditionEncoderFactory
     let timeBase: AVRational

@@ -13,6 +13,7 @@ public enum TranscodeError: Error, CustomStringConvertible, Equatable, Sendable 
     case outputExists(path: String)
     case zeroDuration(path: String)
     case noAudioOrVideo(path: String)
+    case badTask(String)
     case truncatedInput(path: String, decoded: Int, declared: Int?)
 
     public var description: String {
@@ -29,6 +30,7 @@ public enum TranscodeError: Error, CustomStringConvertible, Equatable, Sendable 
         case let .outputNotWritable(path, reason): return "cannot write output folder \(path): \(reason)"
         case let .outputExists(path): return "\(path) exists and is not an earlier Prism output; choose another folder"
         case let .zeroDuration(path): return "\(path) has no video frames to transcode (zero duration)"
+        case let .badTask(reason): return "bad segment task: \(reason)"
         case let .truncatedInput(path, decoded, declared):
             let expected = declared.map { " of the \($0) it declares" } ?? ""
             return "\(path) is truncated or damaged: only \(decoded) frames\(expected) could be read"

@@ -1,0 +1,147 @@
+import CFFmpeg
+import Foundation
+import Media
+
+/// One unit of work that can run anywhere — another process, the plain sandbox, a farmer: transcode a
+/// standalone source segment into every rung. Geometry and rate are fixed by whoever cut the job, so
+/// every segment of a rung comes out alike.
+public struct SegmentTask: Codable, Sendable, Equatable {
+    public struct Rung: Codable, Sendable, Equatable {
+        public var name: String
+        public var width: Int
+        public var height: Int
+        public var bitrate: Int
+        public init(name: String, width: Int, height: Int, bitrate: Int) {
+            self.name = name
+            self.width = width
+            self.height = height
+            self.bitrate = bitrate
+        }
+    }
+
+    public var index: Int
+    /// The source segment file (a mezzanine cut by `SegmentCutter`, starting with a keyframe).
+    public var source: String
+    public var rungs: [Rung]
+    public var codec: VideoCodec
+    public var preset: String
+    public var encoder: String
+    public var frameRateNumerator: Int32
+    public var frameRateDenominator: Int32
+    /// Where the rung files and `result.json` go.
+    public var output: String
+
+    public init(index: Int, source: String, rungs: [Rung], codec: VideoCodec, preset: String, encoder: EncoderPreference,
+                frameRate: AVRational, output: String) {
+        self.index = index
+        self.source = source
+        self.rungs = rungs
+        self.codec = codec
+        self.preset = preset
+        self.encoder = encoder.rawValue
+        frameRateNumerator = frameRate.num
+        frameRateDenominator = frameRate.den
+        self.output = output
+    }
+
+    /// The file a rung's output goes to: MPEG-TS for H.264/HEVC, NUT (any codec, exact time base) otherwise.
+    public func outputFile(for rung: Rung) -> String { "\(rung.name).\(codec.container == .mpegts ? "ts" : "nut")" }
+
+    static let maximumRungs = 12
+
+    /// Refuses specs that cannot be run, before any work starts.
+    public func validate() throws {
+        guard !rungs.isEmpty, rungs.count <= SegmentTask.maximumRungs else { throw TranscodeError.badTask("a task needs 1 to \(SegmentTask.maximumRungs) rungs") }
+        for rung in rungs {
+            guard rung.width >= 2, rung.width <= MediaLimits.maximumDimension, rung.height >= LadderRung.minimumHeight,
+                  rung.height <= LadderRung.maximumHeight, rung.width % 2 == 0, rung.height % 2 == 0 else {
+                throw TranscodeError.badTask("rung \(rung.name) has an unusable size \(rung.width)x\(rung.height)")
+            }
+            guard rung.name.range(of: "^[0-9]{2,4}p$", options: .regularExpression) != nil else {
+                throw TranscodeError.badTask("rung name '\(rung.name)' is not HEIGHTp")
+            }
+            guard rung.bitrate >= 10_000, rung.bitrate <= 1_000_000_000 else { throw TranscodeError.badTask("rung \(rung.name) has bitrate \(rung.bitrate)") }
+        }
+        guard frameRateNumerator > 0, frameRateDenominator > 0 else { throw TranscodeError.badTask("frame rate must be positive") }
+        guard index >= 0 else { throw TranscodeError.badTask("negative segment index") }
+        _ = try EncoderPreference.parse(encoder)
+    }
+}
+
+/// What a task produced, written as `result.json` beside its outputs.
+public struct SegmentTaskResult: Codable, Sendable {
+    public struct Rendition: Codable, Sendable {
+        public var rung: String
+        public var file: String
+        public var frames: Int
+        public var bytes: Int
+        public var encodeSeconds: Double
+    }
+
+    public var index: Int
+    public var frames: Int
+    public var encoder: String
+    public var family: String
+    public var renditions: [Rendition]
+    public var decodeErrors: Int
+    public var wallSeconds: Double
+}
+
+/// Runs a `SegmentTask` in this process.
+public enum SegmentTaskRunner {
+    public static func run(_ task: SegmentTask) throws -> SegmentTaskResult {
+        try task.validate()
+        let started = Date()
+        let reader = try VideoFrameReader(path: task.source)
+        let (choice, device) = try EncoderSelection.choose(codec: task.codec, preference: try EncoderPreference.parse(task.encoder), preset: task.preset)
+        let frameRate = AVRational(num: task.frameRateNumerator, den: task.frameRateDenominator)
+        let factory = try RenditionEncoderFactory(choice: choice, device: device, threadsPerEncoder: 1, globalHeader: false)
+        let targets = task.rungs.map { RungTarget(rung: LadderRung(height: $0.height, bitrate: $0.bitrate), width: $0.width, height: $0.height) }
+        let gop = Int((Double(reader.stream.frameCountHint ?? 600)).rounded()) + 1
+        let encoder = SegmentEncoder(targets: targets, factory: factory, timeBase: reader.stream.timeBase, frameRate: frameRate, gopSize: gop)
+        let segment = try encoder.encode(index: task.index, frames: reader.next, onFrame: {})
+        guard segment.frames > 0 else { throw MediaError.noFrames(path: task.source) }
+        let folder = URL(fileURLWithPath: task.output)
+        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+        var renditions: [SegmentTaskResult.Rendition] = []
+        for (rung, encoded) in zip(task.rungs, segment.renditions) {
+            let path = folder.appendingPathComponent(task.outputFile(for: rung)).path
+            let muxer = try Muxer(format: task.codec.container == .mpegts ? "mpegts" : "nut")
+            let stream = try muxer.addStream(parameters: encoded.parameters)
+            try muxer.open(path: path)
+            try muxer.writeHeader()
+            for packet in encoded.packets { try muxer.write(packet, stream: stream) }
+            try muxer.finish()
+            let bytes = ((try? FileManager.default.attributesOfItem(atPath: path))?[.size] as? Int) ?? 0
+            renditions.append(.init(rung: rung.name, file: task.outputFile(for: rung), frames: encoded.frames, bytes: bytes, encodeSeconds: encoded.encodeSeconds))
+        }
+        let result = SegmentTaskResult(index: task.index, frames: segment.frames, encoder: choice.encoderName, family: choice.family.rawValue,
+                                       renditions: renditions, decodeErrors: reader.decodeErrors, wallSeconds: Date().timeIntervalSince(started))
+        let encoderJSON = JSONEncoder()
+        encoderJSON.outputFormatting = [.prettyPrinted, .sortedKeys]
+        try encoderJSON.encode(result).write(to: folder.appendingPathComponent("result.json"))
+        return result
+    }
+}
+
+extension EncodedSegment {
+    /// Reads a finished task's rung files back as packets, ready for the ordered HLS writers.
+    static func load(task: SegmentTask, result: SegmentTaskResult, from folder: URL) throws -> EncodedSegment {
+        var renditions: [EncodedRendition] = []
+        for rung in task.rungs {
+            guard let produced = result.renditions.first(where: { $0.rung == rung.name }) else {
+                throw TranscodeError.badTask("task \(task.index) produced no \(rung.name) output")
+            }
+            let demuxer = try Demuxer(path: folder.appendingPathComponent(task.outputFile(for: rung)).path)
+            guard let stream = demuxer.bestVideoStream() else { throw MediaError.noVideoStream(path: demuxer.path) }
+            let packet = Packet()
+            var packets: [Packet] = []
+            while try demuxer.read(into: packet) {
+                if packet.streamIndex == stream.index { packets.append(try packet.reference()) }
+            }
+            renditions.append(EncodedRendition(parameters: try CodecParameters(demuxer: demuxer, stream: stream), packets: packets,
+                                               frames: packets.count, encodeSeconds: produced.encodeSeconds))
+        }
+        return EncodedSegment(index: task.index, frames: result.frames, renditions: renditions)
+    }
+}

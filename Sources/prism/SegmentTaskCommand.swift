@@ -1,0 +1,34 @@
+import ArgumentParser
+import Foundation
+import Media
+import Transcode
+
+struct SegmentTaskCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "segment-task",
+        abstract: "Run one segment task from a JSON spec (what the sandbox and farmers run).",
+        discussion: """
+        Transcodes the spec's standalone source segment into every rung it lists, writing one file per rung \
+        and result.json into the spec's output folder; prints the result as JSON on stdout.
+        """)
+
+    @Option(help: "The task spec (JSON).")
+    var spec: String
+
+    func run() throws {
+        FFmpegLibrary.setLogLevel(verbose: false)
+        guard let data = FileManager.default.contents(atPath: spec) else {
+            throw CommandFailure.badInput("cannot read task spec \(spec)")
+        }
+        let task: SegmentTask
+        do {
+            task = try JSONDecoder().decode(SegmentTask.self, from: data)
+        } catch {
+            throw CommandFailure.badInput("malformed task spec \(spec): \(error.localizedDescription)")
+        }
+        let result = try SegmentTaskRunner.run(task)
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys]
+        print(String(decoding: try encoder.encode(result), as: UTF8.self))
+    }
+}
