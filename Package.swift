@@ -31,6 +31,10 @@ let package = Package(
             "Media",
             .product(name: "Logging", package: "swift-log"),
         ]),
+        .target(name: "Honesty", dependencies: [
+            "Media", "Transcode",
+            .product(name: "Logging", package: "swift-log"),
+        ], swiftSettings: [.unsafeFlags(["-O"], .when(configuration: .debug))]),
         .target(name: "Exec", dependencies: [
             .product(name: "Logging", package: "swift-log"),
             .product(name: "Crypto", package: "swift-crypto"),
@@ -38,13 +42,14 @@ let package = Package(
             .product(name: "SwiftASN1", package: "swift-asn1"),
         ]),
         .executableTarget(name: "prism", dependencies: [
-            "Media", "Transcode", "Verify", "Exec",
+            "Media", "Transcode", "Verify", "Exec", "Honesty",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Logging", package: "swift-log"),
         ]),
         .target(name: "PrismTestSupport", path: "Tests/Support"),
         .testTarget(name: "MediaTests", dependencies: ["Media", "PrismTestSupport"]),
         .testTarget(name: "TranscodeTests", dependencies: ["Transcode", "Media", "PrismTestSupport"]),
+        .testTarget(name: "HonestyTests", dependencies: ["Honesty", "Media", "PrismTestSupport"]),
         .testTarget(name: "ExecTests", dependencies: [
             "Exec", "PrismTestSupport",
             .product(name: "Crypto", package: "swift-crypto"),

@@ -7,16 +7,16 @@ public final class HardwareDevice: @unchecked Sendable {
     public let typeName: String
 
     /// Opens a device of the named type (`cuda`, `vaapi`, `qsv`); `device` picks a node such as
-    /// /dev/dri/renderD128. Throws `MediaError.encoderUnavailable` with FFmpeg's reason when none opens.
+    /// /dev/dri/renderD128. Throws `MediaError.deviceUnavailable` with FFmpeg's reason when none opens.
     public init(typeName: String, device: String? = nil) throws {
         let type = av_hwdevice_find_type_by_name(typeName)
         guard type != AV_HWDEVICE_TYPE_NONE else {
-            throw MediaError.encoderUnavailable(name: typeName, reason: "FFmpeg was built without \(typeName) support")
+            throw MediaError.deviceUnavailable(type: typeName, reason: "FFmpeg was built without \(typeName) support")
         }
         var reference: UnsafeMutablePointer<AVBufferRef>?
         let status = av_hwdevice_ctx_create(&reference, type, device, nil, 0)
         guard status >= 0, let reference else {
-            throw MediaError.encoderUnavailable(name: typeName, reason: "no \(typeName) device opens (\(FFmpegError.text(for: status)))")
+            throw MediaError.deviceUnavailable(type: typeName, reason: "none opens (\(FFmpegError.text(for: status)))")
         }
         self.reference = reference
         self.type = type

@@ -6,6 +6,7 @@ public enum MediaError: Error, CustomStringConvertible, Equatable, Sendable {
     case tooLarge(path: String, width: Int, height: Int, limit: Int)
     case noFrames(path: String)
     case encoderUnavailable(name: String, reason: String)
+    case deviceUnavailable(type: String, reason: String)
     case cannotWrite(path: String, reason: String)
 
     public var description: String {
@@ -17,6 +18,7 @@ public enum MediaError: Error, CustomStringConvertible, Equatable, Sendable {
             return "\(path) is \(width)x\(height), larger than the \(limit)x\(limit) Prism accepts"
         case let .noFrames(path): return "\(path) has no decodable video frames"
         case let .encoderUnavailable(name, reason): return "encoder \(name) is not available on this host: \(reason)"
+        case let .deviceUnavailable(type, reason): return "no \(type) device: \(reason)"
         case let .cannotWrite(path, reason): return "cannot write \(path): \(reason)"
         }
     }

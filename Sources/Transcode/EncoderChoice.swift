@@ -57,7 +57,7 @@ public enum EncoderFamily: String, CaseIterable, Codable, Sendable {
     }
 
     /// The hardware device type FFmpeg opens for this family (nil: frames stay in system memory).
-    var deviceType: String? {
+    public var deviceType: String? {
         switch self {
         case .software, .nvenc: return nil  // NVENC takes system-memory frames and opens CUDA itself
         case .vaapi: return "vaapi"
@@ -137,4 +137,12 @@ public struct EncoderChoice: Sendable, Codable {
     public let preset: String
     /// Why hardware was not used, when `--encoder auto` fell back to software.
     public let fallbackReason: String?
+
+    public init(codec: VideoCodec, family: EncoderFamily, encoderName: String, preset: String, fallbackReason: String?) {
+        self.codec = codec
+        self.family = family
+        self.encoderName = encoderName
+        self.preset = preset
+        self.fallbackReason = fallbackReason
+    }
 }

@@ -9,7 +9,7 @@ public final class RenditionEncoderFactory: @unchecked Sendable {
     let globalHeader: Bool
     let presetOptions: [String: String]
 
-    init(choice: EncoderChoice, device: HardwareDevice?, threadsPerEncoder: Int, globalHeader: Bool) throws {
+    public init(choice: EncoderChoice, device: HardwareDevice?, threadsPerEncoder: Int, globalHeader: Bool) throws {
         self.choice = choice
         self.device = device
         self.threadsPerEncoder = threadsPerEncoder
@@ -18,7 +18,7 @@ public final class RenditionEncoderFactory: @unchecked Sendable {
     }
 
     /// An encoder for one rendition of one segment, and the GPU frame pool it needs (if any).
-    func makeEncoder(width: Int, height: Int, timeBase: AVRational, frameRate: AVRational, bitrate: Int, gopSize: Int) throws -> (Encoder, HardwareFramesContext?) {
+    public func makeEncoder(width: Int, height: Int, timeBase: AVRational, frameRate: AVRational, bitrate: Int, gopSize: Int) throws -> (Encoder, HardwareFramesContext?) {
         var settings = VideoEncoderSettings(encoderName: choice.encoderName, width: width, height: height, timeBase: timeBase, frameRate: frameRate)
         settings.bitRate = bitrate
         settings.gopSize = gopSize

@@ -11,6 +11,7 @@ struct Prism: AsyncParsableCommand {
         """,
         subcommands: [
             TranscodeCommand.self,
+            BenchCommand.self,
             SegmentTaskCommand.self,
             VersionCommand.self,
             AttestCommand.self,
