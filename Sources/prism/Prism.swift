@@ -10,7 +10,7 @@ struct Prism: AsyncParsableCommand {
         2 bad input or a host that cannot do what was asked, 3 internal error.
         """,
         subcommands: [
-            VersionCommand.self,
+            VersionCommand.self, RunCommand.self, ProbeCommand.self,
         ]
     )
 }
