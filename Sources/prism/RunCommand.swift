@@ -101,10 +101,10 @@ struct RunCommand: ParsableCommand {
         job.inputs += inputs.map { JobInput(path: $0) }
         if let output { job.output = output }
         if let cpus { job.limits.cpus = cpus }
-        if let memory { job.limits.memoryBytes = try ByteSize.parse(memory) }
+        if let memory { job.limits.memoryBytes = try Self.size(memory, option: "--memory") }
         if let pids { job.limits.pids = pids }
         if let timeout { job.limits.timeSeconds = timeout }
-        if let outputLimit { job.limits.outputBytes = try ByteSize.parse(outputLimit) }
+        if let outputLimit { job.limits.outputBytes = try Self.size(outputLimit, option: "--output-limit") }
         if let network { job.network = network }
         if gpu {
             let nodes = GPUDeviceNodes.present()
@@ -112,6 +112,10 @@ struct RunCommand: ParsableCommand {
             job.devices += nodes.filter { !job.devices.contains($0) }
         }
         return job
+    }
+
+    private static func size(_ text: String, option: String) throws -> UInt64 {
+        do { return try ByteSize.parse(text) } catch { throw CommandFailure.badInput("\(option): \(error)") }
     }
 }
 

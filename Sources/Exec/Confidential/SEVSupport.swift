@@ -23,6 +23,20 @@ public struct SEVSupport: Codable, Sendable, Equatable {
         public var version: String?
         /// Whether `-object help` lists `sev-snp-guest`.
         public var hasSevSnpGuest: Bool
+
+        public init(path: String, version: String?, hasSevSnpGuest: Bool) {
+            self.path = path
+            self.version = version
+            self.hasSevSnpGuest = hasSevSnpGuest
+        }
+    }
+
+    public init(devSev: Bool, devKvm: Bool, kvmAmd: [String: String]?, cpuFlags: [String], qemu: QEMUInfo?) {
+        self.devSev = devSev
+        self.devKvm = devKvm
+        self.kvmAmd = kvmAmd
+        self.cpuFlags = cpuFlags
+        self.qemu = qemu
     }
 
     public var snpUsable: Bool { missingForSNP.isEmpty }

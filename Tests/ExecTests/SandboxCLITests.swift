@@ -1,0 +1,84 @@
+import Exec
+import Foundation
+import Testing
+
+@Suite("prism run", .enabled(if: HostTool.canSandbox, "needs bwrap and /bin/busybox (bubblewrap, busybox-static)"))
+struct SandboxCLITests {
+    @Test func exitStatusIsTheJobsAndOutputArrives() throws {
+        let scratch = try Scratch()
+        let rootfs = try BusyboxRootfs.make(in: scratch)
+        let input = try scratch.write("in.txt", "abc\n")
+        let result = try PrismBinary.run(["run", "--mode", "plain", "--rootfs", rootfs, "--input", input, "--output", scratch.path("out"),
+                                          "--memory", "256M", "--pids", "64", "--cpus", "1",
+                                          "--", "/bin/sh", "-c", "cat /in/in.txt > /out/copy; echo said; exit 5"])
+        #expect(result.status == 5)
+        #expect(result.stdout == "said\n")
+        #expect(scratch.read("out/copy") == "abc\n")
+    }
+
+    @Test func timeoutExits124() throws {
+        let scratch = try Scratch()
+        let result = try PrismBinary.run(["run", "--rootfs", try BusyboxRootfs.make(in: scratch), "--timeout", "1", "--", "/bin/sleep", "30"])
+        #expect(result.status == 124)
+        #expect(result.stderr == "prism: time limit reached: job and all its processes killed\n")
+    }
+
+    @Test func memoryLimitExits137WithAMemoryLine() throws {
+        let scratch = try Scratch()
+        let result = try PrismBinary.run(["run", "--rootfs", try BusyboxRootfs.make(in: scratch), "--memory", "64M", "--timeout", "20",
+                                          "--", "/bin/sh", "-c", "head -c 200m /dev/zero | tail"])
+        #expect(result.status == 137)
+        #expect(result.stderr.contains("prism: memory limit reached"))
+    }
+
+    @Test func badInputExits2WithOneLine() throws {
+        let scratch = try Scratch()
+        let rootfs = try BusyboxRootfs.make(in: scratch)
+        let traversal = try scratch.write("traversal.json", """
+            {"rootfs": {"kind": "directory", "path": "\(rootfs)"}, "command": ["/bin/true"],
+             "inputs": [{"name": "../../etc/passwd", "path": "/etc/passwd"}]}
+            """)
+        let malformed = try scratch.write("malformed.json", "{\"rootfs\": [")
+        let duplicate = try scratch.write("duplicate.json", """
+            {"rootfs": {"kind": "directory", "path": "\(rootfs)"}, "command": ["/bin/true"],
+             "inputs": [{"name": "a", "path": "/etc/passwd"}, {"name": "a", "path": "/etc/hostname"}]}
+            """)
+        let cases: [([String], String)] = [
+            (["run", "--rootfs", "/no/such/rootfs", "--", "/bin/true"], "prism: root file system not found: /no/such/rootfs"),
+            (["run", "--rootfs", rootfs, "--memory", "12Q", "--", "/bin/true"], "prism: --memory: bad size \"12Q\""),
+            (["run", "--spec", traversal], "prism: bad input name \"../../etc/passwd\""),
+            (["run", "--spec", malformed], "prism: malformed job spec:"),
+            (["run", "--spec", duplicate], "prism: two inputs are named \"a\" under /in"),
+            (["run", "--rootfs", rootfs, "--input", "/no/such/input", "--", "/bin/true"], "prism: input not found: /no/such/input"),
+            (["run", "--rootfs", rootfs, "--image", rootfs, "--", "/bin/true"], "prism: give --rootfs or --image, not both"),
+            (["run", "--rootfs", rootfs], "prism: give the command to run after --"),
+        ]
+        for (arguments, prefix) in cases {
+            let result = try PrismBinary.run(arguments)
+            #expect(result.status == 2, "\(arguments)")
+            #expect(result.stderr.hasPrefix(prefix), "\(result.stderr)")
+            #expect(result.stderr.split(separator: "\n").count == 1, "\(result.stderr)")
+        }
+    }
+
+    @Test func outputOverItsLimitExits2AndLeavesNothing() throws {
+        let scratch = try Scratch()
+        let result = try PrismBinary.run(["run", "--rootfs", try BusyboxRootfs.make(in: scratch), "--output", scratch.path("out"),
+                                          "--output-limit", "1M", "--", "/bin/sh", "-c", "head -c 2000000 /dev/zero > /out/big"])
+        #expect(result.status == 2)
+        #expect(result.stderr == "prism: output over its size limit (2000000 bytes written); partial output removed\n")
+        #expect(try FileManager.default.contentsOfDirectory(atPath: scratch.path("out")).isEmpty)
+    }
+
+    @Test func specFileRunsWithCommandLineOverrides() throws {
+        let scratch = try Scratch()
+        let rootfs = try BusyboxRootfs.make(in: scratch)
+        let spec = JobSpec(rootfs: .directory(rootfs), command: ["/bin/sh", "-c", "echo $GREETING"], env: ["GREETING": "from-spec"])
+        try spec.canonicalJSON().write(to: scratch.url.appendingPathComponent("job.json"))
+        let plain = try PrismBinary.run(["run", "--spec", scratch.path("job.json")])
+        #expect(plain.status == 0)
+        #expect(plain.stdout == "from-spec\n")
+        let overridden = try PrismBinary.run(["run", "--spec", scratch.path("job.json"), "--", "/bin/echo", "override"])
+        #expect(overridden.stdout == "override\n")
+    }
+}
