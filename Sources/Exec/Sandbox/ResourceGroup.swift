@@ -124,11 +124,22 @@ final class ResourceGroup {
     private func setUpV2(mount: CgroupMount, name: String, limits: JobLimits) {
         isUnified = true
         guard let own = mount.ownPath() else { return }
-        let parent = mount.mountPoint + (own == "/" ? "" : own)
-        // Controllers must be enabled in the parent for a child to get their files; on a delegated
-        // subtree this works, elsewhere the write fails and the rlimit fallback takes over.
-        for controller in ["memory", "pids", "cpu"] { _ = write("+\(controller)", to: parent + "/cgroup.subtree_control") }
-        guard let folder = makeFolder(mount, name: name) else { return }
+        let ownFolder = mount.mountPoint + (own == "/" ? "" : own)
+        let available = Set(((try? String(contentsOfFile: ownFolder + "/cgroup.controllers", encoding: .utf8)) ?? "")
+            .split(whereSeparator: \.isWhitespace).map(String.init))
+        // v2 forbids processes in a cgroup whose controllers are handed to children (except at the root),
+        // and our own cgroup holds us. So the job's group goes beside ours, under a parent that already
+        // hands down the controllers we have (a delegated subtree, or a service's slice as root); at the
+        // root of a cgroup namespace it goes below, with the controllers enabled there.
+        var parent = ownFolder
+        if own != "/", !available.isDisjoint(with: ["memory", "pids", "cpu"]) {
+            parent = URL(fileURLWithPath: ownFolder).deletingLastPathComponent().path
+        } else {
+            for controller in ["memory", "pids", "cpu"] { _ = write("+\(controller)", to: ownFolder + "/cgroup.subtree_control") }
+        }
+        let folder = parent + "/" + name
+        guard mkdir(folder, 0o755) == 0 || errno == EEXIST else { return }
+        folders.append(folder)
         memoryFolder = folder
         if let bytes = limits.memoryBytes {
             memoryEnforced = write("\(bytes)", to: folder + "/memory.max")
