@@ -68,6 +68,10 @@ struct RunCommand: ParsableCommand {
         switch job.mode {
         case .plain:
             let result = try PlainSandbox().run(job)
+            // Say so when a limit was only weakly enforced (no writable cgroup here), so nobody over-trusts it.
+            for note in result.enforcement where note.contains("RLIMIT") || note.contains("not enforced") {
+                Failure.printError("note: \(note)")
+            }
             if case .outputTooLarge = result.ending { throw CommandFailure.badInput(result.message ?? "output over its size limit") }
             if let message = result.message { Failure.printError(message) }
             throw ExitCode(result.status)

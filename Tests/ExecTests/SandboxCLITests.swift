@@ -82,3 +82,42 @@ struct SandboxCLITests {
         #expect(overridden.stdout == "override\n")
     }
 }
+
+@Suite("prism run without writable cgroups",
+       .enabled(if: HostTool.canSandbox && getuid() == 0 && HostTool.path("setpriv") != nil && HostTool.path("prlimit") != nil,
+                "needs root to drop to uid 65534 with setpriv, plus bwrap, busybox and prlimit"))
+struct SandboxFallbackTests {
+    /// Runs prism as uid/gid 65534, who cannot write the host's cgroups, so the rlimit fallback is what holds.
+    func runAsNobody(_ arguments: [String]) throws -> PrismBinary.Result {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: HostTool.path("setpriv")!)
+        process.arguments = ["--reuid", "65534", "--regid", "65534", "--clear-groups", PrismBinary.url.path] + arguments
+        let out = Pipe(), err = Pipe()
+        process.standardOutput = out
+        process.standardError = err
+        process.standardInput = FileHandle.nullDevice
+        try process.run()
+        // Small outputs only: reading one pipe after the other cannot deadlock here.
+        let outData = out.fileHandleForReading.readDataToEndOfFile()
+        let errData = err.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        return PrismBinary.Result(status: process.terminationStatus, stdout: String(decoding: outData, as: UTF8.self),
+                                  stderr: String(decoding: errData, as: UTF8.self))
+    }
+
+    @Test func memoryAndPidLimitsFallBackToRlimitsAndSaySo() throws {
+        let scratch = try Scratch()
+        let rootfs = try BusyboxRootfs.make(in: scratch)
+        try FileManager.default.setAttributes([.posixPermissions: 0o777], ofItemAtPath: scratch.url.path)
+        let result = try runAsNobody(["run", "--rootfs", rootfs, "--memory", "64M", "--pids", "20", "--output", scratch.path("out"), "--",
+                                      "/bin/sh", "-c", "ulimit -v; ulimit -u; head -c 200m /dev/zero | tail | wc -c; echo x > /out/f"])
+        #expect(result.status == 0)
+        // RLIMIT_AS of 64 MiB (ulimit -v is in KiB) and RLIMIT_NPROC 20; tail could not grow to 200M.
+        #expect(result.stdout == "65536\n20\n0\n")
+        #expect(result.stderr.contains("tail: out of memory"))
+        #expect(result.stderr.contains("prism: note: memory: RLIMIT_AS per process (no writable memory cgroup)"))
+        #expect(result.stderr.contains("prism: note: pids: RLIMIT_NPROC per host uid (no writable pids cgroup)"))
+        let owner = try FileManager.default.attributesOfItem(atPath: scratch.path("out/f"))[.ownerAccountID] as? NSNumber
+        #expect(owner?.intValue == 65534)
+    }
+}
