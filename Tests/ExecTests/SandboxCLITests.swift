@@ -121,3 +121,28 @@ struct SandboxFallbackTests {
         #expect(owner?.intValue == 65534)
     }
 }
+
+@Suite("prism run killed mid-job", .enabled(if: HostTool.canSandbox, "needs bwrap and /bin/busybox"))
+struct SandboxCallerDeathTests {
+    /// bwrap's --die-with-parent holds on both its processes, so a killed prism leaves no job behind.
+    @Test func killingPrismTakesTheWholeJobWithIt() throws {
+        let scratch = try Scratch()
+        let process = Process()
+        process.executableURL = PrismBinary.url
+        process.arguments = ["run", "--rootfs", try BusyboxRootfs.make(in: scratch), "--", "/bin/sh", "-c", "sleep 1005 & sleep 1006"]
+        process.standardOutput = FileHandle.nullDevice
+        process.standardError = FileHandle.nullDevice
+        try process.run()
+        // Wait until the job is really running before killing prism.
+        let started = Date()
+        while hostProcesses(withCommandLine: ["sleep", "1006"]).isEmpty && Date().timeIntervalSince(started) < 5 { usleep(20_000) }
+        #expect(!hostProcesses(withCommandLine: ["sleep", "1006"]).isEmpty)
+        kill(process.processIdentifier, SIGKILL)
+        process.waitUntilExit()
+        let killed = Date()
+        while !(hostProcesses(withCommandLine: ["sleep", "1005"]) + hostProcesses(withCommandLine: ["sleep", "1006"])).isEmpty
+                && Date().timeIntervalSince(killed) < 5 { usleep(20_000) }
+        #expect(hostProcesses(withCommandLine: ["sleep", "1005"]).isEmpty)
+        #expect(hostProcesses(withCommandLine: ["sleep", "1006"]).isEmpty)
+    }
+}
