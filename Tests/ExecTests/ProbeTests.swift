@@ -4,6 +4,8 @@ import Testing
 
 @Suite("Host probe")
 struct ProbeTests {
+    /// One probe for the whole suite: it runs trial jobs, so doing it once keeps the suite fast.
+    static let probe = HostProbe.run()
     /// Reads a `key: value` field of the first processor from /proc/cpuinfo, independently of CPUInfo.
     func cpuinfoField(_ key: String) -> String? {
         let text = (try? String(contentsOfFile: "/proc/cpuinfo", encoding: .utf8)) ?? ""
@@ -12,7 +14,7 @@ struct ProbeTests {
     }
 
     @Test func cpuAndMemoryMatchTheKernelsView() {
-        let probe = HostProbe.run()
+        let probe = Self.probe
         #expect(probe.cpu.vendor == cpuinfoField("vendor_id"))
         #expect(probe.cpu.model == cpuinfoField("model name"))
         #expect(probe.cpu.logicalCores == ProcessInfo.processInfo.activeProcessorCount)
@@ -21,7 +23,7 @@ struct ProbeTests {
     }
 
     @Test func sevClaimsFollowTheDeviceNodesAndModuleParameters() {
-        let sev = HostProbe.run().sev
+        let sev = Self.probe.sev
         #expect(sev.devSev == FileManager.default.fileExists(atPath: "/dev/sev"))
         #expect(sev.devKvm == FileManager.default.fileExists(atPath: "/dev/kvm"))
         #expect((sev.kvmAmd != nil) == FileManager.default.fileExists(atPath: "/sys/module/kvm_amd/parameters"))
@@ -31,7 +33,7 @@ struct ProbeTests {
 
     @Test(.enabled(if: FileManager.default.isExecutableFile(atPath: "/usr/bin/qemu-system-x86_64"), "needs qemu-system-x86"))
     func qemuVersionIsReadFromQEMUItself() throws {
-        let qemu = try #require(HostProbe.run().sev.qemu)
+        let qemu = try #require(Self.probe.sev.qemu)
         let process = Process()
         process.executableURL = URL(fileURLWithPath: qemu.path)
         process.arguments = ["--version"]
@@ -47,7 +49,7 @@ struct ProbeTests {
     }
 
     @Test func gpusAreDisplayClassPCIDevices() throws {
-        let gpus = HostProbe.run().gpus
+        let gpus = Self.probe.gpus
         let root = "/sys/bus/pci/devices"
         let expected = try FileManager.default.contentsOfDirectory(atPath: root).filter {
             ((try? String(contentsOfFile: "\(root)/\($0)/class", encoding: .utf8)) ?? "").hasPrefix("0x03")
@@ -60,13 +62,13 @@ struct ProbeTests {
         let mounts = try String(contentsOfFile: "/proc/self/mounts", encoding: .utf8)
         let hasV1 = mounts.split(separator: "\n").contains { $0.split(separator: " ").dropFirst(2).first == "cgroup" }
         let hasV2 = mounts.split(separator: "\n").contains { $0.split(separator: " ").dropFirst(2).first == "cgroup2" }
-        let layout = HostProbe.run().cgroups.layout
+        let layout = Self.probe.cgroups.layout
         #expect(layout == (hasV1 && hasV2 ? .hybrid : hasV1 ? .v1 : hasV2 ? .v2 : CgroupLayout.none))
     }
 
     @Test(.enabled(if: HostTool.hasBwrap, "needs bwrap"))
     func bubblewrapIsTriedNotAssumed() throws {
-        let engine = try #require(HostProbe.run().sandboxEngines.first { $0.name == "bwrap" })
+        let engine = try #require(Self.probe.sandboxEngines.first { $0.name == "bwrap" })
         #expect(engine.works)
         #expect(engine.detail == "trial job ran")
         #expect(engine.version?.first?.isNumber == true)

@@ -138,6 +138,23 @@ struct SandboxTests {
         #expect(hostProcesses(withCommandLine: ["/bin/sh", "-c", "bomb() { bomb | bomb & }; bomb; wait"]).isEmpty)
     }
 
+    @Test func cpuLimitSlowsABusyLoop() throws {
+        // Counts loop iterations for one second of wall time, writing progress to two files in turn
+        // so a kill mid-write cannot lose the count.
+        let loop = "n=0; while :; do n=$((n+1)); [ $((n % 500)) = 0 ] && echo $n > /out/n$((n / 500 % 2)); done"
+        func iterations(_ cpus: Double?) throws -> Int {
+            let scratch = try Scratch()
+            let run = try CapturedRun.run(try shellJob(loop, scratch: scratch, limits: JobLimits(cpus: cpus, timeSeconds: 1)))
+            #expect(run.result.status == 124)
+            return ["output/n0", "output/n1"].compactMap { Int(scratch.read($0)?.trimmingCharacters(in: .whitespacesAndNewlines) ?? "") }.max() ?? 0
+        }
+        let free = try iterations(nil)
+        let limited = try iterations(0.02)
+        #expect(free > 0)
+        // A fiftieth of a core gets far less done than an unlimited job, even on a host shared with other builds.
+        #expect(Double(limited) < Double(free) * 0.5, "limited \(limited) vs free \(free)")
+    }
+
     @Test func outputOverItsSizeLimitFailsAndIsRemoved() throws {
         let scratch = try Scratch()
         let run = try CapturedRun.run(try shellJob("head -c 3m /dev/zero > /out/big; echo done",

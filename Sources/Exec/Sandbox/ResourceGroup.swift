@@ -89,7 +89,9 @@ final class ResourceGroup {
 
     private func makeFolder(_ mount: CgroupMount, name: String) -> String? {
         guard let own = mount.ownPath() else { return nil }
-        let folder = mount.mountPoint + (own == "/" ? "" : own) + "/" + name
+        let parent = mount.mountPoint + (own == "/" ? "" : own)
+        Self.sweepStale(in: parent)
+        let folder = parent + "/" + name
         guard mkdir(folder, 0o755) == 0 || errno == EEXIST else { return nil }
         folders.append(folder)
         return folder
@@ -137,6 +139,7 @@ final class ResourceGroup {
         } else {
             for controller in ["memory", "pids", "cpu"] { _ = write("+\(controller)", to: ownFolder + "/cgroup.subtree_control") }
         }
+        Self.sweepStale(in: parent)
         let folder = parent + "/" + name
         guard mkdir(folder, 0o755) == 0 || errno == EEXIST else { return }
         folders.append(folder)
@@ -153,6 +156,23 @@ final class ResourceGroup {
         if let cpus = limits.cpus {
             cpuEnforced = write("\(Int((cpus * 100_000).rounded())) 100000", to: folder + "/cpu.max")
             if cpuEnforced { notes.append("cpus: cgroup v2 cpu.max=\(cpus)") }
+        }
+    }
+
+    /// A group older than this with no process in it was left by a runner that was killed before it
+    /// could remove it (a live group is joined within milliseconds of being made).
+    static let staleAge: TimeInterval = 60
+
+    /// Removes empty job groups that killed runners left behind in `parent`.
+    static func sweepStale(in parent: String) {
+        let names = (try? FileManager.default.contentsOfDirectory(atPath: parent)) ?? []
+        for name in names where name.hasPrefix("prism-") {
+            let folder = parent + "/" + name
+            guard let made = (try? FileManager.default.attributesOfItem(atPath: folder))?[.modificationDate] as? Date,
+                  Date().timeIntervalSince(made) > staleAge,
+                  let procs = try? String(contentsOfFile: folder + "/cgroup.procs", encoding: .utf8),
+                  procs.isEmpty else { continue }
+            rmdir(folder)
         }
     }
 
