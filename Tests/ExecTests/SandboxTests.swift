@@ -191,6 +191,20 @@ struct SandboxTests {
         #expect(run.stdout.hasPrefix("ffprobe version "))
     }
 
+    @Test func rootfsOwnTmpDevProcInOutAreReplacedByTheSandboxes() throws {
+        let scratch = try Scratch()
+        let rootfs = try BusyboxRootfs.make(in: scratch)
+        for name in ["tmp", "dev", "proc", "in", "out"] {
+            try FileManager.default.createDirectory(atPath: "\(rootfs)/\(name)", withIntermediateDirectories: true)
+            _ = try scratch.write("rootfs/\(name)/from-rootfs", "x")
+        }
+        try FileManager.default.createSymbolicLink(atPath: rootfs + "/usr", withDestinationPath: "/bin")
+        let run = try CapturedRun.run(JobSpec(rootfs: .directory(rootfs), command: ["/bin/sh", "-c", "ls /tmp /in /out; ls /usr/busybox"],
+                                              output: scratch.path("output")))
+        #expect(run.result.status == 0, "\(run.stderr)")
+        #expect(run.stdout == "/in:\n\n/out:\n\n/tmp:\n/usr/busybox\n")
+    }
+
     @Test func bubblewrapCommandLineIsolatesEverythingByDefault() throws {
         let spec = JobSpec(rootfs: .directory("/r"), command: ["/bin/true"], inputs: [JobInput(name: "a", path: "/h/a")])
         let args = try PlainSandbox().bubblewrapArguments(for: spec, rootfs: "/nonexistent-rootfs", output: "/o")
