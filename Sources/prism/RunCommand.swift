@@ -72,6 +72,9 @@ struct RunCommand: ParsableCommand {
             for note in result.enforcement where note.contains("RLIMIT") || note.contains("not enforced") {
                 Failure.printError("note: \(note)")
             }
+            if !result.droppedFromOutput.isEmpty {
+                Failure.printError("note: not delivered from /out (neither file nor folder): " + result.droppedFromOutput.joined(separator: ", "))
+            }
             if case .outputTooLarge = result.ending { throw CommandFailure.badInput(result.message ?? "output over its size limit") }
             if let message = result.message { Failure.printError(message) }
             throw ExitCode(result.status)

@@ -21,6 +21,9 @@ public struct JobResult: Sendable, Equatable {
     public var ending: Ending
     /// How each asked-for limit was enforced on this host (or why it was not).
     public var enforcement: [String]
+    /// Paths (relative to /out) the job left that were neither plain files nor folders (links, fifos,
+    /// sockets); they were not delivered.
+    public var droppedFromOutput: [String] = []
 
     /// One line for the person running the job, when the ending is not a plain exit.
     public var message: String? {
@@ -142,12 +145,14 @@ public struct PlainSandbox: Sendable {
         case .outputTooLarge: status = 2
         case .exited: break
         }
+        var dropped: [String] = []
         if case .outputTooLarge = ending {
             // The staging folder is removed by the defer; the output folder is left as it was.
         } else if let output = spec.output {
+            dropped = Self.removeNonRegularEntries(under: staging)
             try Self.moveContents(of: staging, into: URL(fileURLWithPath: output))
         }
-        return JobResult(status: status, ending: ending, enforcement: enforcement)
+        return JobResult(status: status, ending: ending, enforcement: enforcement, droppedFromOutput: dropped)
     }
 
     /// `sh -c` program: write our pid into each file up to `--`, then exec the rest.
@@ -209,14 +214,39 @@ public struct PlainSandbox: Sendable {
 
     /// Bytes in regular files under `folder` (links not followed).
     static func size(of folder: URL) -> UInt64 {
-        guard let walker = FileManager.default.enumerator(at: folder, includingPropertiesForKeys: [.fileSizeKey, .isRegularFileKey]) else { return 0 }
         var total: UInt64 = 0
-        for case let url as URL in walker {
-            guard let values = try? url.resourceValues(forKeys: [.fileSizeKey, .isRegularFileKey]),
-                  values.isRegularFile == true else { continue }
-            total += UInt64(values.fileSize ?? 0)
+        walk(folder.path) { _, attributes in
+            if attributes[.type] as? FileAttributeType == .typeRegular { total += (attributes[.size] as? NSNumber)?.uint64Value ?? 0 }
         }
         return total
+    }
+
+    /// Removes everything under `folder` that is neither a regular file nor a folder and returns the
+    /// removed paths (relative). A link the job left in /out would point into the host once delivered
+    /// (`/out/pw -> /etc/passwd`), so outputs carry only plain files and folders.
+    static func removeNonRegularEntries(under folder: URL) -> [String] {
+        var removed: [String] = []
+        walk(folder.path) { path, attributes in
+            let type = attributes[.type] as? FileAttributeType
+            if type != .typeRegular && type != .typeDirectory {
+                try? FileManager.default.removeItem(atPath: path)
+                removed.append(String(path.dropFirst(folder.path.count + 1)))
+            }
+        }
+        return removed.sorted()
+    }
+
+    /// Calls `visit` with each entry below `root` and its lstat attributes; descends into real folders only.
+    private static func walk(_ root: String, _ visit: (String, [FileAttributeKey: Any]) -> Void) {
+        var pending = [root]
+        while let folder = pending.popLast() {
+            for name in (try? FileManager.default.contentsOfDirectory(atPath: folder)) ?? [] {
+                let path = folder + "/" + name
+                guard let attributes = try? FileManager.default.attributesOfItem(atPath: path) else { continue }
+                visit(path, attributes)
+                if attributes[.type] as? FileAttributeType == .typeDirectory { pending.append(path) }
+            }
+        }
     }
 
     /// Moves what the job wrote into the output folder, replacing same-named entries.
