@@ -74,6 +74,14 @@ struct ProbeTests {
         #expect(engine.version?.first?.isNumber == true)
     }
 
+    @Test(.enabled(if: HostTool.path("runc") != nil && HostTool.hasBusybox, "needs runc and /bin/busybox"))
+    func runcIsTriedWithARealBundle() throws {
+        let engine = try #require(Self.probe.sandboxEngines.first { $0.name == "runc" })
+        // Either the trial job printed its marker, or the failure carries runc's exit status and last line.
+        #expect(engine.works ? engine.detail == "trial job ran" : engine.detail.hasPrefix("exit "))
+        #expect(engine.version?.first?.isNumber == true)
+    }
+
     @Test func probeCommandPrintsOneJSONObjectAndAReadableReport() throws {
         let json = try PrismBinary.run(["probe", "--json"])
         #expect(json.status == 0)

@@ -43,7 +43,8 @@ struct SandboxCLITests {
             {"rootfs": {"kind": "directory", "path": "\(rootfs)"}, "command": ["/bin/true"],
              "inputs": [{"name": "a", "path": "/etc/passwd"}, {"name": "a", "path": "/etc/hostname"}]}
             """)
-        let cases: [([String], String)] = [
+        var cases: [([String], String)] = [
+            (["run", "--rootfs", rootfs, "--output-limit", "lots", "--", "/bin/true"], "prism: --output-limit: bad size \"lots\""),
             (["run", "--rootfs", "/no/such/rootfs", "--", "/bin/true"], "prism: root file system not found: /no/such/rootfs"),
             (["run", "--rootfs", rootfs, "--memory", "12Q", "--", "/bin/true"], "prism: --memory: bad size \"12Q\""),
             (["run", "--spec", traversal], "prism: bad input name \"../../etc/passwd\""),
@@ -53,6 +54,9 @@ struct SandboxCLITests {
             (["run", "--rootfs", rootfs, "--image", rootfs, "--", "/bin/true"], "prism: give --rootfs or --image, not both"),
             (["run", "--rootfs", rootfs], "prism: give the command to run after --"),
         ]
+        if GPUDeviceNodes.present().isEmpty {
+            cases.append((["run", "--rootfs", rootfs, "--gpu", "--", "/bin/true"], "prism: --gpu: no GPU device nodes"))
+        }
         for (arguments, prefix) in cases {
             let result = try PrismBinary.run(arguments)
             #expect(result.status == 2, "\(arguments)")
