@@ -204,6 +204,16 @@ struct SandboxTests {
         #expect(run.stdout.hasPrefix("ffprobe version "))
     }
 
+    @Test func prismItselfRunsInABusyboxRootfsWithItsSwiftRuntimeBound() throws {
+        let scratch = try Scratch()
+        let spec = JobSpec.hostProgram(PrismBinary.url.path, arguments: ["version"],
+                                       rootfs: .directory(try BusyboxRootfs.make(in: scratch)), limits: JobLimits(timeSeconds: 30))
+        let run = try CapturedRun.run(spec)
+        #expect(run.result.status == 0, "\(run.stderr)")
+        #expect(run.stdout.hasPrefix("prism "))
+        #expect(run.stdout.contains("FFmpeg"))
+    }
+
     @Test func rootfsOwnTmpDevProcInOutAreReplacedByTheSandboxes() throws {
         let scratch = try Scratch()
         let rootfs = try BusyboxRootfs.make(in: scratch)
