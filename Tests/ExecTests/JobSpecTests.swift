@@ -89,6 +89,14 @@ struct JobSpecTests {
         }
     }
 
+    @Test func outputMustNotBeAFile() throws {
+        let scratch = try Scratch()
+        let file = try scratch.write("not-a-folder", "x")
+        #expect(throws: JobSpecError.badOutput("\(file) is a file")) {
+            try JobSpec(rootfs: .directory(scratch.url.path), command: ["x"], output: file).validate()
+        }
+    }
+
     @Test func sizesParseWithBinarySuffixes() throws {
         #expect(try ByteSize.parse("1048576") == 1_048_576)
         #expect(try ByteSize.parse("512K") == 512 << 10)

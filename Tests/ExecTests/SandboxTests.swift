@@ -281,6 +281,18 @@ struct SandboxImageTests {
         #expect(run.stdout == "from-oci-archive\n")
     }
 
+    @Test func prismRunTakesAnImageWithATag() throws {
+        let scratch = try Scratch()
+        let layout = try makeImage(in: scratch)
+        let result = try PrismBinary.run(["run", "--image", layout + ":latest", "--", "/bin/busybox", "echo", "tagged"])
+        #expect(result.status == 0, "\(result.stderr)")
+        #expect(result.stdout == "tagged\n")
+        let missing = try PrismBinary.run(["run", "--image", layout + ":nope", "--", "/bin/busybox", "true"])
+        #expect(missing.status == 2)
+        #expect(missing.stderr.hasPrefix("prism: bad OCI image: umoci cannot unpack"))
+        #expect(missing.stderr.split(separator: "\n").count == 1)
+    }
+
     @Test func unknownTagIsABadImage() throws {
         let scratch = try Scratch()
         let spec = JobSpec(rootfs: .ociImage(try makeImage(in: scratch), tag: "missing"), command: ["/bin/busybox", "true"])

@@ -114,7 +114,13 @@ public struct JobSpec: Codable, Sendable, Equatable {
             if !FileManager.default.fileExists(atPath: device) { throw JobSpecError.badDevice(device, "does not exist") }
         }
         try limits.validate()
-        if let output, output.isEmpty { throw JobSpecError.badOutput("empty path") }
+        if let output {
+            var isDirectory: ObjCBool = false
+            if output.isEmpty { throw JobSpecError.badOutput("empty path") }
+            if FileManager.default.fileExists(atPath: output, isDirectory: &isDirectory), !isDirectory.boolValue {
+                throw JobSpecError.badOutput("\(output) is a file")
+            }
+        }
     }
 
     private static func describe(_ error: DecodingError) -> String {
