@@ -111,6 +111,7 @@ final class ResourceGroup {
                 if memoryEnforced { notes.append("memory: cgroup v1 memory.limit_in_bytes=\(bytes)") }
             }
         }
+        // The pids group is made even without a limit: its cgroup.procs is the list the final sweep kills.
         if let mount = hierarchy("pids"), let folder = makeFolder(mount, name: name), let pids = limits.pids {
             pidsEnforced = write("\(pids)", to: folder + "/pids.max")
             if pidsEnforced { notes.append("pids: cgroup v1 pids.max=\(pids)") }
