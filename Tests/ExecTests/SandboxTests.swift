@@ -293,6 +293,28 @@ struct SandboxImageTests {
         #expect(missing.stderr.split(separator: "\n").count == 1)
     }
 
+    @Test func cachedImageIsUnpackedOnceUnderItsManifestDigest() throws {
+        let scratch = try Scratch()
+        let layout = try makeImage(in: scratch)
+        let cache = scratch.url.appendingPathComponent("cache")
+        let sandbox = try PlainSandbox(imageCache: cache)
+        let spec = JobSpec(rootfs: .ociImage(layout), command: ["/bin/busybox", "echo", "cached"], output: scratch.path("out"))
+        _ = try sandbox.run(spec, standardOutput: FileHandle.nullDevice)
+        // The entry is named after the manifest digest that index.json gives the tag.
+        let index = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: layout + "/index.json"))) as? [String: Any]
+        let digest = try #require(((index?["manifests"] as? [[String: Any]])?.first?["digest"] as? String))
+        let entry = cache.appendingPathComponent(digest.replacingOccurrences(of: ":", with: "-")).path
+        #expect(try FileManager.default.contentsOfDirectory(atPath: cache.path) == [URL(fileURLWithPath: entry).lastPathComponent])
+        let busybox = entry + "/rootfs/bin/busybox"
+        let firstInode = try FileManager.default.attributesOfItem(atPath: busybox)[.systemFileNumber] as? NSNumber
+        // A second job reuses that copy instead of unpacking again.
+        let spec2 = JobSpec(rootfs: .ociImage(layout), command: ["/bin/busybox", "sh", "-c", "echo again > /out/again"], output: scratch.path("out"))
+        let second = try sandbox.run(spec2)
+        #expect(second.status == 0)
+        #expect(scratch.read("out/again") == "again\n")
+        #expect(try FileManager.default.attributesOfItem(atPath: busybox)[.systemFileNumber] as? NSNumber == firstInode)
+    }
+
     @Test func unknownTagIsABadImage() throws {
         let scratch = try Scratch()
         let spec = JobSpec(rootfs: .ociImage(try makeImage(in: scratch), tag: "missing"), command: ["/bin/busybox", "true"])

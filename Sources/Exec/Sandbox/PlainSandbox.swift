@@ -49,13 +49,17 @@ public struct PlainSandbox: Sendable {
     static let pollInterval: TimeInterval = 0.1
 
     public let bwrapPath: String
+    /// Where unpacked OCI images are kept by manifest digest and shared between jobs; nil unpacks
+    /// each job's image afresh and removes it afterwards.
+    public let imageCache: URL?
 
     /// Finds bwrap on this host.
-    public init() throws {
+    public init(imageCache: URL? = nil) throws {
         guard let path = HostTools.find("bwrap") else {
             throw SandboxError.engineMissing("bwrap not found (install the bubblewrap package) for plain-mode jobs")
         }
         bwrapPath = path
+        self.imageCache = imageCache
     }
 
     /// Validates and runs `spec`, waiting for it to end. The job's stdout and stderr go to the handles given.
@@ -71,6 +75,8 @@ public struct PlainSandbox: Sendable {
         let rootfs: String
         if spec.rootfs.kind == .directory {
             rootfs = spec.rootfs.path
+        } else if let imageCache {
+            rootfs = try OCIImage.cachedRootfs(spec.rootfs, cache: imageCache)
         } else {
             let unpacked = scratch.appendingPathComponent("rootfs")
             try OCIImage.unpack(spec.rootfs, into: unpacked)
