@@ -139,6 +139,9 @@ struct SandboxCallerDeathTests {
         process.arguments = ["run", "--rootfs", try BusyboxRootfs.make(in: scratch), "--", "/bin/sh", "-c", "sleep 1005 & sleep 1006"]
         process.standardOutput = FileHandle.nullDevice
         process.standardError = FileHandle.nullDevice
+        // A killed prism cannot remove its scratch folder; keep it inside this test's own.
+        try FileManager.default.createDirectory(atPath: scratch.path("tmp"), withIntermediateDirectories: true)
+        process.environment = ProcessInfo.processInfo.environment.merging(["TMPDIR": scratch.path("tmp")]) { $1 }
         try process.run()
         // Wait until the job is really running before killing prism.
         let started = Date()
