@@ -5,7 +5,7 @@ packages=(
   pkg-config
   ffmpeg libavcodec-dev libavformat-dev libavfilter-dev libswscale-dev libswresample-dev libavutil-dev
   libssl-dev libsqlite3-dev
-  bubblewrap runc umoci busybox-static qemu-utils uidmap
+  bubblewrap runc umoci busybox-static qemu-utils uidmap qemu-system-x86 ovmf
   postgresql
 )
 missing=()

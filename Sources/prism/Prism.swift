@@ -11,10 +11,12 @@ struct Prism: AsyncParsableCommand {
         """,
         subcommands: [
             TranscodeCommand.self,
-            BenchCommand.self,
             SegmentTaskCommand.self,
-            VersionCommand.self,
+            RunCommand.self,
+            ProbeCommand.self,
+            BenchCommand.self,
             AttestCommand.self,
+            VersionCommand.self,
         ]
     )
 }

@@ -12,6 +12,11 @@ public enum PrismBinary {
         public let status: Int32
         public let stdout: String
         public let stderr: String
+        public init(status: Int32, stdout: String, stderr: String) {
+            self.status = status
+            self.stdout = stdout
+            self.stderr = stderr
+        }
     }
 
     /// Runs `prism ARGS...` and collects exit status and both streams.
