@@ -32,10 +32,21 @@ public struct LUKSDiskImage: Sendable {
     public func create(size: Int, key: [UInt8], iterationTimeMilliseconds: Int? = nil) throws {
         var options = "key-secret=sec0"
         if let ms = iterationTimeMilliseconds { options += ",iter-time=\(ms)" }
-        try withSecret(key) { secret in
-            try run(["create", "-q", "-f", "luks", "--object", secret, "-o", options, path, String(size)])
+        // qemu-img times its PBKDF calibration in thread CPU time; on a VM with coarse accounting the first
+        // round can read 0 ms ("Unable to get accurate CPU usage"). That is transient: try again.
+        for attempt in 1...LUKSDiskImage.calibrationAttempts {
+            do {
+                try withSecret(key) { secret in
+                    try run(["create", "-q", "-f", "luks", "--object", secret, "-o", options, path, String(size)])
+                }
+                return
+            } catch where attempt < LUKSDiskImage.calibrationAttempts && String(describing: error).contains("accurate CPU usage") {
+                try? FileManager.default.removeItem(atPath: path)
+            }
         }
     }
+
+    static let calibrationAttempts = 5
 
     /// Writes the raw file `source` into the decrypted image from offset 0.
     public func write(from source: String, key: [UInt8]) throws {
