@@ -43,6 +43,9 @@ struct TranscodeCommand: ParsableCommand {
     @Option(help: "Segments encoded at once (default: the number of cores).")
     var workers: Int = ProcessInfo.processInfo.activeProcessorCount
 
+    @Option(help: "none: encode in this process; plain: run each segment as a task in the plain sandbox.")
+    var sandbox: String = "none"
+
     @Flag(help: "Print one JSON summary on stdout.")
     var json = false
 
@@ -62,6 +65,13 @@ struct TranscodeCommand: ParsableCommand {
         options.encoder = try EncoderPreference.parse(encoder)
         options.segmentSeconds = segmentSeconds
         options.workers = workers
+        switch sandbox {
+        case "none": break
+        case "plain":
+            options.taskExecutor = try SandboxTaskExecutor.make()
+            logger.info("each segment is cut to a lossless mezzanine and transcoded by a task in the plain sandbox")
+        default: throw CommandFailure.badInput("unknown sandbox '\(sandbox)': choose none or plain")
+        }
         let transcoder = LadderTranscoder(input: input, output: URL(fileURLWithPath: output), options: options, logger: logger,
                                           progress: ProgressLine.shared.enabled ? { ProgressLine.shared.update(Self.describe($0)) } : nil)
         let report = try transcoder.run()
