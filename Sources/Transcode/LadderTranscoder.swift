@@ -40,8 +40,8 @@ public struct TranscodeProgress: Sendable {
 public final class LadderTranscoder {
     /// Output timelines start here, as FFmpeg's own HLS output does, so B-frame decode times stay positive.
     public static let outputStartSeconds = 1.4
-    /// A segment's decoded frames wait in memory for its worker up to this size; then decoding waits.
-    static let segmentQueueBytes = 256 << 20
+    /// Decoded frames waiting for one segment's worker; past this the decoder waits (bounds memory).
+    static let segmentQueueFrames = 8
     /// Containers' frame counts can disagree with what decodes by a frame or two (edit lists, a dropped
     /// leading B-frame); more than this missing means the file was cut short.
     static let frameCountSlack = 2
@@ -142,7 +142,7 @@ public final class LadderTranscoder {
 
         func startSegment(_ index: Int) {
             inFlight.wait()
-            let next = SegmentFrameQueue(capacityBytes: LadderTranscoder.segmentQueueBytes)
+            let next = SegmentFrameQueue(capacity: LadderTranscoder.segmentQueueFrames)
             queue = next
             group.enter()
             let thread = Thread {

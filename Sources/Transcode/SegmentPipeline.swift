@@ -3,24 +3,24 @@ import Foundation
 import Media
 
 /// The frames of one segment, handed from the decoding thread to the thread that encodes them.
-/// Bounded: the decoder waits when the encoder falls more than `capacityBytes` behind.
+/// Bounded: the decoder waits while `capacity` frames are queued. A small queue still keeps workers
+/// overlapping, because encoders hold their own lookahead: when a segment's last frame is queued its
+/// worker still has most of its encoding ahead, and the decoder moves on to feed the next worker.
 final class SegmentFrameQueue: @unchecked Sendable {
     private let condition = NSCondition()
-    private var frames: [Frame] = []
+    private var frames: [Frame?] = []
     private var head = 0
-    private var queuedBytes = 0
     private var closed = false
     private var cancelled = false
-    let capacityBytes: Int
+    let capacity: Int
 
-    init(capacityBytes: Int) { self.capacityBytes = capacityBytes }
+    init(capacity: Int) { self.capacity = capacity }
 
-    /// Queues a frame; blocks while the queue is over capacity (unless it is empty).
+    /// Queues a frame; blocks while the queue is full.
     func push(_ frame: Frame) {
         condition.lock()
-        while queuedBytes >= capacityBytes && !cancelled { condition.wait() }
+        while frames.count - head >= capacity && !cancelled { condition.wait() }
         frames.append(frame)
-        queuedBytes += frame.approximateBytes
         condition.signal()
         condition.unlock()
     }
@@ -48,10 +48,11 @@ final class SegmentFrameQueue: @unchecked Sendable {
         defer { condition.unlock() }
         while head == frames.count && !closed { condition.wait() }
         guard head < frames.count else { return nil }
+        // Drop the queue's reference at once so the frame's buffers go back to the decoder's pool.
         let frame = frames[head]
+        frames[head] = nil
         head += 1
-        queuedBytes -= frame.approximateBytes
-        if head > 64 { frames.removeFirst(head); head = 0 }
+        if head >= 32 { frames.removeFirst(head); head = 0 }
         condition.broadcast()
         return frame
     }
