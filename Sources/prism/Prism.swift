@@ -11,6 +11,8 @@ struct Prism: AsyncParsableCommand {
         """,
         subcommands: [
             TranscodeCommand.self,
+            KeysCommand.self,
+            RegistryCommand.self,
             VersionCommand.self,
         ]
     )
