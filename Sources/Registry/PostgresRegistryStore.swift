@@ -67,7 +67,7 @@ public final class PostgresRegistryStore: RegistryStore {
                 let now = Date().storedSeconds
                 try await connection.query("INSERT INTO registry_schema (version, applied_at) VALUES (\(version), \(now))",
                                            logger: logger)
-                logger.info("applied registry schema migration \(version)")
+                logger.debug("applied registry schema migration \(version)")
             }
         }
     }

@@ -65,7 +65,7 @@ public enum RegistryServer {
         do {
             try await app.runService()
         } catch let error as IOError {
-            throw RegistryInputError.cannotListen("cannot listen on \(address): \(error)")
+            throw RegistryInputError.cannotListen("cannot listen on \(address): \(String(cString: strerror(error.errnoCode)))")
         } catch let error as SocketAddressError {
             throw RegistryInputError.cannotListen("cannot listen on \(address): \(error)")
         }

@@ -47,7 +47,7 @@ public final class SQLiteRegistryStore: RegistryStore {
                 for statement in statements { _ = try await connection.query(statement) }
                 _ = try await connection.query("INSERT INTO registry_schema (version, applied_at) VALUES (?, ?)",
                                                [.integer(index + 1), .integer(Int(Date().storedSeconds))])
-                logger.info("applied registry schema migration \(index + 1)")
+                logger.debug("applied registry schema migration \(index + 1)")
             }
             _ = try await connection.query("COMMIT")
         } catch {
@@ -59,6 +59,11 @@ public final class SQLiteRegistryStore: RegistryStore {
     /// Keeps the connection until shutdown, then closes it.
     public func run() async throws {
         try? await gracefulShutdown()
+        try await close()
+    }
+
+    /// Closes the connection; a store used without `run()` must be closed this way before it is released.
+    public func close() async throws {
         try await connection.close()
     }
 

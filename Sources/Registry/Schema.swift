@@ -1,3 +1,6 @@
+import Foundation
+import Wire
+
 /// The registry's schema as numbered migrations, one list per SQL dialect.
 ///
 /// A store applies, in one transaction, every migration whose number is above the highest
@@ -111,6 +114,3 @@ enum StoredRows {
         }
     }
 }
-
-import Foundation
-import Wire

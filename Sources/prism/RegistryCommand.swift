@@ -50,7 +50,7 @@ struct RegistryCommand: AsyncParsableCommand {
             var configuration = RegistryConfiguration()
             configuration.heartbeatTTL = TimeInterval(heartbeatTTL)
             configuration.replayWindow = TimeInterval(replayWindow)
-            logger.info("registry using \(location)")
+            logger.debug("registry using \(location)")
             try await RegistryServer.run(store: store, address: address, configuration: configuration, logger: logger) { bound in
                 print("listening on http://\(bound)")
             }

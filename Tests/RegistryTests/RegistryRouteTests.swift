@@ -22,10 +22,9 @@ import Wire
     /// Rows of the farmers table, read with a connection of our own.
     func storedFarmerRows() async throws -> [(id: String, url: String, lastSeen: Int)] {
         let connection = try await SQLiteConnection.open(storage: .file(path: folder.path("registry.sqlite")))
-        defer { Task { try? await connection.close() } }
-        return try await connection.query("SELECT id, url, last_seen FROM farmers ORDER BY id").map {
-            ($0.column("id")!.string!, $0.column("url")!.string!, $0.column("last_seen")!.integer!)
-        }
+        let rows = try await connection.query("SELECT id, url, last_seen FROM farmers ORDER BY id")
+        try await connection.close()
+        return rows.map { ($0.column("id")!.string!, $0.column("url")!.string!, $0.column("last_seen")!.integer!) }
     }
 
     @Test func signedHeartbeatIsAcceptedStoredAndListed() async throws {
@@ -309,8 +308,10 @@ import Wire
         let farmer = TestParty()
         let first = try await openStore()
         try await first.recordHeartbeat(farmer.announcement(), receivedAt: clock.now)
+        try await first.close()
         let second = try await openStore()
         #expect(try await second.farmers(seenSince: clock.now - 1).map(\.announcement) == [farmer.announcement()])
+        try await second.close()
         let connection = try await SQLiteConnection.open(storage: .file(path: folder.path("registry.sqlite")))
         let versions = try await connection.query("SELECT version FROM registry_schema").compactMap { $0.column("version")?.integer }
         try await connection.close()
