@@ -1,7 +1,9 @@
 import ArgumentParser
 import Foundation
 import Media
+import Registry
 import Transcode
+import Wire
 
 /// Entry point: parses, runs, and maps every failure onto the exit-code contract
 /// (1 rejected, 2 bad input, 3 internal) with one line on stderr.
@@ -75,3 +77,6 @@ enum Failure {
 
 extension MediaError: BadInputFailure {}
 extension TranscodeError: BadInputFailure {}
+extension RegistryInputError: BadInputFailure {}
+extension KeyFileError: BadInputFailure {}
+extension IdentityError: BadInputFailure {}

@@ -16,6 +16,8 @@ struct Prism: AsyncParsableCommand {
             ProbeCommand.self,
             BenchCommand.self,
             AttestCommand.self,
+            KeysCommand.self,
+            RegistryCommand.self,
             VersionCommand.self,
         ]
     )

@@ -1,0 +1,91 @@
+import Foundation
+import Wire
+
+/// The registry's server-rendered HTML page: every live farmer, its claims beside what challenges
+/// measured, and its reputation. Every value a farmer supplied is escaped, since farmers are untrusted.
+public enum FarmerPage {
+    /// The whole page.
+    public static func render(_ standings: [FarmerStanding], generatedAt: Date, heartbeatTTL: TimeInterval) -> String {
+        var html = """
+        <!DOCTYPE html>
+        <html lang="en">
+        <head>
+        <meta charset="utf-8">
+        <title>Prism registry</title>
+        <style>
+        body { font-family: system-ui, sans-serif; margin: 2rem; }
+        table { border-collapse: collapse; }
+        th, td { border: 1px solid #ccc; padding: 0.3rem 0.6rem; text-align: left; vertical-align: top; }
+        th { background: #f3f3f3; }
+        .proven { color: #0a6a0a; } .disproven { color: #a00; } .unchallenged { color: #666; }
+        code { font-size: 0.85em; }
+        </style>
+        </head>
+        <body>
+        <h1>Prism registry</h1>
+        <p>\(standings.count) live farmer\(standings.count == 1 ? "" : "s") (heartbeat within \(Int(heartbeatTTL)) s), best first.
+        Generated \(escape(ISO8601DateFormatter().string(from: generatedAt))).</p>
+
+        """
+        if standings.isEmpty {
+            html += "<p>No live farmers.</p>\n"
+        } else {
+            html += """
+            <table>
+            <thead><tr><th>#</th><th>farmer</th><th>URL</th><th>encoders<br>claimed / measured</th>
+            <th>frames/s<br>claimed / measured</th><th>sessions<br>claimed / measured</th><th>price/min</th>
+            <th>claims</th><th>segments<br>verified / rejected</th><th>challenges<br>passed / failed</th><th>score</th><th>version</th></tr></thead>
+            <tbody>
+
+            """
+            for (index, farmer) in standings.enumerated() {
+                let claimed = farmer.claimed, measured = farmer.measured, reputation = farmer.reputation
+                let claims = reputation.claims.rawValue + (farmer.misbehave.map { " (misbehaving: \($0))" } ?? "")
+                html += "<tr>"
+                html += cell("\(index + 1)")
+                html += "<td><code>\(escape(farmer.id.description))</code></td>"
+                html += "<td><a href=\"\(escape(farmer.url))\">\(escape(farmer.url))</a></td>"
+                html += cell(claimed.encoders.joined(separator: ", ") + " / " + (measured?.encoders.map { $0.joined(separator: ", ") } ?? "–"))
+                html += cell(format(claimed.framesPerSecond) + " / " + (measured?.framesPerSecond.map(format) ?? "–"))
+                html += cell("\(claimed.sessions) / " + (measured?.sessions.map(String.init) ?? "–"))
+                html += cell(format(claimed.pricePerMinute))
+                html += "<td class=\"\(reputation.claims.rawValue)\">\(escape(claims))"
+                if let findings = farmer.findings, !findings.isEmpty {
+                    html += "<br><small>" + findings.map(escape).joined(separator: "<br>") + "</small>"
+                }
+                html += "</td>"
+                html += cell("\(reputation.verifiedSegments) / \(reputation.rejectedSegments)")
+                html += cell("\(reputation.challengesPassed) / \(reputation.challengesFailed)")
+                html += cell(String(format: "%.2f", reputation.score))
+                html += cell(claimed.version)
+                html += "</tr>\n"
+            }
+            html += "</tbody>\n</table>\n"
+        }
+        html += "</body>\n</html>\n"
+        return html
+    }
+
+    private static func cell(_ text: String) -> String { "<td>\(escape(text))</td>" }
+
+    private static func format(_ value: Double) -> String {
+        value == value.rounded() ? String(Int(value)) : String(format: "%.1f", value)
+    }
+
+    /// Escapes text for HTML element content and double-quoted attributes.
+    public static func escape(_ text: String) -> String {
+        var escaped = ""
+        escaped.reserveCapacity(text.count)
+        for character in text {
+            switch character {
+            case "&": escaped += "&amp;"
+            case "<": escaped += "&lt;"
+            case ">": escaped += "&gt;"
+            case "\"": escaped += "&quot;"
+            case "'": escaped += "&#39;"
+            default: escaped.append(character)
+            }
+        }
+        return escaped
+    }
+}

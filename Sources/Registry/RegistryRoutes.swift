@@ -1,0 +1,198 @@
+import Foundation
+import Hummingbird
+import Logging
+import NIOCore
+import Wire
+
+/// Tunables of a registry; defaults suit a farm whose farmers send a heartbeat every 30 s.
+public struct RegistryConfiguration: Sendable {
+    /// A farmer drops out of the list this long after its last heartbeat (three missed 30 s beats).
+    public var heartbeatTTL: TimeInterval = 90
+    /// Envelopes dated further than this from the registry's clock are refused.
+    public var replayWindow: TimeInterval = 120
+    /// Largest request body read; Wire messages are a few kilobytes, so anything near this is abuse.
+    public var maxBodyBytes: Int = 64 * 1024
+    /// The registry's clock; tests replace it to age farmers and envelopes.
+    public var now: @Sendable () -> Date = { Date() }
+
+    public init() {}
+}
+
+/// An error answered as `{"error": CODE, "message": TEXT}` with its status.
+public struct RegistryAPIError: HTTPResponseError {
+    public let status: HTTPResponse.Status
+    public let code: String
+    public let message: String
+
+    public init(_ status: HTTPResponse.Status, code: String, message: String) {
+        self.status = status
+        self.code = code
+        self.message = message
+    }
+
+    public func response(from request: Request, context: some RequestContext) throws -> Response {
+        JSONResponse.make(status: status, ["error": code, "message": message])
+    }
+}
+
+enum JSONResponse {
+    static func make(status: HTTPResponse.Status = .ok, _ value: some Encodable) -> Response {
+        let body = (try? WireCoding.canonicalBytes(value)) ?? Data("{}".utf8)
+        return Response(status: status, headers: [.contentType: "application/json; charset=utf-8"],
+                        body: .init(byteBuffer: ByteBuffer(bytes: body)))
+    }
+}
+
+/// The registry's HTTP routes over a store.
+///
+/// - `POST /v1/heartbeats`, `/v1/verdicts`, `/v1/challenges`: a `SignedEnvelope` whose signer must be
+///   the farmer, submitter or challenger the message speaks for (else 401).
+/// - `GET /v1/farmers`: live farmers best first, as `FarmerList`.
+/// - `GET /`: the same as an HTML page.
+/// - `GET /healthz`: 200 when the database answers, 503 when it does not.
+public struct RegistryRoutes: Sendable {
+    let store: any RegistryStore
+    let configuration: RegistryConfiguration
+    let verifier: EnvelopeVerifier
+    let logger: Logger
+
+    public init(store: any RegistryStore, configuration: RegistryConfiguration, logger: Logger) {
+        self.store = store
+        self.configuration = configuration
+        self.verifier = EnvelopeVerifier(window: configuration.replayWindow, now: configuration.now)
+        self.logger = logger
+    }
+
+    /// A router with every registry route.
+    public func router() -> Router<BasicRequestContext> {
+        let router = Router(context: BasicRequestContext.self)
+        router.get("/healthz") { _, _ in try await self.health() }
+        router.get(RouterPath(WirePath.farmers)) { _, _ in try await self.farmerList() }
+        router.get("/") { _, _ in try await self.farmerPage() }
+        router.post(RouterPath(WirePath.heartbeats)) { request, _ in
+            let (signer, announcement) = try await self.open(request, as: FarmerAnnouncement.self, path: WirePath.heartbeats)
+            try Self.require(signer, speaksFor: announcement.farmer)
+            try Self.validate(announcement)
+            try await self.store.recordHeartbeat(announcement, receivedAt: self.configuration.now())
+            self.logger.debug("heartbeat from \(announcement.farmer) at \(announcement.url)")
+            return JSONResponse.make(AcceptedReply(accepted: true, heartbeatTTLSeconds: Int(self.configuration.heartbeatTTL)))
+        }
+        router.post(RouterPath(WirePath.verdicts)) { request, _ in
+            let (signer, verdict) = try await self.open(request, as: Verdict.self, path: WirePath.verdicts)
+            try Self.require(signer, speaksFor: verdict.submitter)
+            guard verdict.submitter != verdict.farmer else {
+                throw RegistryAPIError(.badRequest, code: "self-verdict", message: "a farmer cannot judge its own segments")
+            }
+            try await self.store.recordVerdict(verdict, receivedAt: self.configuration.now())
+            self.logger.debug("verdict on \(verdict.farmer): \(verdict.accepted ? "accepted" : "rejected")")
+            return JSONResponse.make(AcceptedReply(accepted: true, heartbeatTTLSeconds: nil))
+        }
+        router.post(RouterPath(WirePath.challenges)) { request, _ in
+            let (signer, result) = try await self.open(request, as: ChallengeResult.self, path: WirePath.challenges)
+            try Self.require(signer, speaksFor: result.challenger)
+            guard result.challenger != result.farmer else {
+                throw RegistryAPIError(.badRequest, code: "self-challenge", message: "a farmer cannot challenge itself")
+            }
+            try await self.store.recordChallenge(result, receivedAt: self.configuration.now())
+            self.logger.debug("challenge of \(result.farmer): \(result.passed ? "passed" : "failed")")
+            return JSONResponse.make(AcceptedReply(accepted: true, heartbeatTTLSeconds: nil))
+        }
+        return router
+    }
+
+    struct AcceptedReply: Encodable {
+        var accepted: Bool
+        var heartbeatTTLSeconds: Int?
+    }
+
+    /// Live farmers best first.
+    public func standings() async throws -> [FarmerStanding] {
+        let since = configuration.now().addingTimeInterval(-configuration.heartbeatTTL)
+        return FarmerStanding.preferenceOrder(try await store.farmers(seenSince: since))
+    }
+
+    private func farmerList() async throws -> Response {
+        JSONResponse.make(FarmerList(farmers: try await standings(), heartbeatTTLSeconds: Int(configuration.heartbeatTTL)))
+    }
+
+    private func farmerPage() async throws -> Response {
+        let html = FarmerPage.render(try await standings(), generatedAt: configuration.now(),
+                                     heartbeatTTL: configuration.heartbeatTTL)
+        return Response(status: .ok, headers: [.contentType: "text/html; charset=utf-8"],
+                        body: .init(byteBuffer: ByteBuffer(string: html)))
+    }
+
+    private func health() async throws -> Response {
+        do {
+            try await store.ping()
+            return JSONResponse.make(["status": "ok"])
+        } catch {
+            logger.error("health check: database unreachable: \(error)")
+            return JSONResponse.make(status: .serviceUnavailable, ["status": "database unreachable"])
+        }
+    }
+
+    /// Reads, verifies and decodes a signed request body; every failure becomes a 4xx with a JSON reason.
+    private func open<Message: Decodable>(_ request: Request, as type: Message.Type,
+                                          path: String) async throws -> (PublicIdentity, Message) {
+        let buffer: ByteBuffer
+        do {
+            buffer = try await request.body.collect(upTo: configuration.maxBodyBytes)
+        } catch is NIOTooManyBytesError {
+            throw RegistryAPIError(.contentTooLarge, code: "body-too-large",
+                                   message: "request body exceeds \(configuration.maxBodyBytes) bytes")
+        }
+        let bytes = Data(buffer.readableBytesView)
+        guard let object = try? JSONSerialization.jsonObject(with: bytes) else {
+            throw RegistryAPIError(.badRequest, code: "malformed-json", message: "request body is not JSON")
+        }
+        // A bare message (JSON without the envelope's fields) is unsigned: an authentication failure, not a syntax one.
+        guard let fields = object as? [String: Any], fields["signature"] != nil, fields["signer"] != nil else {
+            throw RegistryAPIError(.unauthorized, code: "unsigned", message: "request is not a signed envelope")
+        }
+        let envelope: SignedEnvelope
+        do { envelope = try WireCoding.decode(SignedEnvelope.self, from: bytes) } catch {
+            throw RegistryAPIError(.badRequest, code: "malformed-envelope", message: "signed envelope is malformed: \(Self.summary(error))")
+        }
+        let signer: PublicIdentity
+        do { signer = try verifier.verify(envelope, method: "POST", path: path) } catch let error as EnvelopeError {
+            logger.notice("refused envelope from \(envelope.signer) on \(path): \(error)")
+            throw RegistryAPIError(.unauthorized, code: error.code, message: error.description)
+        }
+        do { return (signer, try envelope.decodeBody(type)) } catch {
+            throw RegistryAPIError(.badRequest, code: "malformed-message",
+                                   message: "signed body is not a \(Message.self): \(Self.summary(error))")
+        }
+    }
+
+    private static func require(_ signer: PublicIdentity, speaksFor claimed: PublicIdentity) throws {
+        guard signer == claimed else {
+            let error = EnvelopeError.signerMismatch(signer: signer, claimed: claimed)
+            throw RegistryAPIError(.unauthorized, code: error.code, message: error.description)
+        }
+    }
+
+    private static func validate(_ announcement: FarmerAnnouncement) throws {
+        guard let url = URL(string: announcement.url), let scheme = url.scheme?.lowercased(),
+              scheme == "http" || scheme == "https", url.host?.isEmpty == false else {
+            throw RegistryAPIError(.badRequest, code: "invalid-announcement", message: "farmer URL must be an http(s) URL with a host")
+        }
+        let capabilities = announcement.capabilities
+        guard capabilities.sessions >= 0, capabilities.framesPerSecond.isFinite, capabilities.framesPerSecond >= 0,
+              capabilities.pricePerMinute.isFinite, capabilities.pricePerMinute >= 0 else {
+            throw RegistryAPIError(.badRequest, code: "invalid-announcement", message: "capabilities must be finite and not negative")
+        }
+    }
+
+    /// One line of a decoding error, without Swift's long context dumps.
+    private static func summary(_ error: Error) -> String {
+        switch error {
+        case DecodingError.keyNotFound(let key, _): return "missing field \(key.stringValue)"
+        case DecodingError.typeMismatch(_, let context), DecodingError.valueNotFound(_, let context),
+             DecodingError.dataCorrupted(let context):
+            let path = context.codingPath.map(\.stringValue).joined(separator: ".")
+            return path.isEmpty ? context.debugDescription : "\(path): \(context.debugDescription)"
+        default: return String(describing: error)
+        }
+    }
+}

@@ -1,0 +1,171 @@
+import Foundation
+import Logging
+import ServiceLifecycle
+import Wire
+
+/// Where the registry keeps farmers, verdicts and challenge results.
+///
+/// Two implementations: `SQLiteRegistryStore` (one registry, one file) and
+/// `PostgresRegistryStore` (several registry instances sharing one database). A store is a
+/// `Service` so the application's service group keeps its connections alive and closes them on
+/// shutdown. Times are whole seconds since 1970, taken from the registry's clock, never the sender's.
+public protocol RegistryStore: Service {
+    /// Creates or updates the farmer's row from its latest heartbeat.
+    func recordHeartbeat(_ announcement: FarmerAnnouncement, receivedAt: Date) async throws
+    /// Records a verdict; a later verdict by the same submitter on the same farmer and segment replaces it,
+    /// so resending one cannot inflate a reputation.
+    func recordVerdict(_ verdict: Verdict, receivedAt: Date) async throws
+    /// Records a challenge result.
+    func recordChallenge(_ result: ChallengeResult, receivedAt: Date) async throws
+    /// Farmers whose last heartbeat is at or after `seenSince`, with their tallies, in no particular order.
+    func farmers(seenSince: Date) async throws -> [FarmerRecord]
+    /// Fails when the database cannot be reached.
+    func ping() async throws
+}
+
+/// A farmer as stored: its latest announcement, when it was seen, and what others reported about it.
+public struct FarmerRecord: Sendable, Equatable {
+    public var announcement: FarmerAnnouncement
+    public var firstSeen: Date
+    public var lastSeen: Date
+    public var verifiedSegments: Int
+    public var rejectedSegments: Int
+    public var challengesPassed: Int
+    public var challengesFailed: Int
+    /// The most recent challenge result, if any.
+    public var latestChallenge: ChallengeRecord?
+
+    public init(announcement: FarmerAnnouncement, firstSeen: Date, lastSeen: Date, verifiedSegments: Int = 0,
+                rejectedSegments: Int = 0, challengesPassed: Int = 0, challengesFailed: Int = 0,
+                latestChallenge: ChallengeRecord? = nil) {
+        self.announcement = announcement
+        self.firstSeen = firstSeen
+        self.lastSeen = lastSeen
+        self.verifiedSegments = verifiedSegments
+        self.rejectedSegments = rejectedSegments
+        self.challengesPassed = challengesPassed
+        self.challengesFailed = challengesFailed
+        self.latestChallenge = latestChallenge
+    }
+}
+
+/// A stored challenge result and when the registry received it.
+public struct ChallengeRecord: Sendable, Equatable {
+    public var result: ChallengeResult
+    public var receivedAt: Date
+
+    public init(result: ChallengeResult, receivedAt: Date) {
+        self.result = result
+        self.receivedAt = receivedAt
+    }
+}
+
+/// The database a registry uses, as written after `--db`.
+public enum DatabaseLocation: Sendable, Equatable, CustomStringConvertible {
+    /// `sqlite:PATH`
+    case sqlite(path: String)
+    /// `postgres://user:pass@host:port/db` (also `postgresql://`)
+    case postgres(PostgresLocation)
+
+    /// Reads a `--db` value; throws `RegistryInputError.badDatabase` for anything else.
+    public init(parsing text: String) throws {
+        if text.hasPrefix("sqlite:") {
+            let path = String(text.dropFirst("sqlite:".count))
+            guard !path.isEmpty else { throw RegistryInputError.badDatabase("sqlite: needs a file path, as in sqlite:registry.db") }
+            self = .sqlite(path: path)
+            return
+        }
+        if text.hasPrefix("postgres://") || text.hasPrefix("postgresql://") {
+            self = .postgres(try PostgresLocation(parsing: text))
+            return
+        }
+        throw RegistryInputError.badDatabase("--db must be sqlite:PATH or postgres://user:pass@host:port/db, not \"\(text)\"")
+    }
+
+    public var description: String {
+        switch self {
+        case .sqlite(let path): return "sqlite:\(path)"
+        case .postgres(let location): return location.description
+        }
+    }
+}
+
+/// A PostgreSQL server and database, from a `postgres://` URL.
+public struct PostgresLocation: Sendable, Equatable, CustomStringConvertible {
+    public var host: String
+    public var port: Int
+    public var username: String
+    public var password: String?
+    public var database: String
+
+    public init(host: String, port: Int = 5432, username: String, password: String?, database: String) {
+        self.host = host
+        self.port = port
+        self.username = username
+        self.password = password
+        self.database = database
+    }
+
+    /// Reads `postgres://user[:pass]@host[:port]/db`.
+    public init(parsing text: String) throws {
+        guard let components = URLComponents(string: text), let host = components.host, !host.isEmpty,
+              let username = components.user, !username.isEmpty else {
+            throw RegistryInputError.badDatabase("PostgreSQL URL must look like postgres://user:pass@host:port/db")
+        }
+        let database = String(components.path.drop(while: { $0 == "/" }))
+        guard !database.isEmpty else {
+            throw RegistryInputError.badDatabase("PostgreSQL URL names no database (postgres://user:pass@host:port/DB)")
+        }
+        let port = components.port ?? 5432
+        guard (1...65535).contains(port) else { throw RegistryInputError.badDatabase("PostgreSQL port \(port) is out of range") }
+        self.init(host: host, port: port, username: username.removingPercentEncoding ?? username,
+                  password: components.password.map { $0.removingPercentEncoding ?? $0 }, database: database)
+    }
+
+    /// The URL without its password, for logs and error messages.
+    public var description: String { "postgres://\(username)@\(host):\(port)/\(database)" }
+}
+
+/// Opens the store a `DatabaseLocation` names, creating or migrating its schema first.
+public enum RegistryStores {
+    /// Connects, applies pending migrations and returns the store; throws
+    /// `RegistryInputError.databaseUnavailable` when the database cannot be opened or reached.
+    public static func open(_ location: DatabaseLocation, logger: Logger) async throws -> any RegistryStore {
+        switch location {
+        case .sqlite(let path): return try await SQLiteRegistryStore.open(path: path, logger: logger)
+        case .postgres(let server): return try await PostgresRegistryStore.open(server, logger: logger)
+        }
+    }
+}
+
+/// Input the registry cannot work with: a bad address or database.
+public enum RegistryInputError: Error, Equatable, CustomStringConvertible {
+    case badListenAddress(String)
+    case badDatabase(String)
+    case databaseUnavailable(String)
+    case cannotListen(String)
+
+    public var description: String {
+        switch self {
+        case .badListenAddress(let reason), .badDatabase(let reason), .databaseUnavailable(let reason), .cannotListen(let reason):
+            return reason
+        }
+    }
+}
+
+/// JSON columns hold Wire values in their canonical encoding.
+enum StoredJSON {
+    static func text<Value: Encodable>(_ value: Value) throws -> String {
+        String(decoding: try WireCoding.canonicalBytes(value), as: UTF8.self)
+    }
+
+    static func value<Value: Decodable>(_ type: Value.Type, from text: String) throws -> Value {
+        try WireCoding.decode(type, from: Data(text.utf8))
+    }
+}
+
+extension Date {
+    /// Whole seconds since 1970, the unit every stored time uses.
+    var storedSeconds: Int64 { Int64(timeIntervalSince1970.rounded(.down)) }
+    init(storedSeconds: Int64) { self.init(timeIntervalSince1970: TimeInterval(storedSeconds)) }
+}

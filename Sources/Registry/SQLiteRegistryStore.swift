@@ -1,0 +1,141 @@
+import Foundation
+import Logging
+import NIOCore
+import ServiceLifecycle
+import SQLiteNIO
+import Wire
+
+/// A registry store in one SQLite file: the default, for a single registry instance.
+public final class SQLiteRegistryStore: RegistryStore {
+    private let connection: SQLiteConnection
+    private let logger: Logger
+
+    private init(connection: SQLiteConnection, logger: Logger) {
+        self.connection = connection
+        self.logger = logger
+    }
+
+    /// Opens (creating if needed) the database file at `path` and applies pending migrations.
+    public static func open(path: String, logger: Logger) async throws -> SQLiteRegistryStore {
+        let connection: SQLiteConnection
+        do {
+            connection = try await SQLiteConnection.open(storage: .file(path: path), logger: logger)
+        } catch {
+            throw RegistryInputError.databaseUnavailable("cannot open SQLite database \(path): \(error)")
+        }
+        let store = SQLiteRegistryStore(connection: connection, logger: logger)
+        do {
+            // WAL lets readers (the farmer list) proceed while a heartbeat writes;
+            // busy_timeout makes a second process on the same file wait instead of failing.
+            _ = try await connection.query("PRAGMA journal_mode = WAL")
+            _ = try await connection.query("PRAGMA busy_timeout = 5000")
+            try await store.migrate()
+        } catch {
+            try? await connection.close()
+            throw RegistryInputError.databaseUnavailable("cannot use SQLite database \(path): \(error)")
+        }
+        return store
+    }
+
+    private func migrate() async throws {
+        _ = try await connection.query(RegistrySchema.versionTable)
+        _ = try await connection.query("BEGIN IMMEDIATE")
+        do {
+            let current = try await connection.query("SELECT COALESCE(MAX(version), 0) AS version FROM registry_schema")
+                .first?.column("version")?.integer ?? 0
+            for (index, statements) in RegistrySchema.migrations(.sqlite).enumerated() where index + 1 > current {
+                for statement in statements { _ = try await connection.query(statement) }
+                _ = try await connection.query("INSERT INTO registry_schema (version, applied_at) VALUES (?, ?)",
+                                               [.integer(index + 1), .integer(Int(Date().storedSeconds))])
+                logger.debug("applied registry schema migration \(index + 1)")
+            }
+            _ = try await connection.query("COMMIT")
+        } catch {
+            _ = try? await connection.query("ROLLBACK")
+            throw error
+        }
+    }
+
+    /// Keeps the connection until shutdown, then closes it.
+    public func run() async throws {
+        try? await gracefulShutdown()
+        try await close()
+    }
+
+    /// Closes the connection; a store used without `run()` must be closed this way before it is released.
+    public func close() async throws {
+        try await connection.close()
+    }
+
+    public func ping() async throws {
+        _ = try await connection.query("SELECT 1")
+    }
+
+    public func recordHeartbeat(_ announcement: FarmerAnnouncement, receivedAt: Date) async throws {
+        let seen = SQLiteData.integer(Int(receivedAt.storedSeconds))
+        _ = try await connection.query("""
+            INSERT INTO farmers (id, url, capabilities, misbehave, first_seen, last_seen) VALUES (?, ?, ?, ?, ?, ?)
+            ON CONFLICT (id) DO UPDATE SET url = excluded.url, capabilities = excluded.capabilities,
+                misbehave = excluded.misbehave, last_seen = excluded.last_seen
+            """, [.text(announcement.farmer.description), .text(announcement.url),
+                  .text(try StoredJSON.text(announcement.capabilities)),
+                  announcement.misbehave.map(SQLiteData.text) ?? .null, seen, seen])
+    }
+
+    public func recordVerdict(_ verdict: Verdict, receivedAt: Date) async throws {
+        _ = try await connection.query("""
+            INSERT INTO verdicts (submitter, farmer, segment, accepted, reasons, received_at) VALUES (?, ?, ?, ?, ?, ?)
+            ON CONFLICT (submitter, farmer, segment) DO UPDATE SET accepted = excluded.accepted,
+                reasons = excluded.reasons, received_at = excluded.received_at
+            """, [.text(verdict.submitter.description), .text(verdict.farmer.description), .text(verdict.segment.description),
+                  .integer(verdict.accepted ? 1 : 0), .text(try StoredJSON.text(verdict.reasons)),
+                  .integer(Int(receivedAt.storedSeconds))])
+    }
+
+    public func recordChallenge(_ result: ChallengeResult, receivedAt: Date) async throws {
+        _ = try await connection.query("""
+            INSERT INTO challenges (challenger, farmer, passed, claimed, measured, findings, received_at)
+            VALUES (?, ?, ?, ?, ?, ?, ?)
+            """, [.text(result.challenger.description), .text(result.farmer.description), .integer(result.passed ? 1 : 0),
+                  .text(try StoredJSON.text(result.claimed)), .text(try StoredJSON.text(result.measured)),
+                  .text(try StoredJSON.text(result.findings)), .integer(Int(receivedAt.storedSeconds))])
+    }
+
+    public func farmers(seenSince: Date) async throws -> [FarmerRecord] {
+        let since = SQLiteData.integer(Int(seenSince.storedSeconds))
+        let farmers = try await connection.query(RegistrySchema.liveFarmersQuery(.sqlite), [since]).map { row in
+            try StoredRows.farmer(
+                id: try Self.text(row, "id"), url: try Self.text(row, "url"), capabilities: try Self.text(row, "capabilities"),
+                misbehave: row.column("misbehave")?.string, firstSeen: try Self.integer(row, "first_seen"),
+                lastSeen: try Self.integer(row, "last_seen"), verified: try Self.integer(row, "verified"),
+                rejected: try Self.integer(row, "rejected"), passed: try Self.integer(row, "passed"),
+                failed: try Self.integer(row, "failed"))
+        }
+        let latest = try await connection.query(RegistrySchema.latestChallengesQuery(.sqlite), [since]).map { row in
+            try StoredRows.challenge(
+                challenger: try Self.text(row, "challenger"), farmer: try Self.text(row, "farmer"),
+                passed: try Self.integer(row, "passed") != 0, claimed: try Self.text(row, "claimed"),
+                measured: try Self.text(row, "measured"), findings: try Self.text(row, "findings"),
+                receivedAt: try Self.integer(row, "received_at"))
+        }
+        return StoredRows.merge(farmers, latest: latest)
+    }
+
+    private static func text(_ row: SQLiteRow, _ column: String) throws -> String {
+        guard let value = row.column(column)?.string else { throw StoredRowError.missingColumn(column) }
+        return value
+    }
+
+    private static func integer(_ row: SQLiteRow, _ column: String) throws -> Int64 {
+        guard let value = row.column(column)?.integer else { throw StoredRowError.missingColumn(column) }
+        return Int64(value)
+    }
+}
+
+/// A stored row lacked a column the schema guarantees: the database was edited by hand or is damaged.
+enum StoredRowError: Error, CustomStringConvertible {
+    case missingColumn(String)
+    var description: String {
+        switch self { case .missingColumn(let name): return "stored row has no usable \(name) column" }
+    }
+}

@@ -1,0 +1,212 @@
+import Foundation
+
+/// The HTTP paths Wire messages are posted to; signatures bind to these.
+public enum WirePath {
+    /// Farmers post signed `FarmerAnnouncement`s here.
+    public static let heartbeats = "/v1/heartbeats"
+    /// Live farmers, best first.
+    public static let farmers = "/v1/farmers"
+    /// Submitters post signed `Verdict`s here.
+    public static let verdicts = "/v1/verdicts"
+    /// Challengers post signed `ChallengeResult`s here.
+    public static let challenges = "/v1/challenges"
+}
+
+/// What a farmer says it can do. Claims only: challenges measure them.
+public struct FarmerCapabilities: Codable, Sendable, Equatable {
+    /// Encoder names that open on the farmer (`libx264`, `h264_nvenc`, …).
+    public var encoders: [String]
+    /// Frames per second it claims to encode at 720p with its best encoder.
+    public var framesPerSecond: Double
+    /// Concurrent encode sessions it accepts.
+    public var sessions: Int
+    /// Asking price, in the farm's unit per minute of output.
+    public var pricePerMinute: Double
+    /// The `prism` version it runs.
+    public var version: String
+
+    public init(encoders: [String], framesPerSecond: Double, sessions: Int, pricePerMinute: Double, version: String) {
+        self.encoders = encoders
+        self.framesPerSecond = framesPerSecond
+        self.sessions = sessions
+        self.pricePerMinute = pricePerMinute
+        self.version = version
+    }
+}
+
+/// A farmer's signed heartbeat: who it is, where to reach it and what it claims.
+public struct FarmerAnnouncement: Codable, Sendable, Equatable {
+    /// The farmer's identity; must be the envelope's signer.
+    public var farmer: PublicIdentity
+    /// Base URL submitters reach the farmer at.
+    public var url: String
+    /// Claimed capabilities.
+    public var capabilities: FarmerCapabilities
+    /// The `--misbehave` mode the farmer runs with, when it is a deliberately dishonest test farmer.
+    public var misbehave: String?
+
+    public init(farmer: PublicIdentity, url: String, capabilities: FarmerCapabilities, misbehave: String? = nil) {
+        self.farmer = farmer
+        self.url = url
+        self.capabilities = capabilities
+        self.misbehave = misbehave
+    }
+}
+
+/// A submitter's judgement of one segment a farmer returned.
+public struct Verdict: Codable, Sendable, Equatable {
+    /// The submitter's identity; must be the envelope's signer.
+    public var submitter: PublicIdentity
+    /// The farmer judged.
+    public var farmer: PublicIdentity
+    /// Content address of the source segment.
+    public var segment: ContentAddress
+    /// Whether every rendition of the segment passed verification.
+    public var accepted: Bool
+    /// Reason codes from `prism verify` when rejected (`watermark`, `quality-floor`, …).
+    public var reasons: [String]
+
+    public init(submitter: PublicIdentity, farmer: PublicIdentity, segment: ContentAddress, accepted: Bool, reasons: [String] = []) {
+        self.submitter = submitter
+        self.farmer = farmer
+        self.segment = segment
+        self.accepted = accepted
+        self.reasons = reasons
+    }
+}
+
+/// Capability figures as claimed or as measured; a field is nil when not claimed or not measured.
+public struct CapabilityFigures: Codable, Sendable, Equatable {
+    public var encoders: [String]?
+    public var framesPerSecond: Double?
+    public var sessions: Int?
+
+    public init(encoders: [String]? = nil, framesPerSecond: Double? = nil, sessions: Int? = nil) {
+        self.encoders = encoders
+        self.framesPerSecond = framesPerSecond
+        self.sessions = sessions
+    }
+}
+
+/// The outcome of `prism challenge` against a farmer.
+public struct ChallengeResult: Codable, Sendable, Equatable {
+    /// The challenger's identity; must be the envelope's signer.
+    public var challenger: PublicIdentity
+    /// The farmer challenged.
+    public var farmer: PublicIdentity
+    /// Whether the measurements bore out the claims.
+    public var passed: Bool
+    public var claimed: CapabilityFigures
+    public var measured: CapabilityFigures
+    /// Human-readable findings, one per discrepancy or check.
+    public var findings: [String]
+
+    public init(challenger: PublicIdentity, farmer: PublicIdentity, passed: Bool, claimed: CapabilityFigures,
+                measured: CapabilityFigures, findings: [String] = []) {
+        self.challenger = challenger
+        self.farmer = farmer
+        self.passed = passed
+        self.claimed = claimed
+        self.measured = measured
+        self.findings = findings
+    }
+}
+
+/// One rung a segment task asks for.
+public struct TaskRung: Codable, Sendable, Equatable {
+    public var height: Int
+    /// Width; nil keeps the source's aspect, rounded to even.
+    public var width: Int?
+    /// Target bitrate in bits per second.
+    public var bitrate: Int
+
+    public init(height: Int, width: Int? = nil, bitrate: Int) {
+        self.height = height
+        self.width = width
+        self.bitrate = bitrate
+    }
+}
+
+/// Work a submitter hands a farmer: one source segment and the ladder to encode it into.
+public struct SegmentTask: Codable, Sendable, Equatable {
+    /// Content address of the source segment bytes the farmer will receive.
+    public var source: ContentAddress
+    public var ladder: [TaskRung]
+    /// Codec name (`h264`, `hevc`, `av1`, `vp9`).
+    public var codec: String
+    /// Encoder preset, when the submitter asks for one.
+    public var preset: String?
+    /// Extra encoder options by name.
+    public var options: [String: String]
+
+    public init(source: ContentAddress, ladder: [TaskRung], codec: String, preset: String? = nil, options: [String: String] = [:]) {
+        self.source = source
+        self.ladder = ladder
+        self.codec = codec
+        self.preset = preset
+        self.options = options
+    }
+
+    /// Content address of this task's canonical bytes, which a receipt refers to.
+    public func address() throws -> ContentAddress {
+        ContentAddress(hashing: try WireCoding.canonicalBytes(self))
+    }
+}
+
+/// What a farmer produced for one rung.
+public struct RungReceipt: Codable, Sendable, Equatable {
+    public var height: Int
+    public var width: Int
+    public var bitrate: Int
+    /// Content address of the output segment bytes.
+    public var output: ContentAddress
+    public var frames: Int
+    /// Luma pixels encoded (frames × width × height), the unit work is counted in.
+    public var pixels: Int64
+
+    public init(height: Int, width: Int, bitrate: Int, output: ContentAddress, frames: Int, pixels: Int64) {
+        self.height = height
+        self.width = width
+        self.bitrate = bitrate
+        self.output = output
+        self.frames = frames
+        self.pixels = pixels
+    }
+}
+
+/// Wall-clock seconds a farmer spent on a task.
+public struct TaskTimings: Codable, Sendable, Equatable {
+    public var decodeSeconds: Double
+    public var encodeSeconds: Double
+    public var totalSeconds: Double
+
+    public init(decodeSeconds: Double, encodeSeconds: Double, totalSeconds: Double) {
+        self.decodeSeconds = decodeSeconds
+        self.encodeSeconds = encodeSeconds
+        self.totalSeconds = totalSeconds
+    }
+}
+
+/// A farmer's account of a finished task; sent inside a `SignedEnvelope` so it is a signed receipt.
+public struct SegmentReceipt: Codable, Sendable, Equatable {
+    /// The farmer; must be the envelope's signer.
+    public var farmer: PublicIdentity
+    /// Content address of the task's canonical bytes.
+    public var task: ContentAddress
+    /// Content address of the input segment the farmer actually decoded.
+    public var input: ContentAddress
+    public var rungs: [RungReceipt]
+    /// Encoder that produced the outputs (`libx264`, `h264_nvenc`, …).
+    public var encoder: String
+    public var timings: TaskTimings
+
+    public init(farmer: PublicIdentity, task: ContentAddress, input: ContentAddress, rungs: [RungReceipt],
+                encoder: String, timings: TaskTimings) {
+        self.farmer = farmer
+        self.task = task
+        self.input = input
+        self.rungs = rungs
+        self.encoder = encoder
+        self.timings = timings
+    }
+}

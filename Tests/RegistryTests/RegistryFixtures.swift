@@ -1,0 +1,78 @@
+import Foundation
+import Hummingbird
+import HummingbirdTesting
+import Logging
+import NIOCore
+import PrismTestSupport
+import Registry
+import Testing
+import Wire
+
+/// A clock the test moves by hand, shared by the registry and the signers.
+final class ManualClock: @unchecked Sendable {
+    private let lock = NSLock()
+    private var current: Date
+    init(_ start: Date = Date(timeIntervalSince1970: 1_800_000_000)) { current = start }
+    var now: Date { lock.lock(); defer { lock.unlock() }; return current }
+    func advance(_ seconds: TimeInterval) { lock.lock(); current += seconds; lock.unlock() }
+}
+
+/// A farmer, submitter or challenger with a key, making signed request bodies.
+struct TestParty {
+    let key = SigningIdentity()
+    var id: PublicIdentity { key.publicIdentity }
+
+    func announcement(url: String = "http://127.0.0.1:8700", encoders: [String] = ["libx264"], fps: Double = 240,
+                      misbehave: String? = nil) -> FarmerAnnouncement {
+        FarmerAnnouncement(farmer: id, url: url,
+                           capabilities: FarmerCapabilities(encoders: encoders, framesPerSecond: fps, sessions: 2,
+                                                            pricePerMinute: 0.25, version: "0.1.0"),
+                           misbehave: misbehave)
+    }
+
+    /// The JSON bytes of a signed envelope around `message`, as a client posts them.
+    func signed<Message: Encodable>(_ message: Message, path: String, at date: Date) throws -> Data {
+        try WireCoding.canonicalBytes(SignedEnvelope.sign(message, method: "POST", path: path, by: key, at: date))
+    }
+}
+
+let testLogger: Logger = {
+    var logger = Logger(label: "registry-test")
+    logger.logLevel = .critical
+    return logger
+}()
+
+extension Segment {
+    static func address(_ name: String) -> ContentAddress { ContentAddress(hashing: Data(name.utf8)) }
+}
+enum Segment {}
+
+/// Runs `body` against an in-process registry over `store` with the test client.
+func withRegistry(store: any RegistryStore, clock: ManualClock, ttl: TimeInterval = 90,
+                  _ body: @escaping @Sendable (any TestClientProtocol) async throws -> Void) async throws {
+    var configuration = RegistryConfiguration()
+    configuration.heartbeatTTL = ttl
+    configuration.now = { clock.now }
+    let app = RegistryServer.application(store: store, address: try ListenAddress(parsing: "127.0.0.1:0"),
+                                         configuration: configuration, logger: testLogger)
+    try await app.test(.router) { client in try await body(client) }
+}
+
+extension TestClientProtocol {
+    /// POSTs raw bytes and returns status and decoded JSON object.
+    func post(_ path: String, _ body: Data) async throws -> (status: HTTPResponse.Status, json: [String: Any]) {
+        try await execute(uri: path, method: .post, headers: [.contentType: "application/json"], body: ByteBuffer(bytes: body)) { response in
+            let object = (try? JSONSerialization.jsonObject(with: Data(response.body.readableBytesView))) as? [String: Any] ?? [:]
+            return (response.status, object)
+        }
+    }
+
+    /// GETs the farmer list.
+    func farmerList() async throws -> FarmerList {
+        try await execute(uri: WirePath.farmers, method: .get) { response in
+            #expect(response.status == .ok)
+            #expect(response.headers[.contentType]?.hasPrefix("application/json") == true)
+            return try JSONDecoder().decode(FarmerList.self, from: Data(response.body.readableBytesView))
+        }
+    }
+}
