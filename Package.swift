@@ -45,6 +45,15 @@ let package = Package(
             .product(name: "_CryptoExtras", package: "swift-crypto"),
             .product(name: "SwiftASN1", package: "swift-asn1"),
         ]),
+        .target(name: "Farmer", dependencies: [
+            "Media", "Transcode", "Exec", "Wire", "CFFmpeg",
+            .product(name: "Hummingbird", package: "hummingbird"),
+            .product(name: "Logging", package: "swift-log"),
+        ]),
+        .target(name: "Submitter", dependencies: [
+            "Media", "Transcode", "Verify", "Wire",
+            .product(name: "Logging", package: "swift-log"),
+        ]),
         .target(name: "Wire", dependencies: [
             .product(name: "Crypto", package: "swift-crypto"),
         ]),
@@ -57,7 +66,7 @@ let package = Package(
             .product(name: "Logging", package: "swift-log"),
         ]),
         .executableTarget(name: "prism", dependencies: [
-            "Media", "Transcode", "Verify", "Exec", "Honesty", "Wire", "Registry",
+            "Media", "Transcode", "Verify", "Exec", "Honesty", "Wire", "Registry", "Farmer", "Submitter",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Logging", package: "swift-log"),
         ]),

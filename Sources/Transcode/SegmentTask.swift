@@ -87,19 +87,45 @@ public struct SegmentTaskResult: Codable, Sendable {
     public var wallSeconds: Double
 }
 
+/// A change to how a task is carried out: the operator's test aid for making a farmer dishonest on
+/// purpose (`prism farmer serve --misbehave`), so that verification can be checked end to end.
+public struct TaskAlteration: Sendable {
+    /// Called with each decoded frame and its index; returns the frame to encode, or nil to drop it.
+    public var frameFilter: (@Sendable (Frame, Int) throws -> Frame?)?
+    /// Multiplies every rung's bitrate (below 1: a cheaper encode than asked).
+    public var bitrateFactor: Double
+
+    public init(frameFilter: (@Sendable (Frame, Int) throws -> Frame?)? = nil, bitrateFactor: Double = 1) {
+        self.frameFilter = frameFilter
+        self.bitrateFactor = bitrateFactor
+    }
+}
+
 /// Runs a `SegmentTask` in this process.
 public enum SegmentTaskRunner {
-    public static func run(_ task: SegmentTask) throws -> SegmentTaskResult {
+    public static func run(_ task: SegmentTask, alteration: TaskAlteration? = nil) throws -> SegmentTaskResult {
         try task.validate()
         let started = Date()
         let reader = try VideoFrameReader(path: task.source)
         let (choice, device) = try EncoderSelection.choose(codec: task.codec, preference: try EncoderPreference.parse(task.encoder), preset: task.preset)
         let frameRate = AVRational(num: task.frameRateNumerator, den: task.frameRateDenominator)
         let factory = try RenditionEncoderFactory(choice: choice, device: device, threadsPerEncoder: 1, globalHeader: false)
-        let targets = task.rungs.map { RungTarget(rung: LadderRung(height: $0.height, bitrate: $0.bitrate), width: $0.width, height: $0.height) }
+        let factor = alteration?.bitrateFactor ?? 1
+        let targets = task.rungs.map {
+            RungTarget(rung: LadderRung(height: $0.height, bitrate: max(10_000, Int(Double($0.bitrate) * factor))), width: $0.width, height: $0.height)
+        }
         let gop = Int((Double(reader.stream.frameCountHint ?? 600)).rounded()) + 1
         let encoder = SegmentEncoder(targets: targets, factory: factory, timeBase: reader.stream.timeBase, frameRate: frameRate, gopSize: gop)
-        let segment = try encoder.encode(index: task.index, frames: reader.next, onFrame: {})
+        var decoded = 0
+        let frames: () throws -> Frame? = {
+            while let frame = try reader.next() {
+                decoded += 1
+                guard let filter = alteration?.frameFilter else { return frame }
+                if let kept = try filter(frame, decoded - 1) { return kept }
+            }
+            return nil
+        }
+        let segment = try encoder.encode(index: task.index, frames: frames, onFrame: {})
         guard segment.frames > 0 else { throw MediaError.noFrames(path: task.source) }
         let folder = URL(fileURLWithPath: task.output)
         try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)

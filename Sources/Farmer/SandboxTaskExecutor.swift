@@ -5,14 +5,16 @@ import Transcode
 /// Runs each segment task as `prism segment-task` inside the plain sandbox: this binary and its libraries
 /// bound read-only over an empty root, the mezzanine and the spec read-only at /in, the rung files
 /// written to /out, no network, limits on memory, processes and time.
-enum SandboxTaskExecutor {
+public enum SandboxTaskExecutor {
     /// A segment task holds a few decoded frames and encoder state for every rung; 2 GiB is generous.
     static let memoryLimit: UInt64 = 2 << 30
     static let processLimit = 64
     /// A 2 s segment takes seconds on a slow machine; minutes means something is wrong.
     static let timeLimitSeconds = 600.0
 
-    static func make() throws -> SegmentTaskExecutor {
+    /// An executor running tasks in the plain sandbox; `extraArguments` go to `prism segment-task`
+    /// (the farmer's `--misbehave` passes through here).
+    public static func make(extraArguments: [String] = []) throws -> SegmentTaskExecutor {
         let sandbox = try PlainSandbox()
         let executable = URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath().path
         let emptyRoot = FileManager.default.temporaryDirectory.appendingPathComponent("prism-empty-root")
@@ -24,7 +26,7 @@ enum SandboxTaskExecutor {
             inside.output = "/out"
             let spec = folder.appendingPathComponent("task.json")
             try JSONEncoder().encode(inside).write(to: spec)
-            let job = JobSpec.hostProgram(executable, arguments: ["segment-task", "--spec", "/in/task.json"],
+            let job = JobSpec.hostProgram(executable, arguments: ["segment-task", "--spec", "/in/task.json"] + extraArguments,
                                           rootfs: .directory(emptyRoot.path),
                                           inputs: [JobInput(name: "source.ts", path: task.source), JobInput(name: "task.json", path: spec.path)],
                                           output: task.output,

@@ -1,0 +1,51 @@
+import Foundation
+#if canImport(FoundationNetworking)
+import FoundationNetworking
+#endif
+import Hummingbird
+import Logging
+import Wire
+
+/// Runs a farmer over HTTP until SIGINT/SIGTERM (in-flight tasks finish first), announcing it to a
+/// registry every `heartbeatSeconds` when one is given.
+public enum FarmerServer {
+    public static let heartbeatSeconds: UInt64 = 30
+
+    public static func run(service: FarmerService, host: String, port: Int, registry: String?, logger: Logger,
+                           onListening: @escaping @Sendable (Int) async -> Void) async throws {
+        let app = Application(
+            router: service.router(),
+            configuration: .init(address: .hostname(host, port: port), serverName: "prism-farmer"),
+            onServerRunning: { channel in
+                await onListening(channel.localAddress?.port ?? port)
+                if let registry {
+                    Task.detached {
+                        while !Task.isCancelled {
+                            await announce(service: service, registry: registry, logger: logger)
+                            try? await Task.sleep(nanoseconds: heartbeatSeconds * 1_000_000_000)
+                        }
+                    }
+                }
+            },
+            logger: logger)
+        try await app.runService()
+    }
+
+    /// One signed heartbeat to the registry; failures are logged, not fatal (the registry may come back).
+    static func announce(service: FarmerService, registry: String, logger: Logger) async {
+        do {
+            let envelope = try SignedEnvelope.sign(service.announcement, method: "POST", path: WirePath.heartbeats, by: service.configuration.identity)
+            guard let url = URL(string: registry.trimmingCharacters(in: CharacterSet(charactersIn: "/")) + WirePath.heartbeats) else { return }
+            var request = URLRequest(url: url)
+            request.httpMethod = "POST"
+            request.httpBody = try WireCoding.canonicalBytes(envelope)
+            request.setValue("application/json", forHTTPHeaderField: "Content-Type")
+            let (_, response) = try await URLSession.shared.data(for: request)
+            if let status = (response as? HTTPURLResponse)?.statusCode, status != 200 {
+                logger.warning("registry \(registry) refused the heartbeat: HTTP \(status)")
+            }
+        } catch {
+            logger.warning("heartbeat to \(registry) failed: \(error.localizedDescription)")
+        }
+    }
+}

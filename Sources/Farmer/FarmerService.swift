@@ -1,0 +1,284 @@
+import CFFmpeg
+import Foundation
+import Hummingbird
+import Logging
+import Media
+import NIOCore
+import Transcode
+import Wire
+
+/// How a farmer is set up.
+public struct FarmerConfiguration: Sendable {
+    public var identity: SigningIdentity
+    public var store: TaskStore
+    /// The URL submitters reach this farmer at (announced to the registry).
+    public var advertisedURL: String
+    /// Tasks run at once; more get 503 with Retry-After.
+    public var sessions: Int
+    /// Largest source segment accepted: a 2 s lossless 1080p mezzanine is about 40 MB.
+    public var maxUploadBytes: Int = 256 << 20
+    /// Submitters allowed to send tasks; nil allows anyone.
+    public var allowList: Set<PublicIdentity>?
+    public var misbehave: Misbehavior?
+    public var capabilities: FarmerCapabilities
+    public var replayWindow: TimeInterval = 120
+    public var executor: SegmentTaskExecutor
+
+    public init(identity: SigningIdentity, store: TaskStore, advertisedURL: String, sessions: Int, capabilities: FarmerCapabilities,
+                executor: @escaping SegmentTaskExecutor) {
+        self.identity = identity
+        self.store = store
+        self.advertisedURL = advertisedURL
+        self.sessions = sessions
+        self.capabilities = capabilities
+        self.executor = executor
+    }
+}
+
+/// An error answered as `{"error": CODE, "message": TEXT}`.
+struct FarmerAPIError: HTTPResponseError {
+    let status: HTTPResponse.Status
+    let code: String
+    let message: String
+    var retryAfter: Int?
+
+    init(_ status: HTTPResponse.Status, _ code: String, _ message: String, retryAfter: Int? = nil) {
+        self.status = status
+        self.code = code
+        self.message = message
+        self.retryAfter = retryAfter
+    }
+
+    func response(from request: Request, context: some RequestContext) throws -> Response {
+        var response = FarmerService.json(status: status, ["error": code, "message": message])
+        if let retryAfter { response.headers[.retryAfter] = String(retryAfter) }
+        return response
+    }
+}
+
+/// The farmer's HTTP API: signed capabilities, signed segment tasks in, signed receipts out, outputs
+/// served only to the submitter who sent the task.
+public final class FarmerService: @unchecked Sendable {
+    public let configuration: FarmerConfiguration
+    let verifier: EnvelopeVerifier
+    let logger: Logger
+    let metrics = FarmerMetrics()
+    private let lock = NSLock()
+    private var busy = 0
+
+    public init(configuration: FarmerConfiguration, logger: Logger) {
+        self.configuration = configuration
+        verifier = EnvelopeVerifier(window: configuration.replayWindow)
+        self.logger = logger
+    }
+
+    /// The announcement this farmer signs: its id, URL and claims (with the misbehaviour shown).
+    public var announcement: FarmerAnnouncement {
+        FarmerAnnouncement(farmer: configuration.identity.publicIdentity, url: configuration.advertisedURL,
+                           capabilities: configuration.capabilities, misbehave: configuration.misbehave?.rawValue)
+    }
+
+    public func router() -> Router<BasicRequestContext> {
+        let router = Router(context: BasicRequestContext.self)
+        router.get("/healthz") { _, _ in
+            FarmerService.json(["status": "ok", "busy": String(self.busyCount), "sessions": String(self.configuration.sessions)])
+        }
+        router.get("/metrics") { _, _ in
+            Response(status: .ok, headers: [.contentType: "text/plain; version=0.0.4"],
+                     body: .init(byteBuffer: ByteBuffer(string: self.metrics.exposition(busy: self.busyCount, sessions: self.configuration.sessions))))
+        }
+        router.get(RouterPath(FarmerPath.capabilities)) { _, _ in
+            let envelope = try SignedEnvelope.sign(self.announcement, method: SignedEnvelope.responseMethod, path: FarmerPath.capabilities,
+                                                   by: self.configuration.identity)
+            return FarmerService.json(envelope)
+        }
+        router.post(RouterPath(FarmerPath.tasks)) { request, _ in try await self.acceptTask(request) }
+        router.get("/v1/tasks/:task/outputs/:height") { request, context in
+            try self.serveOutput(request, task: context.parameters.get("task") ?? "", height: context.parameters.get("height") ?? "")
+        }
+        return router
+    }
+
+    var busyCount: Int { lock.lock(); defer { lock.unlock() }; return busy }
+
+    private func acquireSession() -> Bool {
+        lock.lock()
+        defer { lock.unlock() }
+        guard busy < configuration.sessions else { return false }
+        busy += 1
+        return true
+    }
+
+    private func releaseSession() {
+        lock.lock()
+        busy -= 1
+        lock.unlock()
+    }
+
+    /// Verifies the header envelope of a request with a raw or empty body.
+    private func authenticate(_ request: Request, method: String, path: String) throws -> (PublicIdentity, SignedEnvelope) {
+        guard let name = HTTPField.Name(SignedEnvelope.headerName), let value = request.headers[name] else {
+            throw FarmerAPIError(.unauthorized, "unsigned", "requests must carry a signed \(SignedEnvelope.headerName) header")
+        }
+        guard let envelope = SignedEnvelope(headerValue: value) else {
+            throw FarmerAPIError(.unauthorized, "malformed-envelope", "\(SignedEnvelope.headerName) is not a signed envelope")
+        }
+        do {
+            let signer = try verifier.verify(envelope, method: method, path: path)
+            return (signer, envelope)
+        } catch let error as EnvelopeError {
+            throw FarmerAPIError(.unauthorized, error.code, error.description)
+        }
+    }
+
+    private func acceptTask(_ request: Request) async throws -> Response {
+        let (submitter, envelope) = try authenticate(request, method: "POST", path: FarmerPath.tasks)
+        if let allowed = configuration.allowList, !allowed.contains(submitter) {
+            throw FarmerAPIError(.forbidden, "not-allowed", "\(submitter) is not on this farmer's allow-list")
+        }
+        let task: Wire.SegmentTask
+        do { task = try envelope.decodeBody(Wire.SegmentTask.self) } catch {
+            throw FarmerAPIError(.badRequest, "malformed-task", "the signed body is not a segment task")
+        }
+        if let length = request.headers[.contentLength].flatMap(Int.init), length > configuration.maxUploadBytes {
+            throw FarmerAPIError(.contentTooLarge, "upload-too-large", "source segment of \(length) bytes exceeds \(configuration.maxUploadBytes)")
+        }
+        let key = TaskStore.key(task: try task.address(), submitter: submitter)
+        if let receipt = configuration.store.receipt(key) {
+            // Already done (perhaps before a restart): the same signed receipt again.
+            return Response(status: .ok, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(bytes: receipt)))
+        }
+        let buffer: ByteBuffer
+        do { buffer = try await request.body.collect(upTo: configuration.maxUploadBytes) } catch is NIOTooManyBytesError {
+            throw FarmerAPIError(.contentTooLarge, "upload-too-large", "source segment exceeds \(configuration.maxUploadBytes) bytes")
+        }
+        let source = Data(buffer.readableBytesView)
+        guard ContentAddress(hashing: source) == task.source else {
+            throw FarmerAPIError(.badRequest, "source-mismatch", "uploaded bytes do not hash to the task's source \(task.source)")
+        }
+        guard (1...12).contains(task.ladder.count), let codec = try? VideoCodec.parse(task.codec),
+              task.ladder.allSatisfy({ (LadderRung.minimumHeight...LadderRung.maximumHeight).contains($0.height) && $0.height % 2 == 0 }) else {
+            throw FarmerAPIError(.badRequest, "bad-task", "a task needs 1 to 12 even rungs of 64 to 4320 lines and a known codec")
+        }
+        guard acquireSession() else {
+            metrics.count("refused_busy")
+            throw FarmerAPIError(.serviceUnavailable, "busy", "all \(configuration.sessions) sessions are busy", retryAfter: 2)
+        }
+        defer { releaseSession() }
+        if configuration.misbehave == .stall {
+            logger.warning("MISBEHAVING (stall): holding task \(key.prefix(12)) without answering")
+            try await Task.sleep(for: .seconds(3600))
+        }
+        let started = Date()
+        let folder = configuration.store.folder(key)
+        try? FileManager.default.removeItem(at: folder)
+        try FileManager.default.createDirectory(at: folder.appendingPathComponent("out"), withIntermediateDirectories: true)
+        let sourcePath = folder.appendingPathComponent("source.ts").path
+        try source.write(to: URL(fileURLWithPath: sourcePath))
+        let localTask = try makeLocalTask(task, codec: codec, source: sourcePath, output: folder.appendingPathComponent("out").path)
+        logger.info("task \(key.prefix(12)) from \(submitter): \(task.ladder.count) rungs \(task.codec), \(source.count) bytes")
+        let executor = configuration.executor
+        let result: SegmentTaskResult
+        do {
+            result = try await FarmerService.onThread { try executor(localTask) }
+        } catch {
+            metrics.count("failed")
+            logger.error("task \(key.prefix(12)) failed: \(error)")
+            throw FarmerAPIError(.internalServerError, "task-failed", String(describing: error))
+        }
+        var rungs: [RungReceipt] = []
+        for rung in localTask.rungs {
+            let file = folder.appendingPathComponent("out").appendingPathComponent(localTask.outputFile(for: rung))
+            let bytes = try Data(contentsOf: file)
+            let frames = result.renditions.first { $0.rung == rung.name }?.frames ?? 0
+            rungs.append(RungReceipt(height: rung.height, width: rung.width, bitrate: rung.bitrate, output: ContentAddress(hashing: bytes),
+                                     frames: frames, pixels: Int64(frames * rung.width * rung.height)))
+        }
+        let encodeSeconds = result.renditions.map(\.encodeSeconds).reduce(0, +)
+        let receipt = SegmentReceipt(farmer: configuration.identity.publicIdentity, task: try task.address(), input: task.source, rungs: rungs,
+                                     encoder: result.encoder, timings: TaskTimings(decodeSeconds: max(0, result.wallSeconds - encodeSeconds),
+                                                                                   encodeSeconds: encodeSeconds, totalSeconds: Date().timeIntervalSince(started)))
+        let signed = try SignedEnvelope.sign(receipt, method: SignedEnvelope.responseMethod, path: FarmerPath.tasks, by: configuration.identity)
+        let body = try WireCoding.canonicalBytes(signed)
+        try configuration.store.finish(key, owner: submitter, receipt: body)
+        try? FileManager.default.removeItem(atPath: sourcePath)
+        metrics.count("completed", frames: result.frames)
+        return Response(status: .ok, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(bytes: body)))
+    }
+
+    /// The execution task for a wire task: geometry fixed from the source when the submitter left widths out.
+    private func makeLocalTask(_ task: Wire.SegmentTask, codec: VideoCodec, source: String, output: String) throws -> Transcode.SegmentTask {
+        let reader = try VideoFrameReader(path: source)
+        let stream = reader.stream
+        let rungs = task.ladder.map { rung in
+            Transcode.SegmentTask.Rung(name: "\(rung.height)p",
+                                       width: rung.width ?? LadderRung(height: rung.height, bitrate: rung.bitrate).width(forSourceWidth: stream.width, sourceHeight: stream.height),
+                                       height: rung.height, bitrate: rung.bitrate)
+        }
+        let rate = stream.frameRate > 0 ? stream.averageFrameRate : AVRational(num: 25, den: 1)
+        let local = Transcode.SegmentTask(index: 0, source: source, rungs: rungs, codec: codec, preset: task.preset ?? PresetScale.defaultName,
+                                          encoder: .software, frameRate: rate, output: output)
+        try local.validate()
+        return local
+    }
+
+    private func serveOutput(_ request: Request, task key: String, height: String) throws -> Response {
+        guard TaskStore.isKey(key), let rungHeight = Int(height) else {
+            throw FarmerAPIError(.notFound, "no-such-output", "no such task output")
+        }
+        let (signer, _) = try authenticate(request, method: "GET", path: FarmerPath.output(task: key, height: rungHeight))
+        guard configuration.store.receipt(key) != nil, let owner = configuration.store.owner(key), let file = configuration.store.output(key, height: rungHeight) else {
+            throw FarmerAPIError(.notFound, "no-such-output", "no such task output")
+        }
+        guard owner == signer.description else {
+            throw FarmerAPIError(.forbidden, "not-yours", "this task's outputs belong to the submitter that sent it")
+        }
+        let data = try Data(contentsOf: file)
+        return Response(status: .ok, headers: [.contentType: "application/octet-stream"], body: .init(byteBuffer: ByteBuffer(bytes: data)))
+    }
+
+    static func json(status: HTTPResponse.Status = .ok, _ value: some Encodable) -> Response {
+        let body = (try? WireCoding.canonicalBytes(value)) ?? Data("{}".utf8)
+        return Response(status: status, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(bytes: body)))
+    }
+
+    /// Runs blocking work (FFmpeg, the sandbox) on its own thread, off the server's event loops and task pool.
+    static func onThread<T: Sendable>(_ work: @escaping @Sendable () throws -> T) async throws -> T {
+        try await withCheckedThrowingContinuation { continuation in
+            let thread = Thread {
+                do { continuation.resume(returning: try work()) } catch { continuation.resume(throwing: error) }
+            }
+            thread.stackSize = 16 << 20
+            thread.start()
+        }
+    }
+}
+
+/// Counters for `/metrics` in Prometheus' text format.
+final class FarmerMetrics: @unchecked Sendable {
+    private let lock = NSLock()
+    private var tasks: [String: Int] = [:]
+    private var frames = 0
+
+    func count(_ outcome: String, frames: Int = 0) {
+        lock.lock()
+        tasks[outcome, default: 0] += 1
+        self.frames += frames
+        lock.unlock()
+    }
+
+    func exposition(busy: Int, sessions: Int) -> String {
+        lock.lock()
+        defer { lock.unlock() }
+        var lines = ["# HELP prism_farmer_tasks_total Segment tasks by outcome.", "# TYPE prism_farmer_tasks_total counter"]
+        for outcome in ["completed", "failed", "refused_busy"] {
+            lines.append("prism_farmer_tasks_total{outcome=\"\(outcome)\"} \(tasks[outcome, default: 0])")
+        }
+        lines += ["# HELP prism_farmer_frames_total Source frames transcoded.", "# TYPE prism_farmer_frames_total counter",
+                  "prism_farmer_frames_total \(frames)",
+                  "# HELP prism_farmer_sessions_busy Tasks running now.", "# TYPE prism_farmer_sessions_busy gauge",
+                  "prism_farmer_sessions_busy \(busy)",
+                  "# HELP prism_farmer_sessions Session limit.", "# TYPE prism_farmer_sessions gauge", "prism_farmer_sessions \(sessions)"]
+        return lines.joined(separator: "\n") + "\n"
+    }
+}

@@ -1,0 +1,52 @@
+import Foundation
+import Wire
+
+/// A farmer's data folder: one folder per (submitter, task), named by a hash so nothing a request says
+/// becomes a path. Finished receipts and outputs survive restarts.
+///
+/// `tasks/<key>/source.ts`, `tasks/<key>/out/<rung files>`, `tasks/<key>/receipt.json` (the signed
+/// envelope sent back) and `tasks/<key>/owner` (the submitter's id).
+public struct TaskStore: Sendable {
+    public let root: URL
+
+    public init(root: URL) throws {
+        self.root = root
+        try FileManager.default.createDirectory(at: root.appendingPathComponent("tasks"), withIntermediateDirectories: true)
+    }
+
+    /// The key of a task as sent by one submitter: SHA-256 over both, hex. Another submitter sending the
+    /// same task gets another folder, so one never receives what another uploaded.
+    public static func key(task: ContentAddress, submitter: PublicIdentity) -> String {
+        FarmerPath.taskKey(task: task, submitter: submitter)
+    }
+
+    /// Whether `text` can be a key (64 lowercase hex digits): the only form a URL may name.
+    public static func isKey(_ text: String) -> Bool {
+        text.count == 64 && text.allSatisfy { ("0"..."9").contains($0) || ("a"..."f").contains($0) }
+    }
+
+    public func folder(_ key: String) -> URL { root.appendingPathComponent("tasks").appendingPathComponent(key) }
+
+    /// The stored signed receipt for a finished task, if any.
+    public func receipt(_ key: String) -> Data? {
+        FileManager.default.contents(atPath: folder(key).appendingPathComponent("receipt.json").path)
+    }
+
+    public func owner(_ key: String) -> String? {
+        FileManager.default.contents(atPath: folder(key).appendingPathComponent("owner").path).map { String(decoding: $0, as: UTF8.self) }
+    }
+
+    /// Records a finished task: receipt last, so a task counts as done only when everything is on disk.
+    public func finish(_ key: String, owner: PublicIdentity, receipt: Data) throws {
+        let folder = folder(key)
+        try Data(owner.description.utf8).write(to: folder.appendingPathComponent("owner"), options: .atomic)
+        try receipt.write(to: folder.appendingPathComponent("receipt.json"), options: .atomic)
+    }
+
+    /// The output file of a finished task for one rung height.
+    public func output(_ key: String, height: Int) -> URL? {
+        let out = folder(key).appendingPathComponent("out")
+        let names = (try? FileManager.default.contentsOfDirectory(atPath: out.path)) ?? []
+        return names.first { $0.hasPrefix("\(height)p.") }.map { out.appendingPathComponent($0) }
+    }
+}

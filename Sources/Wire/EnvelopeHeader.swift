@@ -1,0 +1,35 @@
+import Foundation
+
+extension SignedEnvelope {
+    /// The HTTP header that carries an envelope when the request body is raw bytes (a segment upload) or
+    /// empty (a signed GET).
+    public static let headerName = "X-Prism-Envelope"
+
+    /// The envelope as one header value: base64 of its JSON.
+    public func headerValue() throws -> String {
+        try WireCoding.canonicalBytes(self).base64EncodedString()
+    }
+
+    /// Reads an envelope from a header value; nil when it is not one.
+    public init?(headerValue: String) {
+        guard let data = Data(base64Encoded: headerValue),
+              let envelope = try? JSONDecoder().decode(SignedEnvelope.self, from: data) else { return nil }
+        self = envelope
+    }
+}
+
+/// Paths of a farmer's HTTP API.
+public enum FarmerPath {
+    public static let capabilities = "/v1/capabilities"
+    public static let tasks = "/v1/tasks"
+    /// Where a task's output for one rung is served to the submitter who sent the task.
+    public static func output(task: String, height: Int) -> String { "/v1/tasks/\(task)/outputs/\(height)" }
+}
+
+extension FarmerPath {
+    /// The name a farmer files a task under: SHA-256 of the submitter's id and the task's address, hex.
+    /// Both sides compute it, and a different submitter sending the same task gets a different name.
+    public static func taskKey(task: ContentAddress, submitter: PublicIdentity) -> String {
+        Hex.encode(ContentAddress(hashing: Data((submitter.description + "|" + task.description).utf8)).digest)
+    }
+}
