@@ -30,6 +30,9 @@ let package = Package(
         .target(name: "Verify", dependencies: [
             "Media",
             .product(name: "Logging", package: "swift-log"),
+        ], swiftSettings: [
+            // Metric kernels are per-pixel loops: optimise them even in debug builds so tests run in seconds.
+            .unsafeFlags(["-O"], .when(configuration: .debug)),
         ]),
         .target(name: "Exec", dependencies: [
             .product(name: "Logging", package: "swift-log"),
@@ -44,6 +47,7 @@ let package = Package(
         ]),
         .testTarget(name: "MediaTests", dependencies: ["Media"]),
         .testTarget(name: "TranscodeTests", dependencies: ["Transcode", "Media"]),
+        .testTarget(name: "VerifyTests", dependencies: ["Verify", "Media"]),
         .testTarget(name: "ExecTests", dependencies: [
             "Exec",
             .product(name: "Crypto", package: "swift-crypto"),

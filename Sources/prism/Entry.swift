@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import Media
 import Transcode
+import Verify
 
 /// Entry point: parses, runs, and maps every failure onto the exit-code contract
 /// (1 rejected, 2 bad input, 3 internal) with one line on stderr.
@@ -75,3 +76,4 @@ enum Failure {
 
 extension MediaError: BadInputFailure {}
 extension TranscodeError: BadInputFailure {}
+extension ComparisonError: BadInputFailure {}

@@ -12,6 +12,7 @@ struct Prism: AsyncParsableCommand {
         subcommands: [
             TranscodeCommand.self,
             VersionCommand.self,
+            MetricsCommand.self,
         ]
     )
 }
