@@ -77,3 +77,4 @@ enum Failure {
 extension MediaError: BadInputFailure {}
 extension TranscodeError: BadInputFailure {}
 extension ComparisonError: BadInputFailure {}
+extension VerificationInputError: BadInputFailure {}

@@ -13,6 +13,7 @@ struct Prism: AsyncParsableCommand {
             TranscodeCommand.self,
             VersionCommand.self,
             MetricsCommand.self,
+            VerifyCommand.self,
         ]
     )
 }
