@@ -17,7 +17,7 @@ public final class SegmentVerifier {
     }
 
     /// Source frames either side of the aligned one that are compared, to recognise time shifts.
-    static let neighbourReach = 2
+    static let neighbourReach = 4
     /// At most this many packet-size suspects are added to the random samples.
     static let suspectLimit = 2
     /// Samples decoded and analysed together (bounds memory with `--full`).
