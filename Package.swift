@@ -34,6 +34,9 @@ let package = Package(
         .target(name: "Verify", dependencies: [
             "Media",
             .product(name: "Logging", package: "swift-log"),
+        ], swiftSettings: [
+            // Metric kernels are per-pixel loops: optimise them even in debug builds so tests run in seconds.
+            .unsafeFlags(["-O"], .when(configuration: .debug)),
         ]),
         .target(name: "Honesty", dependencies: [
             "Media", "Transcode",
@@ -74,6 +77,7 @@ let package = Package(
         .testTarget(name: "MediaTests", dependencies: ["Media", "PrismTestSupport"]),
         .testTarget(name: "TranscodeTests", dependencies: ["Transcode", "Media", "PrismTestSupport"]),
         .testTarget(name: "HonestyTests", dependencies: ["Honesty", "Media", "PrismTestSupport"]),
+        .testTarget(name: "VerifyTests", dependencies: ["Verify", "Media", "PrismTestSupport"]),
         .testTarget(name: "ExecTests", dependencies: [
             "Exec", "PrismTestSupport",
             .product(name: "Crypto", package: "swift-crypto"),

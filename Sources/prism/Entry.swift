@@ -4,6 +4,7 @@ import Media
 import Registry
 import Transcode
 import Wire
+import Verify
 
 /// Entry point: parses, runs, and maps every failure onto the exit-code contract
 /// (1 rejected, 2 bad input, 3 internal) with one line on stderr.
@@ -80,3 +81,5 @@ extension TranscodeError: BadInputFailure {}
 extension RegistryInputError: BadInputFailure {}
 extension KeyFileError: BadInputFailure {}
 extension IdentityError: BadInputFailure {}
+extension ComparisonError: BadInputFailure {}
+extension VerificationInputError: BadInputFailure {}

@@ -19,6 +19,8 @@ struct Prism: AsyncParsableCommand {
             KeysCommand.self,
             RegistryCommand.self,
             VersionCommand.self,
+            MetricsCommand.self,
+            VerifyCommand.self,
         ]
     )
 }

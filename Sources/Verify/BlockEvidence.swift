@@ -1,0 +1,267 @@
+import Foundation
+
+/// Per-block comparison of a rendition's luma with its source's (scaled to the rendition's size): where the
+/// error sits, whether it has a sign (something drawn on top) and whether detail was lost there (blurring).
+public struct BlockStatistics: Sendable {
+    public let blockSize: Int
+    public let columns: Int
+    public let rows: Int
+    /// Mean squared error per block.
+    public var meanSquaredError: [Float]
+    /// Mean of rendition − source per block: an encoder's error averages out, an overlay's does not.
+    public var bias: [Float]
+    /// Variance of the source block: how much texture an encoder had to spend bits on there.
+    public var sourceVariance: [Float]
+    /// Variance of the rendition block.
+    public var renditionVariance: [Float]
+
+    /// Blocks of 16x16 from 480 lines up, 8x8 below (so a small logo at 240p still covers whole blocks).
+    public static func blockSize(forHeight height: Int) -> Int { height >= 480 ? 16 : 8 }
+
+    public init(rendition: PlaneImage, source: PlaneImage, blockSize: Int) {
+        precondition(rendition.width == source.width && rendition.height == source.height)
+        self.blockSize = blockSize
+        columns = rendition.width / blockSize
+        rows = rendition.height / blockSize
+        let count = columns * rows
+        meanSquaredError = [Float](repeating: 0, count: count)
+        bias = meanSquaredError
+        sourceVariance = meanSquaredError
+        renditionVariance = meanSquaredError
+        let width = rendition.width
+        let area = Double(blockSize * blockSize)
+        rendition.pixels.withUnsafeBufferPointer { r in
+            source.pixels.withUnsafeBufferPointer { s in
+                for by in 0..<rows {
+                    for bx in 0..<columns {
+                        var sumR = 0, sumS = 0, sumRR = 0, sumSS = 0, sumDD = 0
+                        for y in (by * blockSize)..<(by * blockSize + blockSize) {
+                            let start = y * width + bx * blockSize
+                            for x in start..<(start + blockSize) {
+                                let a = Int(r[x]), b = Int(s[x])
+                                sumR += a; sumS += b; sumRR += a * a; sumSS += b * b
+                                let d = a - b
+                                sumDD += d * d
+                            }
+                        }
+                        let index = by * columns + bx
+                        let meanR = Double(sumR) / area, meanS = Double(sumS) / area
+                        meanSquaredError[index] = Float(Double(sumDD) / area)
+                        bias[index] = Float(meanR - meanS)
+                        sourceVariance[index] = Float(max(0, Double(sumSS) / area - meanS * meanS))
+                        renditionVariance[index] = Float(max(0, Double(sumRR) / area - meanR * meanR))
+                    }
+                }
+            }
+        }
+    }
+
+    /// Each block's error divided by what an encoder typically leaves in blocks of similar texture in this
+    /// same frame (the median error of its texture class). Honest coding error follows texture; an overlay
+    /// or a blurred patch stands out against its class.
+    public func excessError() -> [Float] {
+        // Texture classes: octaves of source variance (flat, faint grain, … strong edges).
+        let classCount = 12
+        func textureClass(_ variance: Float) -> Int { min(classCount - 1, Int(log2(Double(variance) + 1))) }
+        var members = [[Float]](repeating: [], count: classCount)
+        for (index, variance) in sourceVariance.enumerated() { members[textureClass(variance)].append(meanSquaredError[index]) }
+        let frameMedian = Self.median(meanSquaredError)
+        let typical: [Float] = members.map { values in
+            // A class too small to have its own median borrows the frame's.
+            values.count >= 8 ? Self.median(values) : frameMedian
+        }
+        return sourceVariance.indices.map { index in
+            // The floor keeps near-lossless frames (errors of 0–1) from turning rounding into "excess".
+            meanSquaredError[index] / max(typical[textureClass(sourceVariance[index])], VerdictThresholds.excessErrorFloor)
+        }
+    }
+
+    static func median(_ values: [Float]) -> Float {
+        guard !values.isEmpty else { return 0 }
+        let sorted = values.sorted()
+        return sorted[sorted.count / 2]
+    }
+}
+
+/// Whole-picture statistics used by the global checks.
+public enum PictureStatistics {
+    /// Mean and standard deviation of a plane's samples.
+    public static func meanAndDeviation(_ plane: PlaneImage) -> (mean: Double, deviation: Double) {
+        var sum = 0, squares = 0
+        for value in plane.pixels { let v = Int(value); sum += v; squares += v * v }
+        let n = Double(max(1, plane.pixels.count))
+        let mean = Double(sum) / n
+        return (mean, sqrt(max(0, Double(squares) / n - mean * mean)))
+    }
+
+    /// Mean squared 4-neighbour Laplacian: the energy of the finest detail. Encoders lower it a little; noise
+    /// raises it; encoding small and upscaling removes most of it.
+    public static func detailEnergy(_ plane: PlaneImage) -> Double {
+        let w = plane.width, h = plane.height
+        guard w > 2, h > 2 else { return 0 }
+        var total = 0
+        plane.pixels.withUnsafeBufferPointer { p in
+            for y in 1..<(h - 1) {
+                let row = y * w
+                for x in 1..<(w - 1) {
+                    let i = row + x
+                    let l = 4 * Int(p[i]) - Int(p[i - 1]) - Int(p[i + 1]) - Int(p[i - w]) - Int(p[i + w])
+                    total += l * l
+                }
+            }
+        }
+        return Double(total) / Double((w - 2) * (h - 2))
+    }
+
+    /// Mean squared difference of two planes of one size.
+    public static func meanSquaredDifference(_ a: PlaneImage, _ b: PlaneImage) -> Double {
+        precondition(a.pixels.count == b.pixels.count)
+        var total = 0
+        for i in 0..<a.pixels.count { let d = Int(a.pixels[i]) - Int(b.pixels[i]); total += d * d }
+        return Double(total) / Double(max(1, a.pixels.count))
+    }
+
+    /// Mean of a − b.
+    public static func meanDifference(_ a: PlaneImage, _ b: PlaneImage) -> Double {
+        var total = 0
+        for i in 0..<a.pixels.count { total += Int(a.pixels[i]) - Int(b.pixels[i]) }
+        return Double(total) / Double(max(1, a.pixels.count))
+    }
+}
+
+/// A rectangle of the rendition (pixels) where a local tamper sits.
+public struct RegionFinding: Codable, Sendable, Equatable {
+    public let code: String
+    public let x: Int, y: Int, w: Int, h: Int
+    /// Mean excess error inside the region (how many times the typical error for its texture).
+    public let strength: Double
+    /// Share of the compared frames in which the region's blocks stood out.
+    public let persistence: Double
+}
+
+/// Groups flagged blocks into rectangles (4-connected components).
+enum RegionGrouping {
+    static func components(flags: [Bool], columns: Int, rows: Int) -> [[Int]] {
+        var seen = [Bool](repeating: false, count: flags.count)
+        var groups: [[Int]] = []
+        for start in flags.indices where flags[start] && !seen[start] {
+            var stack = [start], group: [Int] = []
+            seen[start] = true
+            while let index = stack.popLast() {
+                group.append(index)
+                let x = index % columns, y = index / columns
+                for (nx, ny) in [(x - 1, y), (x + 1, y), (x, y - 1), (x, y + 1)] where nx >= 0 && ny >= 0 && nx < columns && ny < rows {
+                    let neighbour = ny * columns + nx
+                    if flags[neighbour] && !seen[neighbour] { seen[neighbour] = true; stack.append(neighbour) }
+                }
+            }
+            groups.append(group)
+        }
+        return groups
+    }
+}
+
+extension PictureStatistics {
+    /// Laplacian energy measured only inside 8x8 blocks (3x3 stencils that cross no 4-pixel grid line of a
+    /// codec): block edges from coarse quantisation are left out, pixel-level grain that was added is not.
+    public static func interiorDetailEnergy(_ plane: PlaneImage) -> Double {
+        let w = plane.width, h = plane.height
+        guard w >= 8, h >= 8 else { return 0 }
+        var total = 0, count = 0
+        plane.pixels.withUnsafeBufferPointer { p in
+            var y = 1
+            while y < h - 1 {
+                let inRow = y & 3
+                if inRow == 1 || inRow == 2 {
+                    let row = y * w
+                    var x = 1
+                    while x < w - 1 {
+                        let inColumn = x & 3
+                        if inColumn == 1 || inColumn == 2 {
+                            let i = row + x
+                            let l = 4 * Int(p[i]) - Int(p[i - 1]) - Int(p[i + 1]) - Int(p[i - w]) - Int(p[i + w])
+                            total += l * l
+                            count += 1
+                        }
+                        x += 1
+                    }
+                }
+                y += 1
+            }
+        }
+        return count > 0 ? Double(total) / Double(count) : 0
+    }
+
+    /// How much of the source's finest octave the rendition carries: the projection of the rendition's
+    /// high-pass band onto the source's (high-pass = picture minus its 2x2-averaged, bilinearly re-expanded
+    /// self). Coding noise and blocking are uncorrelated with the source's band and do not count; a picture
+    /// encoded at half size and scaled up has almost none of it.
+    public static func topOctaveRetention(rendition: PlaneImage, source: PlaneImage) -> Double {
+        let r = highPass(rendition), s = highPass(source)
+        var cross = 0.0, energy = 0.0
+        for i in 0..<r.count { cross += Double(r[i]) * Double(s[i]); energy += Double(s[i]) * Double(s[i]) }
+        return energy > 0 ? cross / energy : 1
+    }
+
+    static func highPass(_ plane: PlaneImage) -> [Float] {
+        let w = plane.width, h = plane.height
+        let hw = w / 2, hh = h / 2
+        guard hw >= 2, hh >= 2 else { return plane.pixels.map { _ in 0 } }
+        var half = [Float](repeating: 0, count: hw * hh)
+        for y in 0..<hh {
+            for x in 0..<hw {
+                let i = 2 * y * w + 2 * x
+                half[y * hw + x] = (Float(plane.pixels[i]) + Float(plane.pixels[i + 1]) + Float(plane.pixels[i + w]) + Float(plane.pixels[i + w + 1])) / 4
+            }
+        }
+        var out = [Float](repeating: 0, count: w * h)
+        for y in 0..<(hh * 2) {
+            let fy = max(0, min(Float(hh - 1), (Float(y) - 0.5) / 2))
+            let y0 = Int(fy), y1 = min(hh - 1, y0 + 1), ty = fy - Float(y0)
+            for x in 0..<(hw * 2) {
+                let fx = max(0, min(Float(hw - 1), (Float(x) - 0.5) / 2))
+                let x0 = Int(fx), x1 = min(hw - 1, x0 + 1), tx = fx - Float(x0)
+                let top = half[y0 * hw + x0] * (1 - tx) + half[y0 * hw + x1] * tx
+                let bottom = half[y1 * hw + x0] * (1 - tx) + half[y1 * hw + x1] * tx
+                out[y * w + x] = Float(plane.pixels[y * w + x]) - (top * (1 - ty) + bottom * ty)
+            }
+        }
+        return out
+    }
+}
+
+extension PictureStatistics {
+    /// Least-squares fit of a rendition chroma plane as a linear mix of the source's two chroma planes
+    /// (around neutral 128): `r = gain·same + cross·other + offset`. Encoding keeps gain near 1 and cross
+    /// near 0; a hue rotation shows as cross-talk, a saturation change as gain, a cast as offset.
+    public static func chromaMix(rendition: PlaneImage, same: PlaneImage, other: PlaneImage) -> (gain: Double, cross: Double, offset: Double) {
+        var saa = 0.0, sbb = 0.0, sab = 0.0, sra = 0.0, srb = 0.0, sa = 0.0, sb = 0.0, sr = 0.0
+        let n = Double(rendition.pixels.count)
+        for i in 0..<rendition.pixels.count {
+            let a = Double(same.pixels[i]) - 128, b = Double(other.pixels[i]) - 128, r = Double(rendition.pixels[i]) - 128
+            saa += a * a; sbb += b * b; sab += a * b; sra += r * a; srb += r * b; sa += a; sb += b; sr += r
+        }
+        // Centre the sums (the offset is fitted too).
+        let caa = saa - sa * sa / n, cbb = sbb - sb * sb / n, cab = sab - sa * sb / n
+        let cra = sra - sr * sa / n, crb = srb - sr * sb / n
+        let determinant = caa * cbb - cab * cab
+        // Grey pictures carry no chroma to fit: report "unchanged".
+        guard determinant > 1e-6 * max(1, caa * cbb), caa > n * 4 else { return (1, 0, (sr - sa) / n) }
+        let gain = (cra * cbb - crb * cab) / determinant
+        let cross = (crb * caa - cra * cab) / determinant
+        let offset = (sr - gain * sa - cross * sb) / n
+        return (gain, cross, offset)
+    }
+}
+
+extension BlockStatistics {
+    /// Median error of the flattest quarter of blocks over that of the most textured quarter. Encoders put
+    /// their error where the texture is (ratio well below 1); noise added on top lands everywhere (near 1).
+    public var flatToTexturedError: Double {
+        let order = sourceVariance.indices.sorted { sourceVariance[$0] < sourceVariance[$1] }
+        let quarter = max(1, order.count / 4)
+        let flat = Self.median(order.prefix(quarter).map { meanSquaredError[$0] })
+        let textured = Self.median(order.suffix(quarter).map { meanSquaredError[$0] })
+        return Double(flat) / Double(max(textured, VerdictThresholds.excessErrorFloor))
+    }
+}

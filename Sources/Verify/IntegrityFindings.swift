@@ -1,0 +1,140 @@
+import Foundation
+
+/// Turns per-sample evidence into integrity reasons and located regions.
+struct IntegrityFindings {
+    let evidence: [SampleEvidence]
+    private(set) var regions: [RegionFinding] = []
+    private(set) var meanExcess: [Float] = []
+    let columns: Int
+    let rows: Int
+    let blockSize: Int
+
+    init(evidence: [SampleEvidence]) {
+        self.evidence = evidence
+        columns = evidence.first?.blocks.columns ?? 0
+        rows = evidence.first?.blocks.rows ?? 0
+        blockSize = evidence.first?.blocks.blockSize ?? 16
+    }
+
+    mutating func reasons() -> [VerificationReason] {
+        var reasons: [VerificationReason] = []
+        let count = evidence.count
+        func times(_ samples: [SampleEvidence]) -> String {
+            samples.prefix(4).map { String(format: "%.2f s", $0.time) }.joined(separator: ", ") + (samples.count > 4 ? ", …" : "")
+        }
+
+        let black = evidence.filter(\.isBlack)
+        if !black.isEmpty {
+            reasons.append(VerificationReason(.blackFrames, "\(black.count) of \(count) compared frames are black where the source is not (at \(times(black)))"))
+        }
+        let frozen = evidence.filter { $0.isFrozen && !$0.isBlack }
+        if !frozen.isEmpty {
+            reasons.append(VerificationReason(.framesFrozen, "\(frozen.count) of \(count) compared frames repeat the previous frame while the source moves (at \(times(frozen)))"))
+        }
+        let mirrored = evidence.filter(\.isMirrored)
+        if mirrored.count * 2 > count {
+            let sideways = mirrored.filter { $0.mirroredError <= $0.upsideDownError }.count * 2 >= mirrored.count
+            reasons.append(VerificationReason(.flipped, "the picture is mirrored \(sideways ? "left to right" : "upside down") in \(mirrored.count) of \(count) compared frames"))
+        }
+        let substituted = evidence.filter(\.isSubstituted)
+        if !substituted.isEmpty {
+            reasons.append(VerificationReason(.contentSubstituted, "\(substituted.count) of \(count) compared frames show other content (perceptual-hash distance up to \(substituted.map(\.hashDistance).max()!) of 64, at \(times(substituted)))"))
+        }
+        let ordinary = evidence.filter(\.isOrdinary)
+        let shifted = ordinary.filter(\.isShifted)
+        if shifted.count >= 2 && shifted.count * 2 >= ordinary.count {
+            let offsets = Dictionary(grouping: shifted, by: \.bestOffset).max { $0.value.count < $1.value.count }!.key
+            reasons.append(VerificationReason(.timeShift, "\(shifted.count) of \(ordinary.count) compared frames match the source \(abs(offsets)) frame(s) \(offsets > 0 ? "later" : "earlier") better than the frame at their own time"))
+        }
+        guard !ordinary.isEmpty else { return reasons }
+
+        func median(_ values: [Double]) -> Double { values.sorted()[values.count / 2] }
+        let cross = [median(ordinary.map(\.chromaU.cross)), median(ordinary.map(\.chromaV.cross))]
+        let gain = [median(ordinary.map(\.chromaU.gain)), median(ordinary.map(\.chromaV.gain))]
+        let offset = [median(ordinary.map(\.chromaU.offset)), median(ordinary.map(\.chromaV.offset))]
+        if cross.contains(where: { abs($0) > VerdictThresholds.chromaCrossTalk }) || gain.contains(where: { $0 > VerdictThresholds.chromaGainHigh })
+            || offset.contains(where: { abs($0) > VerdictThresholds.chromaBias }) {
+            reasons.append(VerificationReason(.chromaShift, String(format: "colours were altered: U = %.2f·U %+.2f·V %+.1f, V = %.2f·V %+.2f·U %+.1f of the source's (encoding keeps about 1·U, 1·V, no cross-talk, no offset)",
+                gain[0], cross[0], offset[0], gain[1], cross[1], offset[1])))
+        }
+        let detail = median(ordinary.map(\.detailRatio))
+        let interior = median(ordinary.map(\.interiorDetailRatio))
+        let flat = median(ordinary.map(\.blocks.flatToTexturedError))
+        if interior > VerdictThresholds.addedNoiseDetail && flat > VerdictThresholds.addedNoiseFlatError {
+            reasons.append(VerificationReason(.addedNoise, String(format: "fine detail is %.2f× the source's and the error is as large on flat areas as on texture (%.2f): noise was added", detail, flat)))
+        }
+        reasons += localReasons(ordinary)
+        return reasons
+    }
+
+    /// Blocks whose error stands out against their texture class, at the same place in most compared frames.
+    private mutating func localReasons(_ samples: [SampleEvidence]) -> [VerificationReason] {
+        let blocks = columns * rows
+        guard blocks > 0, samples.allSatisfy({ $0.blocks.columns == columns && $0.blocks.rows == rows }) else { return [] }
+        let n = Float(samples.count)
+        var flaggedShare = [Float](repeating: 0, count: blocks)
+        var excess = [Float](repeating: 0, count: blocks)
+        var error = [Float](repeating: 0, count: blocks)
+        var kept = [Float](repeating: 0, count: blocks)
+        var texture = [Float](repeating: 0, count: blocks)
+        var bias = [Float](repeating: 0, count: blocks)
+        for sample in samples {
+            for b in 0..<blocks {
+                let e = sample.excess[b]
+                if e >= VerdictThresholds.excessErrorFlag && sample.blocks.meanSquaredError[b] >= VerdictThresholds.minimumRegionError { flaggedShare[b] += 1 / n }
+                excess[b] += e / n
+                error[b] += sample.blocks.meanSquaredError[b] / n
+                kept[b] += sample.blocks.renditionVariance[b] / n
+                texture[b] += sample.blocks.sourceVariance[b] / n
+                bias[b] += sample.blocks.bias[b] / n
+            }
+        }
+        meanExcess = excess
+        // One compared frame cannot show persistence: then only overwhelming evidence counts.
+        let needed = samples.count >= 2 ? Float(VerdictThresholds.persistence) : 1
+        let flags = (0..<blocks).map { flaggedShare[$0] >= needed && error[$0] >= VerdictThresholds.minimumRegionError }
+        var reasons: [VerificationReason] = []
+        var watermarks: [RegionFinding] = [], blurs: [RegionFinding] = []
+        for group in RegionGrouping.components(flags: flags, columns: columns, rows: rows) {
+            let strength = group.map { excess[$0] }.reduce(0, +) / Float(group.count)
+            if group.count == 1 && strength < VerdictThresholds.singleBlockExcess { continue }
+            let xs = group.map { $0 % columns }, ys = group.map { $0 / columns }
+            let sourceTexture = group.map { texture[$0] }.reduce(0, +)
+            let keptTexture = group.map { kept[$0] }.reduce(0, +)
+            let meanBias = group.map { bias[$0] }.reduce(0, +) / Float(group.count)
+            let blurred = sourceTexture > 0 && keptTexture < VerdictThresholds.blurredDetailShare * sourceTexture && abs(meanBias) < 4
+            let persistence = Double(group.map { flaggedShare[$0] }.reduce(0, +) / Float(group.count))
+            let region = RegionFinding(code: blurred ? ReasonCode.blurredRegion.rawValue : ReasonCode.watermarkRegion.rawValue,
+                                       x: xs.min()! * blockSize, y: ys.min()! * blockSize,
+                                       w: (xs.max()! - xs.min()! + 1) * blockSize, h: (ys.max()! - ys.min()! + 1) * blockSize,
+                                       strength: Double(strength), persistence: persistence)
+            if blurred { blurs.append(region) } else { watermarks.append(region) }
+        }
+        regions = (watermarks + blurs).sorted { $0.strength > $1.strength }
+        func describe(_ list: [RegionFinding]) -> String {
+            list.prefix(3).map { "(\($0.x), \($0.y), \($0.w)x\($0.h))" }.joined(separator: ", ") + (list.count > 3 ? " and \(list.count - 3) more" : "")
+        }
+        if !watermarks.isEmpty {
+            reasons.append(VerificationReason(.watermarkRegion, "something was drawn over the picture at \(describe(watermarks)): error there is \(String(format: "%.0f", watermarks.map(\.strength).max()!))× what encoding leaves in similar texture, in the same place across compared frames"))
+        }
+        if !blurs.isEmpty {
+            reasons.append(VerificationReason(.blurredRegion, "detail was removed at \(describe(blurs)) in every compared frame while the rest of the picture keeps it"))
+        }
+        return reasons
+    }
+}
+
+/// Quality relative to the verifier's own reference encode at the asked bitrate.
+enum QualityJudgement {
+    static func reasons(_ floor: VerificationResult.QualityFloor) -> [VerificationReason] {
+        var reasons: [VerificationReason] = []
+        let gap = floor.referencePsnrY - floor.renditionPsnrY
+        let detailShare = floor.referenceDetail > 0 ? floor.renditionDetail / floor.referenceDetail : 1
+        if detailShare < VerdictThresholds.resolutionCheatDetailShare {
+            reasons.append(VerificationReason(.resolutionCheat, String(format: "the rendition keeps %.0f%% of the finest detail an honest encode at this size and %d kbit/s keeps (PSNR gap %.1f dB): encoded smaller and scaled up", detailShare * 100, floor.bitrate / 1000, gap)))
+        } else if gap > VerdictThresholds.qualityMarginDb {
+            reasons.append(VerificationReason(.qualityBelowFloor, String(format: "luma PSNR %.1f dB is %.1f dB below the verifier's own %@ encode at %d kbit/s (%.1f dB; allowed margin %.1f dB)", floor.renditionPsnrY, gap, floor.referenceEncoder, floor.bitrate / 1000, floor.referencePsnrY, VerdictThresholds.qualityMarginDb)))
+        }
+        return reasons
+    }
+}

@@ -1,0 +1,61 @@
+import CFFmpeg
+import Foundation
+import Media
+
+/// The verifier's own honest encode of a few source frames at the rendition's size and asked bitrate:
+/// what an honest farmer's quality looks like for this content and rung, learnt instead of assumed.
+public enum QualityReference {
+    /// x264 `ultrafast`: the cheapest encode an honest farmer may deliver (every preset must pass), so the
+    /// floor is set by the worst honest encoder, and it is the cheapest for the verifier to run.
+    public static let encoderName = "libx264"
+    public static let preset = "ultrafast"
+    /// Frames encoded per reference window: one keyframe and the predicted frames after it.
+    public static let windowFrames = 6
+    /// Frames at the end of the window that are compared (the keyframe's extra bits excluded).
+    public static let comparedFrames = 3
+
+    /// The first, probing encode's constant rate factor; the second is set from what it spent.
+    static let probeRateFactor = 30.0
+    /// x264's rate model: about twice the bits for every 6 steps down in QP.
+    static let qpStepsPerDoubling = 6.0
+
+    /// Encodes `frames` (4:2:0, rendition size, in order) as an honest encoder would spend `bitrate` on them
+    /// and returns the decoded pictures. A few frames are too few for ABR rate control (the keyframe would
+    /// eat the budget), so the window is encoded twice at a constant rate factor: once to learn what this
+    /// content costs, once at the factor that spends the asked bits per predicted frame.
+    public static func encode(_ frames: [Frame], bitrate: Int, frameRate: AVRational) throws -> (pictures: [YUVImage], rateFactor: Double) {
+        let rate = frameRate.num > 0 && frameRate.den > 0 ? frameRate : AVRational(num: 30, den: 1)
+        let bitsPerFrame = Double(bitrate) * Double(rate.den) / Double(rate.num)
+        let probe = try encodeOnce(frames, rateFactor: probeRateFactor, frameRate: rate, decode: false)
+        let predicted = probe.packets.filter { !$0.isKeyFrame }.map { Double($0.size * 8) }
+        guard !predicted.isEmpty else { return (try encodeOnce(frames, rateFactor: probeRateFactor, frameRate: rate, decode: true).pictures, probeRateFactor) }
+        let spent = max(64, predicted.reduce(0, +) / Double(predicted.count))
+        let factor = min(51, max(0, probeRateFactor + qpStepsPerDoubling * log2(spent / bitsPerFrame)))
+        return (try encodeOnce(frames, rateFactor: factor, frameRate: rate, decode: true).pictures, factor)
+    }
+
+    private static func encodeOnce(_ frames: [Frame], rateFactor: Double, frameRate rate: AVRational, decode: Bool) throws -> (packets: [Packet], pictures: [YUVImage]) {
+        guard let first = frames.first else { return ([], []) }
+        var settings = VideoEncoderSettings(encoderName: encoderName, width: first.width, height: first.height,
+                                            timeBase: AVRational(num: rate.den, den: rate.num), frameRate: rate)
+        settings.gopSize = frames.count
+        settings.maxBFrames = 0
+        settings.threads = 1
+        settings.options = ["preset": preset, "crf": String(format: "%.2f", rateFactor)]
+        let encoder = try Encoder(video: settings)
+        var packets: [Packet] = []
+        for (index, frame) in frames.enumerated() {
+            let input = try frame.reference()
+            input.pts = Int64(index)
+            packets += try encoder.encode(input)
+        }
+        packets += try encoder.encode(nil)
+        guard decode else { return (packets, []) }
+        let decoder = try EncodedPacketDecoder(for: encoder)
+        var decoded: [Frame] = []
+        for packet in packets { decoded += try decoder.decode(packet) }
+        decoded += try decoder.decode(nil)
+        var converter: Scaler?
+        return (packets, try decoded.map { YUVImage(frame: try FramePlanes.as420($0, converter: &converter), time: 0) })
+    }
+}

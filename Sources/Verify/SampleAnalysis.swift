@@ -1,0 +1,270 @@
+import CFFmpeg
+import Foundation
+import Logging
+import Media
+
+/// Everything measured on one compared frame pair.
+struct SampleEvidence {
+    let renditionIndex: Int
+    let sourceIndex: Int
+    let time: Double
+    let suspect: Bool
+    let quality: FrameQuality
+    let blocks: BlockStatistics
+    let excess: [Float]
+    /// Thumbnail MSE against the source frame at each offset from the aligned one.
+    let offsetErrors: [Int: Double]
+    let bestOffset: Int
+    /// Thumbnail MSE to the previous frame, rendition and source (motion).
+    let renditionMotion: Double?
+    let sourceMotion: Double?
+    let renditionLuma: (mean: Double, deviation: Double)
+    let sourceLuma: (mean: Double, deviation: Double)
+    /// Thumbnail MSE against the source as is, mirrored left-right and upside down.
+    let directError: Double
+    let mirroredError: Double
+    let upsideDownError: Double
+    let hashDistance: Int
+    let chromaBias: (u: Double, v: Double)
+    /// Detail energy of the rendition over the scaled source's.
+    let detailRatio: Double
+    /// In-block detail energy of the rendition over the source's (added grain).
+    let interiorDetailRatio: Double
+    /// Share of the source's finest octave present in the rendition.
+    let topOctaveRetention: Double
+    /// Linear chroma mix fits for U and V (see `PictureStatistics.chromaMix`).
+    let chromaU: (gain: Double, cross: Double, offset: Double)
+    let chromaV: (gain: Double, cross: Double, offset: Double)
+
+    var isBlack: Bool {
+        renditionLuma.mean < VerdictThresholds.blackLumaMean && renditionLuma.deviation < VerdictThresholds.blackLumaDeviation
+            && (sourceLuma.mean >= VerdictThresholds.blackLumaMean || sourceLuma.deviation >= VerdictThresholds.blackLumaDeviation * 2)
+    }
+    var isFrozen: Bool {
+        guard let renditionMotion, let sourceMotion else { return false }
+        return sourceMotion >= VerdictThresholds.frozenSourceMotion && renditionMotion < VerdictThresholds.frozenMotionShare * sourceMotion
+    }
+    var isMirrored: Bool { min(mirroredError, upsideDownError) < VerdictThresholds.mirroredErrorShare * directError && directError > 20 }
+    var isSubstituted: Bool {
+        hashDistance > VerdictThresholds.substitutedHashDistance && quality.psnrY < VerdictThresholds.substitutedPsnr && !isBlack && !isMirrored
+    }
+    var isShifted: Bool {
+        guard bestOffset != 0, let aligned = offsetErrors[0], let best = offsetErrors[bestOffset] else { return false }
+        return best < VerdictThresholds.shiftedErrorShare * aligned
+    }
+    /// Frames whose content is wholly wrong carry no local evidence.
+    var isOrdinary: Bool { !isBlack && !isFrozen && !isMirrored && !isSubstituted }
+}
+
+/// Decodes the sampled frames (and the few neighbours each check needs) and measures them.
+final class SampleAnalysis {
+    let request: VerificationRequest
+    let aligner: FrameAligner
+    let samples: [Int]
+    let suspects: Set<Int>
+    let referenceSample: Int?
+    let logger: Logger
+    private(set) var evidence: [SampleEvidence] = []
+    private(set) var reference: VerificationResult.QualityFloor?
+    private(set) var fingerprint = SegmentFingerprint(hashes: [])
+    private(set) var thumbnail: PlaneImage?
+    private(set) var renditionDecodeErrors = 0
+    private(set) var sourceFramesDecoded = 0
+    private(set) var renditionFramesDecoded = 0
+    private(set) var referenceFramesEncoded = 0
+
+    private let renditionDecoder: SelectiveFrameDecoder
+    private let sourceDecoder: SelectiveFrameDecoder
+    /// The one fixed reference scaler: FFmpeg's bicubic, the `scale` filter's default and `prism transcode`'s.
+    private var scaler: Scaler
+    private var renditionConverter: Scaler?
+    private var sourceConverter: Scaler?
+    private let thumbnailSize: (width: Int, height: Int)
+    private var sourceThumbnails: [Int: PlaneImage] = [:]
+    private var renditionThumbnails: [Int: PlaneImage] = [:]
+
+    /// Thumbnails for motion, shift and flip checks are at most this wide: coding noise averages out.
+    static let thumbnailWidth = 128
+
+    init(request: VerificationRequest, aligner: FrameAligner, samples: [Int], suspects: Set<Int>, referenceSample: Int?, logger: Logger) throws {
+        self.request = request
+        self.aligner = aligner
+        self.samples = samples
+        self.suspects = suspects
+        self.referenceSample = referenceSample
+        self.logger = logger
+        renditionDecoder = try SelectiveFrameDecoder(path: request.rendition)
+        sourceDecoder = try SelectiveFrameDecoder(path: request.source)
+        let width = aligner.rendition.stream.width, height = aligner.rendition.stream.height
+        scaler = Scaler(width: width, height: height, format: AV_PIX_FMT_YUV420P, algorithm: .bicubic)
+        let thumbWidth = min(Self.thumbnailWidth, width)
+        thumbnailSize = (thumbWidth, max(1, Int((Double(thumbWidth) * Double(height) / Double(width)).rounded())))
+    }
+
+    func run() throws {
+        let rendition = aligner.rendition, source = aligner.source
+        let renditionKeys = rendition.entries.filter(\.isKeyFrame).map(\.pts)
+        let sourceKeys = source.entries.filter(\.isKeyFrame).map(\.pts)
+        let fingerprintIndices = SegmentFingerprint.frameIndices(frameCount: rendition.entries.count)
+        var fingerprintHashes: [Int: PerceptualHash] = [:]
+        var chunkStart = 0
+        var previousLast = -1
+        while chunkStart < samples.count {
+            let chunk = Array(samples[chunkStart..<min(samples.count, chunkStart + SegmentVerifier.chunkSize)])
+            chunkStart += chunk.count
+            let isLastChunk = chunkStart >= samples.count
+            var renditionWanted = Set<Int>(), sourceWanted = Set<Int>()
+            for i in chunk {
+                let j = aligner.sourceIndex(forRendition: i)
+                renditionWanted.formUnion([i, i - 1])
+                sourceWanted.formUnion((j - SegmentVerifier.neighbourReach)...(j + SegmentVerifier.neighbourReach))
+                if i == referenceSample {
+                    renditionWanted.formUnion((i - QualityReference.comparedFrames + 1)...i)
+                    sourceWanted.formUnion((j - QualityReference.windowFrames + 1)...j)
+                }
+            }
+            let chunkFingerprints = fingerprintIndices.filter { $0 > previousLast && ($0 <= chunk.last! || isLastChunk) }
+            renditionWanted.formUnion(chunkFingerprints)
+            previousLast = chunk.last!
+            renditionWanted = renditionWanted.filter { $0 >= 0 && $0 < rendition.entries.count }
+            sourceWanted = sourceWanted.filter { $0 >= 0 && $0 < source.entries.count }
+
+            let renditionFrames = try renditionDecoder.frames(at: renditionWanted.map { rendition.entries[$0].pts }, keyframes: renditionKeys)
+            let sourceFrames = try sourceDecoder.frames(at: sourceWanted.map { source.entries[$0].pts }, keyframes: sourceKeys)
+            func renditionFrame(_ index: Int) -> Frame? {
+                index >= 0 && index < rendition.entries.count ? renditionFrames[rendition.entries[index].pts] : nil
+            }
+            func sourceFrame(_ index: Int) -> Frame? {
+                index >= 0 && index < source.entries.count ? sourceFrames[source.entries[index].pts] : nil
+            }
+            for index in chunkFingerprints {
+                guard let frame = renditionFrame(index) else { continue }
+                fingerprintHashes[index] = PerceptualHash(luma: try renditionImage(frame, index: index).luma)
+            }
+            for i in chunk {
+                let j = aligner.sourceIndex(forRendition: i)
+                guard let renditionRaw = renditionFrame(i), let sourceRaw = sourceFrame(j) else {
+                    logger.debug("sample \(i): frame not decoded")
+                    continue
+                }
+                let sample = try measure(i: i, j: j, rendition: renditionRaw, source: sourceRaw,
+                                         renditionFrame: renditionFrame, sourceFrame: sourceFrame)
+                evidence.append(sample)
+                if thumbnail == nil && sample.isOrdinary {
+                    let luma = try renditionImage(renditionRaw, index: i).luma
+                    let width = min(480, luma.width)
+                    thumbnail = luma.resampled(width: width, height: max(1, luma.height * width / luma.width))
+                }
+                if i == referenceSample {
+                    reference = try qualityReference(i: i, j: j, renditionFrame: renditionFrame, sourceFrame: sourceFrame)
+                }
+            }
+            sourceThumbnails.removeAll()
+            renditionThumbnails.removeAll()
+        }
+        fingerprint = SegmentFingerprint(hashes: fingerprintIndices.compactMap { fingerprintHashes[$0] })
+        renditionDecodeErrors = renditionDecoder.decodeErrors
+        renditionFramesDecoded = renditionDecoder.framesDecoded
+        sourceFramesDecoded = sourceDecoder.framesDecoded
+    }
+
+    private func renditionImage(_ frame: Frame, index: Int) throws -> YUVImage {
+        YUVImage(frame: try FramePlanes.as420(frame, converter: &renditionConverter), time: aligner.rendition.relativeSeconds(of: index))
+    }
+
+    private func scaledSource(_ frame: Frame, index: Int) throws -> (Frame, YUVImage) {
+        let scaled = try scaler.scale(frame)
+        return (scaled, YUVImage(frame: scaled, time: aligner.source.relativeSeconds(of: index)))
+    }
+
+    private func sourceThumbnail(_ index: Int, _ frame: Frame) throws -> PlaneImage {
+        if let cached = sourceThumbnails[index] { return cached }
+        let converted = try FramePlanes.as420(frame, converter: &sourceConverter)
+        let thumb = PlaneImage(copying: FramePlanes.views(of: converted)[0]).resampled(width: thumbnailSize.width, height: thumbnailSize.height)
+        sourceThumbnails[index] = thumb
+        return thumb
+    }
+
+    private func renditionThumbnail(_ index: Int, _ frame: Frame) throws -> PlaneImage {
+        if let cached = renditionThumbnails[index] { return cached }
+        let thumb = try renditionImage(frame, index: index).luma.resampled(width: thumbnailSize.width, height: thumbnailSize.height)
+        renditionThumbnails[index] = thumb
+        return thumb
+    }
+
+    private func measure(i: Int, j: Int, rendition renditionRaw: Frame, source sourceRaw: Frame,
+                         renditionFrame: (Int) -> Frame?, sourceFrame: (Int) -> Frame?) throws -> SampleEvidence {
+        let rendition = try renditionImage(renditionRaw, index: i)
+        let (_, source) = try scaledSource(sourceRaw, index: j)
+        let quality = FrameQuality.measure(distorted: rendition, reference: source)
+        let blocks = BlockStatistics(rendition: rendition.luma, source: source.luma,
+                                     blockSize: BlockStatistics.blockSize(forHeight: rendition.height))
+
+        let renditionThumb = try renditionThumbnail(i, renditionRaw)
+        let sourceThumb = try sourceThumbnail(j, sourceRaw)
+        var offsetErrors: [Int: Double] = [:]
+        for offset in -SegmentVerifier.neighbourReach...SegmentVerifier.neighbourReach {
+            guard let neighbour = sourceFrame(j + offset) else { continue }
+            offsetErrors[offset] = PictureStatistics.meanSquaredDifference(renditionThumb, try sourceThumbnail(j + offset, neighbour))
+        }
+        let bestOffset = offsetErrors.min { $0.value < $1.value || ($0.value == $1.value && abs($0.key) < abs($1.key)) }?.key ?? 0
+        var renditionMotion: Double?, sourceMotion: Double?
+        if let previous = renditionFrame(i - 1), let sourcePrevious = sourceFrame(j - 1) {
+            renditionMotion = PictureStatistics.meanSquaredDifference(renditionThumb, try renditionThumbnail(i - 1, previous))
+            sourceMotion = PictureStatistics.meanSquaredDifference(sourceThumb, try sourceThumbnail(j - 1, sourcePrevious))
+        }
+        let directError = offsetErrors[0] ?? PictureStatistics.meanSquaredDifference(renditionThumb, sourceThumb)
+        let sourceDetail = PictureStatistics.detailEnergy(source.luma)
+        return SampleEvidence(
+            renditionIndex: i, sourceIndex: j, time: rendition.time, suspect: suspects.contains(i),
+            quality: quality, blocks: blocks, excess: blocks.excessError(),
+            offsetErrors: offsetErrors, bestOffset: bestOffset,
+            renditionMotion: renditionMotion, sourceMotion: sourceMotion,
+            renditionLuma: PictureStatistics.meanAndDeviation(rendition.luma),
+            sourceLuma: PictureStatistics.meanAndDeviation(source.luma),
+            directError: directError,
+            mirroredError: PictureStatistics.meanSquaredDifference(renditionThumb, sourceThumb.mirroredHorizontally()),
+            upsideDownError: PictureStatistics.meanSquaredDifference(renditionThumb, sourceThumb.mirroredVertically()),
+            hashDistance: PerceptualHash(luma: rendition.luma).distance(to: PerceptualHash(luma: source.luma)),
+            chromaBias: (PictureStatistics.meanDifference(rendition.planes[1], source.planes[1]),
+                         PictureStatistics.meanDifference(rendition.planes[2], source.planes[2])),
+            detailRatio: sourceDetail > 0 ? PictureStatistics.detailEnergy(rendition.luma) / sourceDetail : 1,
+            interiorDetailRatio: PictureStatistics.interiorDetailEnergy(rendition.luma) / max(1e-6, PictureStatistics.interiorDetailEnergy(source.luma)),
+            topOctaveRetention: PictureStatistics.topOctaveRetention(rendition: rendition.luma, source: source.luma),
+            chromaU: PictureStatistics.chromaMix(rendition: rendition.planes[1], same: source.planes[1], other: source.planes[2]),
+            chromaV: PictureStatistics.chromaMix(rendition: rendition.planes[2], same: source.planes[2], other: source.planes[1]))
+    }
+
+    /// Encodes the source frames leading up to sample `i` with the reference encoder and compares the last
+    /// few with the rendition's frames at the same moments.
+    private func qualityReference(i: Int, j: Int, renditionFrame: (Int) -> Frame?, sourceFrame: (Int) -> Frame?) throws -> VerificationResult.QualityFloor? {
+        let window = (max(0, j - QualityReference.windowFrames + 1)...j).compactMap { index in sourceFrame(index).map { (index, $0) } }
+        guard window.count >= QualityReference.comparedFrames + 1 else { return nil }
+        let scaled = try window.map { try scaledSource($0.1, index: $0.0) }
+        let bitrate = request.bitrate ?? Int(aligner.rendition.bitsPerSecond)
+        guard bitrate > 0 else { return nil }
+        let (encoded, rateFactor) = try QualityReference.encode(scaled.map(\.0), bitrate: bitrate, frameRate: aligner.source.stream.averageFrameRate)
+        referenceFramesEncoded = 2 * scaled.count
+        guard encoded.count == scaled.count else { return nil }
+        var renditionError = 0.0, referenceError = 0.0, renditionDetail = 0.0, referenceDetail = 0.0, sourceDetail = 0.0
+        var compared = 0
+        for k in 0..<QualityReference.comparedFrames {
+            let position = scaled.count - 1 - k
+            guard let frame = renditionFrame(i - k) else { continue }
+            let rendition = try renditionImage(frame, index: i - k)
+            let source = scaled[position].1
+            renditionError += PictureStatistics.meanSquaredDifference(rendition.luma, source.luma)
+            referenceError += PictureStatistics.meanSquaredDifference(encoded[position].luma, source.luma)
+            renditionDetail += PictureStatistics.topOctaveRetention(rendition: rendition.luma, source: source.luma)
+            referenceDetail += PictureStatistics.topOctaveRetention(rendition: encoded[position].luma, source: source.luma)
+            sourceDetail += 1
+            compared += 1
+        }
+        guard compared > 0, sourceDetail > 0 else { return nil }
+        let n = Double(compared)
+        return .init(referenceEncoder: "\(QualityReference.encoderName) \(QualityReference.preset)", bitrate: bitrate, rateFactor: rateFactor,
+                     referencePsnrY: PSNRKernel.psnr(meanSquaredError: max(referenceError / n, 1e-6)),
+                     renditionPsnrY: PSNRKernel.psnr(meanSquaredError: max(renditionError / n, 1e-6)),
+                     referenceDetail: referenceDetail / n, renditionDetail: renditionDetail / n)
+    }
+}

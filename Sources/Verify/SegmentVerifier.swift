@@ -1,0 +1,175 @@
+import CFFmpeg
+import Foundation
+import Logging
+import Media
+
+/// Checks one returned rendition (a segment or a media playlist) against its source: structure first (from
+/// packets, without decoding), then sampled frames decoded and compared with the source scaled by one fixed
+/// scaler, for integrity (local, temporal, chroma and perceptual-hash evidence) and for quality (against the
+/// verifier's own small reference encode). Trusts nothing the farmer reports about its output.
+public final class SegmentVerifier {
+    public let request: VerificationRequest
+    let logger: Logger
+
+    public init(request: VerificationRequest, logger: Logger = Logger(label: "prism.verify")) {
+        self.request = request
+        self.logger = logger
+    }
+
+    /// Source frames either side of the aligned one that are compared, to recognise time shifts.
+    static let neighbourReach = 4
+    /// At most this many packet-size suspects are added to the random samples.
+    static let suspectLimit = 2
+    /// Samples decoded and analysed together (bounds memory with `--full`).
+    static let chunkSize = 12
+
+    /// Runs every check. Throws `VerificationInputError` or `MediaError` when the inputs cannot be checked.
+    public func run() throws -> (VerificationResult, VerificationReportData?) {
+        let started = Date()
+        let sourceIndex = try PacketIndex(path: request.source)
+        let renditionIndex = try PacketIndex(path: request.rendition)
+        guard !sourceIndex.entries.isEmpty else { throw VerificationInputError.noFrames(path: request.source) }
+        guard !renditionIndex.entries.isEmpty else { throw VerificationInputError.noFrames(path: request.rendition) }
+        let source = sourceIndex.stream, rendition = renditionIndex.stream
+        var reasons: [VerificationReason] = []
+
+        // Shape: what was asked first (a wrong size is the farmer's fault), else the source's aspect (bad input).
+        let askedWidth = request.width, askedHeight = request.height
+        let wrongSize = (askedWidth.map { $0 != rendition.width } ?? false) || (askedHeight.map { $0 != rendition.height } ?? false)
+        if wrongSize {
+            reasons.append(VerificationReason(.wrongDimensions,
+                "rendition is \(rendition.width)x\(rendition.height), asked \(askedWidth.map(String.init) ?? "any")x\(askedHeight.map(String.init) ?? "any")"))
+        }
+        let sourceAspect = Double(source.width) / Double(source.height)
+        let renditionAspect = Double(rendition.width) / Double(rendition.height)
+        if abs(renditionAspect / sourceAspect - 1) > VerdictThresholds.aspectTolerance && !wrongSize {
+            throw VerificationInputError.aspectMismatch(source: "\(source.width)x\(source.height)", rendition: "\(rendition.width)x\(rendition.height)")
+        }
+        let frameSeconds = sourceIndex.frameSeconds
+        if sourceIndex.durationSeconds + VerdictThresholds.durationFrames * frameSeconds < renditionIndex.durationSeconds {
+            throw VerificationInputError.sourceShorter(source: sourceIndex.durationSeconds, rendition: renditionIndex.durationSeconds)
+        }
+        reasons += structuralReasons(source: sourceIndex, rendition: renditionIndex)
+
+        let structure = VerificationResult.Structure(
+            codec: rendition.codecName, width: rendition.width, height: rendition.height,
+            bitrate: Int(renditionIndex.bitsPerSecond), durationSeconds: renditionIndex.durationSeconds,
+            sourceDurationSeconds: sourceIndex.durationSeconds, startsWithKeyframe: renditionIndex.startsWithKeyFrame, decodeErrors: 0)
+        if wrongSize {
+            // Content cannot be compared at another shape; the verdict is already clear.
+            return (VerificationResult(verdict: "reject", reasons: reasons, metrics: nil,
+                                       frames: .init(source: sourceIndex.frameCount, rendition: renditionIndex.frameCount, compared: 0),
+                                       regions: [], fingerprint: "", structure: structure, qualityFloor: nil, samples: [],
+                                       seed: request.seed.map(String.init),
+                                       cost: .init(sourceFramesDecoded: 0, renditionFramesDecoded: 0, referenceFramesEncoded: 0,
+                                                   seconds: Date().timeIntervalSince(started))), nil)
+        }
+
+        // Which frames to look at.
+        let aligner = FrameAligner(source: sourceIndex, rendition: renditionIndex)
+        let frameCount = renditionIndex.entries.count
+        var sampleIndices: [Int]
+        var suspects: Set<Int> = []
+        switch request.sampling {
+        case .full: sampleIndices = Array(0..<frameCount)
+        case let .samples(count):
+            sampleIndices = SamplePicker.pick(count: max(1, count), from: frameCount, seed: request.seed)
+            for suspect in aligner.packetSizeSuspects(limit: Self.suspectLimit) where !sampleIndices.contains(suspect) {
+                sampleIndices.append(suspect)
+                suspects.insert(suspect)
+            }
+            sampleIndices.sort()
+        }
+        // One random sample also anchors the reference encode: the one with the most source frames before it.
+        let referenceSample = sampleIndices.filter { !suspects.contains($0) }
+            .max { aligner.sourceIndex(forRendition: $0) < aligner.sourceIndex(forRendition: $1) }
+
+        let analysis = try SampleAnalysis(request: request, aligner: aligner, samples: sampleIndices, suspects: suspects,
+                                          referenceSample: referenceSample, logger: logger)
+        try analysis.run()
+        guard !analysis.evidence.isEmpty else { throw VerificationInputError.nothingDecoded(path: request.rendition) }
+
+        var findings = IntegrityFindings(evidence: analysis.evidence)
+        reasons += findings.reasons()
+        if analysis.renditionDecodeErrors > 0 {
+            reasons.append(VerificationReason(.decodeErrors, "\(analysis.renditionDecodeErrors) damaged packets or frames while decoding the rendition"))
+        }
+        var floor: VerificationResult.QualityFloor?
+        if let reference = analysis.reference {
+            floor = reference
+            reasons += QualityJudgement.reasons(reference)
+        }
+
+        var accumulator = QualityAccumulator()
+        for sample in analysis.evidence { accumulator.add(sample.quality) }
+        let summary = accumulator.summary
+        var structureOut = structure
+        structureOut.decodeErrors = analysis.renditionDecodeErrors
+        let result = VerificationResult(
+            verdict: reasons.isEmpty ? "accept" : "reject",
+            reasons: reasons,
+            metrics: summary.map { .init(psnr: $0.psnr, ssim: $0.ssim) },
+            frames: .init(source: sourceIndex.frameCount, rendition: renditionIndex.frameCount, compared: analysis.evidence.count),
+            regions: findings.regions,
+            fingerprint: analysis.fingerprint.description,
+            structure: structureOut,
+            qualityFloor: floor,
+            samples: analysis.evidence.map { .init(rendition: $0.renditionIndex, source: $0.sourceIndex, time: $0.time,
+                                                   psnrY: $0.quality.psnrY, ssimY: $0.quality.ssim[0], hashDistance: $0.hashDistance,
+                                                   bestOffset: $0.bestOffset, suspect: $0.suspect,
+                                                   detailRatio: $0.detailRatio, interiorDetailRatio: $0.interiorDetailRatio,
+                                                   topOctaveRetention: $0.topOctaveRetention,
+                                                   flatToTexturedError: $0.blocks.flatToTexturedError,
+                                                   chromaGain: [$0.chromaU.gain, $0.chromaV.gain], chromaCross: [$0.chromaU.cross, $0.chromaV.cross],
+                                                   chromaOffset: [$0.chromaU.offset, $0.chromaV.offset]) },
+            seed: request.seed.map(String.init),
+            cost: .init(sourceFramesDecoded: analysis.sourceFramesDecoded, renditionFramesDecoded: analysis.renditionFramesDecoded,
+                        referenceFramesEncoded: analysis.referenceFramesEncoded, seconds: Date().timeIntervalSince(started)))
+        var report: VerificationReportData?
+        if request.keepReportData, let thumbnail = analysis.thumbnail {
+            report = VerificationReportData(thumbnail: thumbnail, excess: findings.meanExcess, columns: findings.columns,
+                                            rows: findings.rows, blockSize: findings.blockSize)
+        }
+        return (result, report)
+    }
+
+    /// Checks that need only packets: codec, frame count, duration, keyframe, bitrate.
+    func structuralReasons(source: PacketIndex, rendition: PacketIndex) -> [VerificationReason] {
+        var reasons: [VerificationReason] = []
+        if let asked = request.codec, CodecNames.canonical(asked) != CodecNames.canonical(rendition.stream.codecName) {
+            reasons.append(VerificationReason(.wrongCodec, "rendition is \(rendition.stream.codecName), asked \(asked)"))
+        }
+        let sourceFrames = source.frameCount, renditionFrames = rendition.frameCount
+        if renditionFrames < sourceFrames {
+            reasons.append(VerificationReason(.framesDropped, "rendition has \(renditionFrames) frames, source \(sourceFrames): \(sourceFrames - renditionFrames) missing"))
+        } else if renditionFrames > sourceFrames {
+            reasons.append(VerificationReason(.framesAdded, "rendition has \(renditionFrames) frames, source \(sourceFrames): \(renditionFrames - sourceFrames) extra"))
+        } else if abs(source.durationSeconds - rendition.durationSeconds) > VerdictThresholds.durationFrames * source.frameSeconds {
+            reasons.append(VerificationReason(.durationMismatch, String(format: "rendition lasts %.3f s, source %.3f s", rendition.durationSeconds, source.durationSeconds)))
+        }
+        if !rendition.startsWithKeyFrame {
+            reasons.append(VerificationReason(.noKeyframeAtStart, "the rendition's first packet is not a keyframe, so it cannot be played on its own"))
+        }
+        if let asked = request.bitrate, asked > 0 {
+            let ratio = rendition.bitsPerSecond / Double(asked)
+            if ratio < VerdictThresholds.bitrateLow || ratio > VerdictThresholds.bitrateHigh {
+                reasons.append(VerificationReason(.bitrateOutOfBounds, String(format: "video bitrate %.0f kbit/s is %.2f× the asked %d kbit/s (allowed %.2f–%.2f×)",
+                    rendition.bitsPerSecond / 1000, ratio, asked / 1000, VerdictThresholds.bitrateLow, VerdictThresholds.bitrateHigh)))
+            }
+        }
+        return reasons
+    }
+}
+
+/// Codec names as users write them, mapped onto FFmpeg's codec names.
+public enum CodecNames {
+    public static func canonical(_ name: String) -> String {
+        switch name.lowercased() {
+        case "h264", "avc", "avc1", "x264", "libx264", "h264_nvenc": return "h264"
+        case "hevc", "h265", "x265", "libx265", "hvc1", "hev1", "hevc_nvenc": return "hevc"
+        case "av1", "libsvtav1", "libaom-av1", "svt-av1", "av01", "libdav1d": return "av1"
+        case "vp9", "libvpx-vp9", "vp09": return "vp9"
+        default: return name.lowercased()
+        }
+    }
+}

@@ -1,0 +1,236 @@
+import Foundation
+
+/// What the submitter asked a farmer for, and how hard to look.
+public struct VerificationRequest: Sendable {
+    public enum Sampling: Sendable, Equatable {
+        /// Every frame compared.
+        case full
+        /// This many frames at positions the farmer cannot predict.
+        case samples(Int)
+    }
+
+    public var source: String
+    public var rendition: String
+    public var width: Int?
+    public var height: Int?
+    /// Asked video bitrate, bits per second.
+    public var bitrate: Int?
+    /// Asked codec (h264, hevc, av1, vp9 or FFmpeg's codec name).
+    public var codec: String?
+    public var sampling: Sampling = .samples(VerificationRequest.defaultSamples)
+    /// Makes sample positions reproducible; nil draws them from the system's CSPRNG.
+    public var seed: UInt64?
+    /// Keep what the HTML report needs (per-frame values, an error map and a thumbnail).
+    public var keepReportData = false
+
+    /// Random frames compared by default: with the packet-size suspects and the fingerprint frames this
+    /// bounds decoding to a fraction of a segment.
+    public static let defaultSamples = 4
+
+    public init(source: String, rendition: String) {
+        self.source = source
+        self.rendition = rendition
+    }
+}
+
+/// Why a rendition was rejected, in words a person understands.
+public struct VerificationReason: Codable, Sendable, Equatable {
+    public let code: String
+    public let message: String
+    public init(_ code: ReasonCode, _ message: String) {
+        self.code = code.rawValue
+        self.message = message
+    }
+}
+
+/// Every reason code `prism verify` can give.
+public enum ReasonCode: String, Sendable, CaseIterable {
+    case watermarkRegion = "watermark-region"
+    case blurredRegion = "blurred-region"
+    case framesDropped = "frames-dropped"
+    case framesAdded = "frames-added"
+    case framesFrozen = "frames-frozen"
+    case blackFrames = "black-frames"
+    case timeShift = "time-shift"
+    case flipped = "flipped"
+    case contentSubstituted = "content-substituted"
+    case chromaShift = "chroma-shift"
+    case addedNoise = "added-noise"
+    case qualityBelowFloor = "quality-below-floor"
+    case resolutionCheat = "resolution-cheat"
+    case wrongDimensions = "wrong-dimensions"
+    case wrongCodec = "wrong-codec"
+    case bitrateOutOfBounds = "bitrate-out-of-bounds"
+    case durationMismatch = "duration-mismatch"
+    case decodeErrors = "decode-errors"
+    case noKeyframeAtStart = "no-keyframe-at-start"
+}
+
+/// `prism verify`'s answer; its JSON shape is part of the command-line contract.
+public struct VerificationResult: Codable, Sendable {
+    public struct Metrics: Codable, Sendable {
+        public var psnr: QualitySummary.PSNR
+        public var ssim: QualitySummary.SSIM
+    }
+    public struct Frames: Codable, Sendable {
+        public var source: Int
+        public var rendition: Int
+        public var compared: Int
+    }
+    /// One compared frame, for plots and for people reading the JSON.
+    public struct Sample: Codable, Sendable {
+        public var rendition: Int
+        public var source: Int
+        public var time: Double
+        public var psnrY: Double
+        public var ssimY: Double
+        public var hashDistance: Int
+        /// Source frame offset that matched best (0 when aligned).
+        public var bestOffset: Int
+        /// Chosen because its packet size looked wrong, not at random.
+        public var suspect: Bool
+        /// Fine-detail energy over the source's, all pixels and inside coding blocks only.
+        public var detailRatio: Double
+        public var interiorDetailRatio: Double
+        /// Share of the source's finest octave the rendition carries (low for small-then-upscaled encodes).
+        public var topOctaveRetention: Double
+        /// Error in the flattest quarter of blocks over the most textured quarter's.
+        public var flatToTexturedError: Double
+        /// U and V of the rendition as a mix of the source's chroma (see `PictureStatistics.chromaMix`).
+        public var chromaGain: [Double]
+        public var chromaCross: [Double]
+        public var chromaOffset: [Double]
+    }
+    public struct QualityFloor: Codable, Sendable {
+        public var referenceEncoder: String
+        public var bitrate: Int
+        /// The constant rate factor the reference encode ended at (what the asked bitrate buys here).
+        public var rateFactor: Double
+        public var referencePsnrY: Double
+        public var renditionPsnrY: Double
+        /// Share of the source's finest octave kept (`PictureStatistics.topOctaveRetention`), reference and rendition.
+        public var referenceDetail: Double
+        public var renditionDetail: Double
+    }
+    public struct Structure: Codable, Sendable {
+        public var codec: String
+        public var width: Int
+        public var height: Int
+        public var bitrate: Int
+        public var durationSeconds: Double
+        public var sourceDurationSeconds: Double
+        public var startsWithKeyframe: Bool
+        public var decodeErrors: Int
+    }
+
+    public var verdict: String
+    public var reasons: [VerificationReason]
+    public var metrics: Metrics?
+    public var frames: Frames
+    public var regions: [RegionFinding]
+    public var fingerprint: String
+    public var structure: Structure
+    public var qualityFloor: QualityFloor?
+    public var samples: [Sample]
+    public var seed: String?
+    public var cost: Cost
+
+    public struct Cost: Codable, Sendable {
+        public var sourceFramesDecoded: Int
+        public var renditionFramesDecoded: Int
+        public var referenceFramesEncoded: Int
+        public var seconds: Double
+    }
+
+    public var accepted: Bool { verdict == "accept" }
+}
+
+/// What the report page needs beyond the JSON: a picture and where it departs from the source.
+public struct VerificationReportData: Sendable {
+    /// A rendition frame's luma (one of the samples), for the heatmap's background.
+    public var thumbnail: PlaneImage
+    /// Mean excess error per block over the compared frames.
+    public var excess: [Float]
+    public var columns: Int
+    public var rows: Int
+    public var blockSize: Int
+}
+
+/// Input that cannot be checked at all (exit 2), as opposed to a rendition that was checked and failed.
+public enum VerificationInputError: Error, CustomStringConvertible, Equatable, Sendable {
+    case noFrames(path: String)
+    case aspectMismatch(source: String, rendition: String)
+    case sourceShorter(source: Double, rendition: Double)
+    case nothingDecoded(path: String)
+    case badArgument(String)
+
+    public var description: String {
+        switch self {
+        case let .noFrames(path): return "\(path) has no video frames"
+        case let .aspectMismatch(source, rendition):
+            return "rendition is \(rendition) but source is \(source): another aspect ratio cannot be compared"
+        case let .sourceShorter(source, rendition):
+            return String(format: "source lasts %.2f s but rendition %.2f s: the source must cover the rendition", source, rendition)
+        case let .nothingDecoded(path): return "no frame of \(path) could be decoded for comparison"
+        case let .badArgument(text): return text
+        }
+    }
+}
+
+/// The decision thresholds, each with where its value comes from. Measured on the corpus of
+/// benchmarks/verify (honest x264/x265/SVT-AV1/VP9 renditions of natural footage, 240p@250k to 720p@3000k).
+public enum VerdictThresholds {
+    /// Below this MSE a block's error is rounding, not evidence (≈ 1.4 levels RMS).
+    public static let excessErrorFloor: Float = 2
+    /// A block stands out when its error is this many times the typical error of its texture class.
+    public static let excessErrorFlag: Float = 10
+    /// ... in at least this share of the compared frames (a pan moves honest hard spots around; overlays stay).
+    public static let persistence = 0.6
+    /// ... and its mean error is at least this (MSE ≈ 3 levels RMS): faint overlays on flat areas still pass it.
+    public static let minimumRegionError: Float = 9
+    /// A region of a single block needs this much stronger evidence.
+    public static let singleBlockExcess: Float = 25
+    /// Blocks whose rendition kept less than this share of the source's texture count as blurred.
+    public static let blurredDetailShare: Float = 0.35
+    /// Bitrate outside [low, high] × asked is out of bounds. Honest ABR encoders of 2–4 s segments land within
+    /// 0.6–1.4×; a cut to ¼ or ⅙ lands far below.
+    public static let bitrateLow = 0.45
+    public static let bitrateHigh = 2.0
+    /// Rendition and source durations may differ by this many frame periods (rounding of the last frame).
+    public static let durationFrames = 1.5
+    /// Aspect ratios within this relative difference are the same shape (even-rounded widths at 240p).
+    public static let aspectTolerance = 0.03
+    /// A rendition frame counts as frozen when it moved less than this share of what its source moved …
+    public static let frozenMotionShare = 0.08
+    /// … and the source moved at least this much (thumbnail MSE), so still scenes are not "frozen".
+    public static let frozenSourceMotion = 3.0
+    /// Black: luma mean and spread below these while the source's are not.
+    public static let blackLumaMean = 24.0
+    public static let blackLumaDeviation = 5.0
+    /// Time shift: the best-matching source neighbour's error must be below this share of the aligned frame's.
+    public static let shiftedErrorShare = 0.6
+    /// Flip: the mirrored source must match this much better than the source as is.
+    public static let mirroredErrorShare = 0.5
+    /// Perceptual-hash distance beyond which two frames are different pictures.
+    public static let substitutedHashDistance = 20
+    /// A frame is substituted when, besides the hash, its luma PSNR against the source is below this.
+    public static let substitutedPsnr = 20.0
+    /// Chroma: a mean U or V offset larger than this (levels) is a colour change, not coding error.
+    public static let chromaBias = 3.0
+    /// Chroma cross-talk (a U/V rotation: hue) beyond this; honest encodes measure under 0.04.
+    public static let chromaCrossTalk = 0.1
+    /// Chroma gain above this is a saturation boost (encoders only lose saturation: 0.5–1.0 measured).
+    public static let chromaGainHigh = 1.25
+    /// Added noise: in-block detail energy above this multiple of the source's (x264 ultrafast's own
+    /// artefacts reach ≈ 2.7× at 720p, so this alone is not enough) …
+    public static let addedNoiseDetail = 1.5
+    /// … together with error on the flattest blocks near that of the most textured (encoders: 0.4–0.55).
+    public static let addedNoiseFlatError = 0.75
+    /// Quality floor: the rendition's luma PSNR may fall this far below the verifier's own reference encode
+    /// (x264 ultrafast, constant rate factor matched to the asked bits per frame). A real x264 ultrafast ABR
+    /// encode of a noisy 720p pan lands up to ≈ 7 dB below it (ABR start-up, no lookahead), and must pass.
+    public static let qualityMarginDb = 8.0
+    /// Resolution cheat: the rendition keeps less than this share of the finest-octave detail the reference
+    /// encode keeps at the same size and bits (honest encodes measured ≥ 0.8 of it; 2x-upscaled ≈ 0.5).
+    public static let resolutionCheatDetailShare = 0.65
+}

@@ -1,0 +1,130 @@
+import Foundation
+import Media
+import Testing
+@testable import Verify
+
+/// Verdicts of `SegmentVerifier` on real renditions and real tampered clips made with the ffmpeg CLI.
+@Suite struct VerifyVerdictTests {
+    /// A 2 s 640x360 segment of the 720p fixture (one keyframe, near-lossless): the source of every rendition here.
+    static func source() throws -> String {
+        try TestClips.make("source-360p.mp4", ["-i", TestClips.fixture("pan-720p.mp4"), "-an", "-t", "2", "-vf", "scale=640:360",
+                                               "-c:v", "libx264", "-preset", "fast", "-crf", "16", "-g", "300"])
+    }
+
+    /// A rendition of the source: optional tamper filter, then the rung's size, x264 at `kbps`.
+    static func rendition(_ name: String, filter: String? = nil, width: Int = 640, height: Int = 360, kbps: Int = 800,
+                          preset: String = "veryfast") throws -> String {
+        let chain = [filter, "scale=\(width):\(height)"].compactMap { $0 }.joined(separator: ",")
+        return try TestClips.make(name, ["-i", try source(), "-vf", chain, "-an", "-c:v", "libx264", "-preset", preset, "-b:v", "\(kbps)k"])
+    }
+
+    static func verify(_ rendition: String, width: Int = 640, height: Int = 360, kbps: Int = 800, samples: Int = 4, seed: UInt64 = 7) throws -> VerificationResult {
+        var request = VerificationRequest(source: try source(), rendition: rendition)
+        request.width = width
+        request.height = height
+        request.bitrate = kbps * 1000
+        request.codec = "h264"
+        request.sampling = .samples(samples)
+        request.seed = seed
+        return try SegmentVerifier(request: request).run().0
+    }
+
+    @Test func honestX264At360pIsAccepted() throws {
+        let result = try Self.verify(try Self.rendition("honest-360p.mp4", preset: "medium"))
+        #expect(result.verdict == "accept", "\(result.reasons)")
+        #expect(result.frames.source == 60 && result.frames.rendition == 60)
+        #expect(result.frames.compared >= 4)
+        #expect((result.metrics?.psnr.y ?? 0) > 30)
+    }
+
+    @Test func honestUltrafastAt240pAnd250kIsAccepted() throws {
+        let path = try Self.rendition("honest-240p-ultrafast.mp4", width: 426, height: 240, kbps: 250, preset: "ultrafast")
+        let result = try Self.verify(path, width: 426, height: 240, kbps: 250)
+        #expect(result.verdict == "accept", "\(result.reasons)")
+    }
+
+    @Test func visibleTextWatermarkIsRejectedWithItsRegion() throws {
+        let font = "/usr/share/fonts/truetype/dejavu/DejaVuSans-Bold.ttf"
+        let path = try Self.rendition("watermark.mp4", filter: "drawtext=fontfile=\(font):text='PRISM':fontsize=40:fontcolor=white@0.6:x=400:y=40")
+        let result = try Self.verify(path)
+        #expect(result.verdict == "reject")
+        #expect(result.reasons.map(\.code).contains("watermark-region"), "\(result.reasons)")
+        let region = try #require(result.regions.first { $0.code == "watermark-region" })
+        // The text sits at (400, 40) and spans about 140x40 px: the region must overlap it.
+        #expect(region.x < 540 && region.x + region.w > 400 && region.y < 80 && region.y + region.h > 40, "\(region)")
+    }
+
+    @Test func droppedFramesAreRejected() throws {
+        let path = try Self.rendition("dropped.mp4", filter: "select='not(between(n\\,20\\,27))',setpts=N/FRAME_RATE/TB")
+        let result = try Self.verify(path)
+        #expect(result.verdict == "reject")
+        #expect(result.reasons.map(\.code).contains("frames-dropped"))
+        #expect(result.frames.rendition == 52)
+    }
+
+    @Test func bitrateCutToAQuarterIsRejected() throws {
+        let path = try Self.rendition("quarter.mp4", kbps: 200, preset: "medium")
+        let result = try Self.verify(path)
+        #expect(result.verdict == "reject")
+        #expect(result.reasons.map(\.code).contains("bitrate-out-of-bounds"))
+    }
+
+    @Test func mirroredPictureIsRejectedAsFlipped() throws {
+        let result = try Self.verify(try Self.rendition("hflip.mp4", filter: "hflip"))
+        #expect(result.reasons.map(\.code).contains("flipped"), "\(result.reasons)")
+    }
+
+    @Test func blackFramesAreFoundFromPacketSizes() throws {
+        let path = try Self.rendition("black.mp4", filter: "drawbox=c=black:t=fill:enable='between(n,30,41)'")
+        // One random sample only: the black run must be found through its near-empty packets.
+        let result = try Self.verify(path, samples: 1, seed: 3)
+        #expect(result.reasons.map(\.code).contains("black-frames"), "\(result.reasons)")
+    }
+
+    @Test func upscaledSmallEncodeIsRejectedAsResolutionCheat() throws {
+        let path = try Self.rendition("upscaled.mp4", filter: "scale=320:180,scale=640:360")
+        let result = try Self.verify(path)
+        #expect(result.reasons.map(\.code).contains("resolution-cheat"), "\(result.reasons)")
+    }
+
+    @Test func hlsPlaylistFromPrismTranscodeIsAccepted() throws {
+        let output = TestClips.folder.appendingPathComponent("transcode-hls")
+        if !FileManager.default.fileExists(atPath: output.appendingPathComponent("240p/index.m3u8").path) {
+            let run = try PrismBinary.run(["transcode", try Self.source(), "-o", output.path, "--ladder", "240p@250k", "-q"])
+            #expect(run.status == 0, "\(run.stderr)")
+        }
+        let result = try Self.verify(output.appendingPathComponent("240p/index.m3u8").path, width: 426, height: 240, kbps: 250)
+        #expect(result.verdict == "accept", "\(result.reasons)")
+        #expect(result.frames.rendition == 60)
+    }
+
+    @Test func seededSamplesRepeatAndUnseededOnesVary() {
+        #expect(SamplePicker.pick(count: 5, from: 300, seed: 42) == SamplePicker.pick(count: 5, from: 300, seed: 42))
+        let draws = Set((0..<5).map { _ in SamplePicker.pick(count: 5, from: 300, seed: nil) })
+        #expect(draws.count > 1)
+        #expect(SamplePicker.pick(count: 10, from: 4, seed: nil) == [0, 1, 2, 3])
+    }
+}
+
+/// Perceptual hashes on real frames: stable across re-encoding and scaling, far apart across content.
+@Suite struct PerceptualHashTests {
+    static func firstLuma(_ path: String) throws -> PlaneImage {
+        let reader = try VideoFrameReader(path: path)
+        let frame = try #require(try reader.next())
+        var converter: Scaler?
+        return YUVImage(frame: try FramePlanes.as420(frame, converter: &converter), time: 0).luma
+    }
+
+    @Test func hashSurvivesReencodingAndScalingButNotOtherContent() throws {
+        let source = try Self.firstLuma(TestClips.fixture("pan-720p.mp4"))
+        let small = try TestClips.make("hash-240p.mp4", ["-i", TestClips.fixture("pan-720p.mp4"), "-an", "-frames:v", "1", "-vf", "scale=426:240",
+                                                         "-c:v", "libx264", "-b:v", "150k"])
+        let other = try Self.firstLuma(TestClips.fixture("single-keyframe-360p.mp4"))
+        let a = PerceptualHash(luma: source), b = PerceptualHash(luma: try Self.firstLuma(small)), c = PerceptualHash(luma: other)
+        #expect(a.distance(to: b) <= 10, "re-encoded at 240p: \(a.distance(to: b))")
+        #expect(a.distance(to: c) >= 20, "other content: \(a.distance(to: c))")
+        #expect(PerceptualHash(hex: a.description) == a)
+        let fingerprint = SegmentFingerprint(hashes: [a, b])
+        #expect(SegmentFingerprint(fingerprint.description)?.hashes == [a, b])
+    }
+}
