@@ -117,7 +117,8 @@ public final class FarmerService: @unchecked Sendable {
 
     /// Verifies the header envelope of a request with a raw or empty body.
     private func authenticate(_ request: Request, method: String, path: String) throws -> (PublicIdentity, SignedEnvelope) {
-        guard let name = HTTPField.Name(SignedEnvelope.headerName), let value = request.headers[name] else {
+        let wanted = SignedEnvelope.headerName.lowercased()
+        guard let value = request.headers.first(where: { $0.name.canonicalName == wanted })?.value else {
             throw FarmerAPIError(.unauthorized, "unsigned", "requests must carry a signed \(SignedEnvelope.headerName) header")
         }
         guard let envelope = SignedEnvelope(headerValue: value) else {

@@ -76,6 +76,14 @@ public struct SegmentTaskResult: Codable, Sendable {
         public var frames: Int
         public var bytes: Int
         public var encodeSeconds: Double
+
+        public init(rung: String, file: String, frames: Int, bytes: Int, encodeSeconds: Double) {
+            self.rung = rung
+            self.file = file
+            self.frames = frames
+            self.bytes = bytes
+            self.encodeSeconds = encodeSeconds
+        }
     }
 
     public var index: Int
@@ -85,6 +93,16 @@ public struct SegmentTaskResult: Codable, Sendable {
     public var renditions: [Rendition]
     public var decodeErrors: Int
     public var wallSeconds: Double
+
+    public init(index: Int, frames: Int, encoder: String, family: String, renditions: [Rendition], decodeErrors: Int, wallSeconds: Double) {
+        self.index = index
+        self.frames = frames
+        self.encoder = encoder
+        self.family = family
+        self.renditions = renditions
+        self.decodeErrors = decodeErrors
+        self.wallSeconds = wallSeconds
+    }
 }
 
 /// A change to how a task is carried out: the operator's test aid for making a farmer dishonest on

@@ -18,6 +18,8 @@ struct Prism: AsyncParsableCommand {
             AttestCommand.self,
             KeysCommand.self,
             RegistryCommand.self,
+            FarmerCommand.self,
+            SubmitCommand.self,
             VersionCommand.self,
             MetricsCommand.self,
             VerifyCommand.self,

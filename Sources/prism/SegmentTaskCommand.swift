@@ -1,4 +1,5 @@
 import ArgumentParser
+import Farmer
 import Foundation
 import Media
 import Transcode
@@ -15,6 +16,9 @@ struct SegmentTaskCommand: ParsableCommand {
     @Option(help: "The task spec (JSON).")
     var spec: String
 
+    @Option(help: ArgumentHelp("Test aid passed down by a misbehaving farmer.", visibility: .hidden))
+    var misbehave: String?
+
     func run() throws {
         FFmpegLibrary.setLogLevel(verbose: false)
         guard let data = FileManager.default.contents(atPath: spec) else {
@@ -26,7 +30,11 @@ struct SegmentTaskCommand: ParsableCommand {
         } catch {
             throw CommandFailure.badInput("malformed task spec \(spec): \(error.localizedDescription)")
         }
-        let result = try SegmentTaskRunner.run(task)
+        let alteration = try misbehave.map { name -> TaskAlteration? in
+            guard let kind = Misbehavior(rawValue: name) else { throw CommandFailure.badInput("unknown misbehaviour '\(name)'") }
+            return kind.alteration
+        } ?? nil
+        let result = try SegmentTaskRunner.run(task, alteration: alteration)
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys]
         print(String(decoding: try encoder.encode(result), as: UTF8.self))

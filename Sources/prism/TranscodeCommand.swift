@@ -1,4 +1,5 @@
 import ArgumentParser
+import Farmer
 import Foundation
 import Media
 import Transcode

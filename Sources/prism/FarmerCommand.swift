@@ -1,0 +1,123 @@
+import ArgumentParser
+import Farmer
+import Foundation
+import Honesty
+import Media
+import Registry
+import Transcode
+import Wire
+
+/// `prism farmer serve`: accept signed transcode tasks over HTTP.
+struct FarmerCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "farmer",
+        abstract: "Rent out this machine: transcode signed segment tasks for submitters.",
+        subcommands: [Serve.self])
+
+    struct Serve: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Serve segment tasks over HTTP until interrupted.",
+            discussion: """
+            GET /v1/capabilities answers with this farmer's signed claims (encoders that open here and \
+            measured throughput); POST /v1/tasks takes a signed task header and the source segment as the \
+            body, runs it in the plain sandbox and answers with a signed receipt; the outputs are served at \
+            /v1/tasks/KEY/outputs/HEIGHT to the submitter that sent the task only. /healthz and Prometheus \
+            /metrics too. Prints "listening on http://HOST:PORT as ed25519:…" on stdout once bound.
+            """)
+
+        @Option(help: "HOST:PORT to listen on (port 0 picks a free port).")
+        var listen: String
+
+        @Option(help: "This farmer's key file (make one with `prism keys generate`).")
+        var key: String
+
+        @Option(help: "Data folder: task inputs, outputs and receipts survive restarts here.")
+        var data: String = "prism-farmer-data"
+
+        @Option(help: "Registry URL to send heartbeats to.")
+        var registry: String?
+
+        @Option(help: "Tasks run at once (default: measured by a short bench at start).")
+        var sessions: Int?
+
+        @Option(help: "Only accept tasks signed by these submitter ids (ed25519:…, comma-separated).")
+        var allow: String?
+
+        @Option(help: "URL submitters reach this farmer at (default: http://HOST:PORT as bound).")
+        var advertise: String?
+
+        @Option(help: "plain: run tasks in the plain sandbox (default); none: in this process.")
+        var sandbox: String = "plain"
+
+        @Option(help: "Test aid: be dishonest in one way (\(Misbehavior.allCases.map(\.rawValue).joined(separator: ", "))).")
+        var misbehave: String?
+
+        @Flag(name: .shortAndLong, help: "Log details.")
+        var verbose = false
+
+        func run() async throws {
+            let logger = CLILogging.bootstrap(verbose: verbose, quiet: false)
+            FFmpegLibrary.setLogLevel(verbose: verbose)
+            let address = try ListenAddress(parsing: listen)
+            guard let keyData = FileManager.default.contents(atPath: key) else { throw CommandFailure.badInput("cannot read key file \(key)") }
+            let identity = try KeyFile.decode(keyData)
+            let misbehavior = try misbehave.map { name -> Misbehavior in
+                guard let value = Misbehavior(rawValue: name) else {
+                    throw CommandFailure.badInput("unknown misbehaviour '\(name)': choose \(Misbehavior.allCases.map(\.rawValue).joined(separator: ", "))")
+                }
+                return value
+            }
+            let allowList = try allow.map { Set(try $0.split(separator: ",").map { try PublicIdentity(String($0).trimmingCharacters(in: .whitespaces)) }) }
+            if let sessions, !(1...64).contains(sessions) { throw CommandFailure.badInput("--sessions must be between 1 and 64") }
+            let extra = misbehavior?.alteration != nil ? ["--misbehave", misbehavior!.rawValue] : []
+            let executor: SegmentTaskExecutor
+            switch sandbox {
+            case "plain": executor = try SandboxTaskExecutor.make(extraArguments: extra)
+            case "none":
+                let alteration = misbehavior?.alteration
+                executor = { try SegmentTaskRunner.run($0, alteration: alteration) }
+            default: throw CommandFailure.badInput("unknown sandbox '\(sandbox)': choose plain or none")
+            }
+            let capabilities = try Self.measureCapabilities(sessions: sessions, overclaim: misbehavior == .overclaim, logger: logger)
+            let store = try TaskStore(root: URL(fileURLWithPath: data))
+            if let misbehavior { logger.warning("MISBEHAVING ON PURPOSE: \(misbehavior.rawValue). This farmer is dishonest; it says so in its capabilities.") }
+            var configuration = FarmerConfiguration(identity: identity, store: store, advertisedURL: advertise ?? "http://\(address)",
+                                                    sessions: capabilities.sessions, capabilities: capabilities, executor: executor)
+            configuration.allowList = allowList
+            configuration.misbehave = misbehavior
+            let service = FarmerService(configuration: configuration, logger: logger)
+            try await FarmerServer.run(service: service, host: address.host, port: address.port, registry: registry, logger: logger) { port in
+                print("listening on http://\(address.host):\(port) as \(identity.publicIdentity)")
+                logger.info("farmer \(identity.publicIdentity): \(capabilities.sessions) sessions, encoders \(capabilities.encoders.joined(separator: ",")), \(String(format: "%.0f", capabilities.framesPerSecond)) fps at 720p")
+            }
+        }
+
+        /// Claims from what really opens and a short measurement here (inflated only under `overclaim`).
+        static func measureCapabilities(sessions: Int?, overclaim: Bool, logger: Logger) throws -> FarmerCapabilities {
+            var bench = HostBenchmark()
+            bench.segmentSeconds = 0.5
+            bench.rungs = [LadderRung(height: 720, bitrate: 3_000_000)]
+            bench.encoders = ["libx264"]
+            bench.maximumSessions = sessions == nil ? 4 : 1
+            let report = try bench.run()
+            var encoders = EncoderFamily.allCases.flatMap { family in
+                VideoCodec.allCases.compactMap { codec -> String? in
+                    guard let name = family.encoderName(for: codec) else { return nil }
+                    if family == .software { return name }
+                    if case .success = EncoderSelection.openSession(family: family, codec: codec) { return name }
+                    return nil
+                }
+            }
+            var fps = report.encoders.first?.rungs.first?.fps ?? 0
+            if overclaim {
+                encoders.append("h264_nvenc")
+                fps *= 4
+            }
+            let measuredSessions = max(1, report.sessions?.capacity ?? 1)
+            return FarmerCapabilities(encoders: encoders, framesPerSecond: fps, sessions: sessions ?? measuredSessions, pricePerMinute: 0,
+                                      version: PrismVersion.string)
+        }
+    }
+}
+
+import Logging

@@ -1,0 +1,180 @@
+import ArgumentParser
+import Foundation
+#if canImport(FoundationNetworking)
+import FoundationNetworking
+#endif
+import Logging
+import Media
+import Registry
+import Submitter
+import Transcode
+import Verify
+import Wire
+
+/// `prism submit`: transcode through farmers, verifying every returned segment.
+struct SubmitCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "submit",
+        abstract: "Transcode a video on farmers, verifying every segment they return.",
+        discussion: """
+        Cuts INPUT into segments (each a lossless mezzanine that starts with a keyframe), sends each to a \
+        farmer with a free session (from --farmers, or the registry's list best first), checks the signed \
+        receipt and the output hashes, verifies every rendition against its source segment with \
+        `prism verify`'s engine, and moves a rejected, failed or stalled segment to another farmer. The \
+        ladder is written exactly as `prism transcode` writes it. --json prints {"segments", "renditions", \
+        "accepted", "retried", "farmers": [...], "rejections": [...]}.
+        """)
+
+    @Argument(help: "The video to transcode.")
+    var input: String
+
+    @Option(name: .shortAndLong, help: "Output folder.")
+    var output: String
+
+    @Option(help: "Farmer URLs, comma-separated.")
+    var farmers: String?
+
+    @Option(help: "Registry URL to find farmers at (and to report verdicts to).")
+    var registry: String?
+
+    @Option(help: "Submitter key file (default: a fresh identity for this run).")
+    var key: String?
+
+    @Option(help: "Rungs, e.g. 720p@3000k,480p,360p.")
+    var ladder: String?
+
+    @Option(help: "h264, hevc, av1 or vp9.")
+    var codec: String = "h264"
+
+    @Option(help: "Encoder preset asked of farmers.")
+    var preset: String = PresetScale.defaultName
+
+    @Option(help: "Segment length in seconds.")
+    var segmentSeconds: Double = 2
+
+    @Option(help: "Seconds a farmer may take for one segment before it counts as stalled.")
+    var taskTimeout: Double = 120
+
+    @Flag(help: "Print one JSON summary on stdout.")
+    var json = false
+
+    @Flag(name: .shortAndLong, help: "Log details.")
+    var verbose = false
+
+    @Flag(name: .shortAndLong, help: "Log only warnings and errors.")
+    var quiet = false
+
+    func run() throws {
+        let logger = CLILogging.bootstrap(verbose: verbose, quiet: quiet)
+        FFmpegLibrary.setLogLevel(verbose: verbose)
+        guard farmers != nil || registry != nil else { throw CommandFailure.badInput("give --farmers URL,... or --registry URL") }
+        guard taskTimeout > 0 else { throw CommandFailure.badInput("--task-timeout must be positive") }
+        let identity: SigningIdentity
+        if let key {
+            guard let data = FileManager.default.contents(atPath: key) else { throw CommandFailure.badInput("cannot read key file \(key)") }
+            identity = try KeyFile.decode(data)
+        } else {
+            identity = SigningIdentity()
+        }
+        var options = TranscodeOptions()
+        options.ladder = try ladder.map(Ladder.parse)
+        options.codec = try VideoCodec.parse(codec)
+        options.preset = preset
+        options.encoder = .software
+        options.segmentSeconds = segmentSeconds
+        _ = try PresetScale.options(for: preset, encoder: options.codec.softwareEncoder, codec: options.codec)
+
+        let urls = try farmers.map { $0.split(separator: ",").map { String($0).trimmingCharacters(in: .whitespaces) } }
+            ?? Self.farmersFromRegistry(registry!, logger: logger)
+        var clients: [FarmerClient] = []
+        for url in urls {
+            let client = FarmerClient(baseURL: url, identity: identity, timeout: taskTimeout)
+            do {
+                let announcement = try client.capabilities()
+                if let misbehave = announcement.misbehave { logger.warning("\(url) says it misbehaves on purpose (\(misbehave))") }
+                clients.append(client)
+            } catch {
+                logger.warning("skipping farmer \(url): \(error)")
+            }
+        }
+        guard !clients.isEmpty else { throw CommandFailure.badInput("no usable farmer among \(urls.joined(separator: ", "))") }
+        let registryURL = registry
+        let dispatcher = FarmDispatcher(farmers: clients, identity: identity, judge: Self.judge(logger: logger),
+                                        verdicts: registryURL.map { url in { Self.report($0, to: url, identity: identity, logger: logger) } },
+                                        logger: logger)
+        options.workers = min(64, max(1, dispatcher.totalSessions))
+        options.taskExecutor = dispatcher.executor
+        logger.info("submitting \(input) as \(identity.publicIdentity) to \(clients.count) farmer(s) with \(dispatcher.totalSessions) sessions")
+        let report: TranscodeReport
+        do {
+            report = try LadderTranscoder(input: input, output: URL(fileURLWithPath: output), options: options, logger: logger).run()
+        } catch let error as SubmitError {
+            throw CommandFailure(exitCode: 1, message: error.description)
+        }
+        let summary = dispatcher.summary
+        logger.info("\(output)/master.m3u8: \(report.segments.count) segments accepted after \(summary.retried) retries")
+        if json {
+            let result = SubmitSummary(segments: report.segments.count, renditions: report.renditions.count, accepted: summary.accepted,
+                                       retried: summary.retried, farmers: summary.farmers, rejections: summary.rejections,
+                                       master: "\(output)/master.m3u8")
+            let encoder = JSONEncoder()
+            encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+            print(String(decoding: try encoder.encode(result), as: UTF8.self))
+        }
+    }
+
+    /// Every returned rendition goes through the full verifier against its source segment.
+    static func judge(logger: Logger) -> RenditionJudge {
+        { source, rendition, rung, codec in
+            var request = VerificationRequest(source: source, rendition: rendition)
+            request.width = rung.width
+            request.height = rung.height
+            request.bitrate = rung.bitrate
+            request.codec = codec.rawValue
+            let (result, _) = try SegmentVerifier(request: request, logger: logger).run()
+            return RenditionJudgement(accepted: result.verdict == "accept", reasons: result.reasons.map(\.code))
+        }
+    }
+
+    static func farmersFromRegistry(_ registry: String, logger: Logger) throws -> [String] {
+        guard let url = URL(string: registry.trimmingCharacters(in: CharacterSet(charactersIn: "/")) + WirePath.farmers),
+              let data = try? Data(contentsOf: url) else {
+            throw CommandFailure.badInput("cannot reach registry \(registry)")
+        }
+        guard let list = try? JSONDecoder().decode(FarmerList.self, from: data) else {
+            throw CommandFailure.badInput("\(registry) did not answer with a farmer list")
+        }
+        return list.farmers.map(\.url)
+    }
+
+    /// Posts a signed verdict to the registry; a registry that is down does not stop the job.
+    static func report(_ verdict: Verdict, to registry: String, identity: SigningIdentity, logger: Logger) {
+        do {
+            let envelope = try SignedEnvelope.sign(verdict, method: "POST", path: WirePath.verdicts, by: identity)
+            guard let url = URL(string: registry.trimmingCharacters(in: CharacterSet(charactersIn: "/")) + WirePath.verdicts) else { return }
+            var request = URLRequest(url: url)
+            request.httpMethod = "POST"
+            request.httpBody = try WireCoding.canonicalBytes(envelope)
+            request.setValue("application/json", forHTTPHeaderField: "Content-Type")
+            let done = DispatchSemaphore(value: 0)
+            URLSession.shared.dataTask(with: request) { _, _, error in
+                if let error { logger.warning("verdict to \(registry) failed: \(error.localizedDescription)") }
+                done.signal()
+            }.resume()
+            done.wait()
+        } catch {
+            logger.warning("verdict to \(registry) failed: \(error)")
+        }
+    }
+}
+
+/// The `--json` summary of a submit (DESIGN.md's shape).
+struct SubmitSummary: Encodable {
+    let segments: Int
+    let renditions: Int
+    let accepted: Int
+    let retried: Int
+    let farmers: [DispatchSummary.FarmerTally]
+    let rejections: [DispatchSummary.Rejection]
+    let master: String
+}
