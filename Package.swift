@@ -84,6 +84,7 @@ let package = Package(
             .product(name: "_CryptoExtras", package: "swift-crypto"),
             .product(name: "SwiftASN1", package: "swift-asn1"),
         ]),
+        .testTarget(name: "FarmTests", dependencies: ["PrismTestSupport"]),
         .testTarget(name: "WireTests", dependencies: ["Wire", "PrismTestSupport"]),
         .testTarget(name: "RegistryTests", dependencies: [
             "Registry", "Wire", "PrismTestSupport",

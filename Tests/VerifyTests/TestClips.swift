@@ -1,3 +1,4 @@
+import PrismTestSupport
 import Foundation
 
 /// Test clips made from the fixtures with the ffmpeg CLI (the oracle), cached for the test run in one

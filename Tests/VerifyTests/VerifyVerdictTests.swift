@@ -1,3 +1,4 @@
+import PrismTestSupport
 import Foundation
 import Media
 import Testing

@@ -1,0 +1,103 @@
+import Foundation
+import PrismTestSupport
+import Testing
+
+/// A farm on loopback: real farmer processes (tasks in the plain sandbox), a real submit.
+enum Farm {
+    static func key(_ folder: TemporaryFolder, _ name: String) throws -> String {
+        let path = folder.path("\(name).key")
+        let result = try PrismBinary.run(["keys", "generate", "--out", path])
+        try #require(result.status == 0, "\(result.stderr)")
+        return path
+    }
+
+    static func farmer(_ folder: TemporaryFolder, _ name: String, _ extra: [String] = []) throws -> LiveServer {
+        try LiveServer(["farmer", "serve", "--listen", "127.0.0.1:0", "--key", try key(folder, name), "--data", folder.path("data-\(name)"),
+                        "--sessions", "1"] + (HostTool.exists("bwrap") ? [] : ["--sandbox", "none"]) + extra)
+    }
+
+    struct Summary: Decodable {
+        struct Tally: Decodable { let url: String; let id: String; let accepted: Int; let rejected: Int; let failed: Int; let dropped: Bool }
+        struct Rejection: Decodable { let segment: Int; let farmer: String; let url: String; let reasons: [String] }
+        let segments: Int
+        let renditions: Int
+        let accepted: Int
+        let retried: Int
+        let farmers: [Tally]
+        let rejections: [Rejection]
+    }
+
+    static func submit(_ input: String, to farmers: [LiveServer], output: String, extra: [String] = []) throws -> (PrismBinary.Result, Summary?) {
+        let result = try PrismBinary.run(["submit", input, "-o", output, "--farmers", farmers.map(\.url).joined(separator: ","),
+                                          "--ladder", "360p,240p", "--preset", "veryfast", "--json", "-q"] + extra)
+        return (result, try? JSONDecoder().decode(Summary.self, from: Data(result.stdout.utf8)))
+    }
+}
+
+@Suite(.serialized) struct FarmEndToEndTests {
+    @Test func threeFarmersOneWatermarkingEverySegmentDeliveredAndTheCheatsRedone() throws {
+        let folder = try TemporaryFolder("farm-e2e")
+        defer { folder.remove() }
+        let cheat = try Farm.farmer(folder, "cheat", ["--misbehave", "watermark"])
+        let honestA = try Farm.farmer(folder, "a"), honestB = try Farm.farmer(folder, "b")
+        defer { [cheat, honestA, honestB].forEach { $0.stop() } }
+        // The cheat is listed first, so it is offered work first.
+        let (result, parsed) = try Farm.submit(Fixtures.path("pan-720p.mp4"), to: [cheat, honestA, honestB], output: folder.path("out"))
+        #expect(result.status == 0, "\(result.stderr)")
+        let summary = try #require(parsed)
+        #expect(summary.segments == 3 && summary.accepted == 3 && summary.renditions == 2)
+        let cheatTally = try #require(summary.farmers.first { $0.url == cheat.url })
+        #expect(cheatTally.accepted == 0 && cheatTally.rejected >= 1, "every cheat rendition rejected")
+        #expect(summary.retried >= cheatTally.rejected)
+        #expect(!summary.rejections.isEmpty && summary.rejections.allSatisfy { $0.url == cheat.url && $0.reasons.contains("watermark-region") })
+        #expect(summary.farmers.filter { $0.url != cheat.url }.map(\.accepted).reduce(0, +) == 3)
+        // The delivered ladder is accepted by prism verify against the whole source.
+        for (rung, width, height, bitrate) in [("360p", 640, 360, 800_000), ("240p", 426, 240, 250_000)] {
+            let verified = try PrismBinary.run(["verify", "--source", Fixtures.path("pan-720p.mp4"), "--rendition", folder.path("out/\(rung)/index.m3u8"),
+                                                "--width", String(width), "--height", String(height), "--bitrate", String(bitrate), "--codec", "h264", "--json"])
+            #expect(verified.status == 0, "\(rung): \(verified.stdout.prefix(400))")
+        }
+    }
+
+    @Test func aStallingFarmerTimesOutAndAKilledFarmerIsDroppedWithNoSegmentLost() throws {
+        let folder = try TemporaryFolder("farm-faults")
+        defer { folder.remove() }
+        let staller = try Farm.farmer(folder, "staller", ["--misbehave", "stall"])
+        let victim = try Farm.farmer(folder, "victim")
+        let honest = try Farm.farmer(folder, "honest")
+        defer { [staller, victim, honest].forEach { $0.stop() } }
+        // Kill one farmer outright while the job runs.
+        DispatchQueue.global().asyncAfter(deadline: .now() + 2) { victim.stop(kill: true) }
+        let (result, parsed) = try Farm.submit(Fixtures.path("single-keyframe-360p.mp4"), to: [staller, victim, honest], output: folder.path("out"),
+                                               extra: ["--task-timeout", "8"])
+        #expect(result.status == 0, "\(result.stderr)")
+        let summary = try #require(parsed)
+        #expect(summary.segments == 4 && summary.accepted == 4)
+        let stalled = try #require(summary.farmers.first { $0.url == staller.url })
+        #expect(stalled.accepted == 0 && stalled.dropped, "the staller is dropped after its timeout")
+        let frames = try HostTool.run("ffprobe", ["-v", "error", "-count_frames", "-select_streams", "v:0", "-show_entries", "stream=nb_read_frames",
+                                                  "-of", "csv=p=0", folder.path("out/360p/index.m3u8")])
+        #expect(frames.stdout.trimmingCharacters(in: .whitespacesAndNewlines) == "200")
+    }
+
+    @Test func aRestartedFarmerStillServesItsFinishedResults() throws {
+        let folder = try TemporaryFolder("farm-restart")
+        defer { folder.remove() }
+        let key = try Farm.key(folder, "steady")
+        let arguments = ["farmer", "serve", "--listen", "127.0.0.1:0", "--key", key, "--data", folder.path("data"), "--sessions", "2"]
+            + (HostTool.exists("bwrap") ? [] : ["--sandbox", "none"])
+        let first = try LiveServer(arguments)
+        let submitterKey = try Farm.key(folder, "submitter")
+        let (run1, _) = try Farm.submit(Fixtures.path("odd-642x362.mp4"), to: [first], output: folder.path("out1"), extra: ["--key", submitterKey])
+        #expect(run1.status == 0, "\(run1.stderr)")
+        first.stop()
+        let second = try LiveServer(arguments)
+        defer { second.stop() }
+        let (run2, parsed) = try Farm.submit(Fixtures.path("odd-642x362.mp4"), to: [second], output: folder.path("out2"), extra: ["--key", submitterKey])
+        #expect(run2.status == 0, "\(run2.stderr)")
+        #expect(parsed?.accepted == 2)
+        // Served from disk: the restarted farmer ran no task of its own.
+        let metrics = try HostTool.run("curl", ["-s", second.url + "/metrics"])
+        #expect(metrics.stdout.contains("prism_farmer_tasks_total{outcome=\"completed\"} 0"), "\(metrics.stdout)")
+    }
+}
