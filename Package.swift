@@ -39,7 +39,7 @@ let package = Package(
             .unsafeFlags(["-O"], .when(configuration: .debug)),
         ]),
         .target(name: "Honesty", dependencies: [
-            "Media", "Transcode",
+            "Media", "Transcode", "Submitter", "Wire", "CFFmpeg",
             .product(name: "Logging", package: "swift-log"),
         ], swiftSettings: [.unsafeFlags(["-O"], .when(configuration: .debug))]),
         .target(name: "Exec", dependencies: [
@@ -55,6 +55,7 @@ let package = Package(
         ]),
         .target(name: "Submitter", dependencies: [
             "Media", "Transcode", "Verify", "Wire",
+            .product(name: "SQLiteNIO", package: "sqlite-nio"),
             .product(name: "Logging", package: "swift-log"),
         ]),
         .target(name: "Wire", dependencies: [
@@ -84,7 +85,7 @@ let package = Package(
             .product(name: "_CryptoExtras", package: "swift-crypto"),
             .product(name: "SwiftASN1", package: "swift-asn1"),
         ]),
-        .testTarget(name: "FarmTests", dependencies: ["PrismTestSupport"]),
+        .testTarget(name: "FarmTests", dependencies: ["PrismTestSupport", "Wire"]),
         .testTarget(name: "WireTests", dependencies: ["Wire", "PrismTestSupport"]),
         .testTarget(name: "RegistryTests", dependencies: [
             "Registry", "Wire", "PrismTestSupport",

@@ -93,6 +93,7 @@ public final class FarmerService: @unchecked Sendable {
             return FarmerService.json(envelope)
         }
         router.post(RouterPath(FarmerPath.tasks)) { request, _ in try await self.acceptTask(request) }
+        router.post(RouterPath(FarmerPath.bandwidth)) { request, _ in try await self.bandwidth(request) }
         router.get("/v1/tasks/:task/outputs/:height") { request, context in
             try self.serveOutput(request, task: context.parameters.get("task") ?? "", height: context.parameters.get("height") ?? "")
         }
@@ -176,7 +177,12 @@ public final class FarmerService: @unchecked Sendable {
         try FileManager.default.createDirectory(at: folder.appendingPathComponent("out"), withIntermediateDirectories: true)
         let sourcePath = folder.appendingPathComponent("source.ts").path
         try source.write(to: URL(fileURLWithPath: sourcePath))
-        let localTask = try makeLocalTask(task, codec: codec, source: sourcePath, output: folder.appendingPathComponent("out").path)
+        // A challenger may ask for a claimed encoder by family; an overclaiming farmer quietly uses software
+        // and still names the claimed one in its receipt (what the bitstream fingerprint is there to catch).
+        let asked = task.options["encoder"].flatMap(EncoderPreference.init(rawValue:)) ?? .software
+        let lying = configuration.misbehave == .overclaim && asked != .software && asked != .auto
+        let localTask = try makeLocalTask(task, codec: codec, encoder: lying ? .software : asked, source: sourcePath,
+                                          output: folder.appendingPathComponent("out").path)
         logger.info("task \(key.prefix(12)) from \(submitter): \(task.ladder.count) rungs \(task.codec), \(source.count) bytes")
         let executor = configuration.executor
         let result: SegmentTaskResult
@@ -196,8 +202,9 @@ public final class FarmerService: @unchecked Sendable {
                                      frames: frames, pixels: Int64(frames * rung.width * rung.height)))
         }
         let encodeSeconds = result.renditions.map(\.encodeSeconds).reduce(0, +)
+        let reportedEncoder = lying ? (EncoderFamily(rawValue: asked.rawValue)?.encoderName(for: codec) ?? result.encoder) : result.encoder
         let receipt = SegmentReceipt(farmer: configuration.identity.publicIdentity, task: try task.address(), input: task.source, rungs: rungs,
-                                     encoder: result.encoder, timings: TaskTimings(decodeSeconds: max(0, result.wallSeconds - encodeSeconds),
+                                     encoder: reportedEncoder, timings: TaskTimings(decodeSeconds: max(0, result.wallSeconds - encodeSeconds),
                                                                                    encodeSeconds: encodeSeconds, totalSeconds: Date().timeIntervalSince(started)))
         let signed = try SignedEnvelope.sign(receipt, method: SignedEnvelope.responseMethod, path: FarmerPath.tasks, by: configuration.identity)
         let body = try WireCoding.canonicalBytes(signed)
@@ -208,7 +215,7 @@ public final class FarmerService: @unchecked Sendable {
     }
 
     /// The execution task for a wire task: geometry fixed from the source when the submitter left widths out.
-    private func makeLocalTask(_ task: Wire.SegmentTask, codec: VideoCodec, source: String, output: String) throws -> Transcode.SegmentTask {
+    private func makeLocalTask(_ task: Wire.SegmentTask, codec: VideoCodec, encoder: EncoderPreference, source: String, output: String) throws -> Transcode.SegmentTask {
         let reader = try VideoFrameReader(path: source)
         let stream = reader.stream
         let rungs = task.ladder.map { rung in
@@ -218,9 +225,30 @@ public final class FarmerService: @unchecked Sendable {
         }
         let rate = stream.frameRate > 0 ? stream.averageFrameRate : AVRational(num: 25, den: 1)
         let local = Transcode.SegmentTask(index: 0, source: source, rungs: rungs, codec: codec, preset: task.preset ?? PresetScale.defaultName,
-                                          encoder: .software, frameRate: rate, output: output)
+                                          encoder: encoder, frameRate: rate, output: output)
         try local.validate()
         return local
+    }
+
+    /// Bandwidth probe: the body (random bytes from the challenger) is read and discarded; the answer is
+    /// as many random bytes as the signed request asks for, so both directions can be timed.
+    private func bandwidth(_ request: Request) async throws -> Response {
+        let (_, envelope) = try authenticate(request, method: "POST", path: FarmerPath.bandwidth)
+        guard let probe = try? envelope.decodeBody(BandwidthProbe.self), (0...BandwidthProbe.maximumBytes).contains(probe.downloadBytes),
+              probe.uploadBytes <= BandwidthProbe.maximumBytes else {
+            throw FarmerAPIError(.badRequest, "bad-probe", "a bandwidth probe asks for 0 to \(BandwidthProbe.maximumBytes) bytes each way")
+        }
+        let body = try await request.body.collect(upTo: BandwidthProbe.maximumBytes)
+        guard body.readableBytes == probe.uploadBytes else {
+            throw FarmerAPIError(.badRequest, "bad-probe", "uploaded \(body.readableBytes) bytes, the probe says \(probe.uploadBytes)")
+        }
+        var generator = SystemRandomNumberGenerator()
+        var bytes = [UInt8](repeating: 0, count: probe.downloadBytes)
+        for index in stride(from: 0, to: bytes.count, by: 8) {
+            let word = generator.next()
+            for offset in 0..<min(8, bytes.count - index) { bytes[index + offset] = UInt8(truncatingIfNeeded: word >> (offset * 8)) }
+        }
+        return Response(status: .ok, headers: [.contentType: "application/octet-stream"], body: .init(byteBuffer: ByteBuffer(bytes: bytes)))
     }
 
     private func serveOutput(_ request: Request, task key: String, height: String) throws -> Response {

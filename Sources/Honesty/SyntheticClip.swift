@@ -16,7 +16,8 @@ public struct SeededGenerator: RandomNumberGenerator, Sendable {
 }
 
 /// A clip that looks like camera footage, made from a seed: a large multi-octave noise "landscape" with
-/// coloured regions, seen through a virtual camera that pans and zooms, plus per-frame sensor noise.
+/// coloured regions, seen through a virtual camera that pans, zooms and wobbles. (No per-frame sensor
+/// noise: encoders rightly smooth it away, which a verifier cannot tell from lost detail.)
 /// Nobody can precompute or cache its encode without the seed.
 public final class SyntheticClip {
     public let width: Int
@@ -30,7 +31,7 @@ public final class SyntheticClip {
     private let scaler: Scaler
     private var produced = 0
     private let panX: Double, panY: Double, zoom: Double
-    static let maximumTextureWidth = 2560
+    static let maximumTextureWidth = 3840
 
     public init(width: Int, height: Int, frameRate: Int, seconds: Double, seed: UInt64) throws {
         self.width = width
@@ -38,12 +39,12 @@ public final class SyntheticClip {
         self.frameRate = frameRate
         frameCount = max(1, Int((seconds * Double(frameRate)).rounded()))
         generator = SeededGenerator(seed: seed)
-        // Twice the frame, capped: the camera sees half of it, so zooming in never shows texels bigger than pixels
-        // at common sizes, and painting stays under a second.
-        textureWidth = min(width * 2, SyntheticClip.maximumTextureWidth) / 2 * 2
-        textureHeight = min(height * 2, SyntheticClip.maximumTextureWidth * 9 / 16) / 2 * 2
+        // The camera always sees at least as many texels as it has pixels (the window is 1.5× the frame, zooming
+        // to 1.05×), so the picture never gets upscaled and keeps a photo's fine detail; capped to keep painting fast.
+        textureWidth = min(width * 22 / 10, SyntheticClip.maximumTextureWidth) / 2 * 2
+        textureHeight = min(height * 22 / 10, SyntheticClip.maximumTextureWidth * 9 / 16) / 2 * 2
         texture = try Frame.video(width: textureWidth, height: textureHeight, format: AV_PIX_FMT_YUV420P)
-        scaler = Scaler(width: width, height: height, format: AV_PIX_FMT_YUV420P, algorithm: .bilinear)
+        scaler = Scaler(width: width, height: height, format: AV_PIX_FMT_YUV420P, algorithm: .area)
         panX = Double.random(in: 0.2...0.45, using: &generator)
         panY = Double.random(in: -0.15...0.15, using: &generator)
         zoom = Double.random(in: 0.1...0.3, using: &generator)
@@ -55,23 +56,23 @@ public final class SyntheticClip {
         guard produced < frameCount else { return nil }
         let t = Double(produced) / Double(max(frameCount - 1, 1))
         // Camera window: shrinks as it zooms in, slides right and drifts vertically, with a small wobble.
-        let scale = 1.0 - zoom * t
-        let windowWidth = Int(Double(textureWidth) * 0.5 * scale) / 2 * 2
-        let windowHeight = Int(Double(textureHeight) * 0.5 * scale) / 2 * 2
+        let scale = 1.5 * (1.0 - zoom * t)
+        let windowWidth = min(textureWidth, Int(Double(width) * scale)) / 2 * 2
+        let windowHeight = min(textureHeight, Int(Double(height) * scale)) / 2 * 2
         let wobble = sin(Double(produced) / 3.1) * 3
         let x = Int((Double(textureWidth - windowWidth) * (0.1 + panX * t) + wobble).clamped(0, Double(textureWidth - windowWidth))) / 2 * 2
         let y = Int((Double(textureHeight - windowHeight) * (0.5 + panY * t) + wobble).clamped(0, Double(textureHeight - windowHeight))) / 2 * 2
         let window = try texture.window(x: x, y: y, width: windowWidth, height: windowHeight)
         let frame = try scaler.scale(window)
-        addSensorNoise(frame)
         frame.pts = Int64(produced)
         produced += 1
         return frame
     }
 
     private func paintTexture() {
-        // Value noise at several octaves: broad shapes plus fine detail, like foliage or rock.
-        let octaves = [(cell: 64, amplitude: 70.0), (cell: 16, amplitude: 35.0), (cell: 4, amplitude: 18.0), (cell: 1, amplitude: 6.0)]
+        // Value noise at several octaves: broad shapes plus fine detail, like foliage or rock. Amplitude falls
+        // about as fast as frequency rises (a photograph's 1/f spectrum), so fine detail is present but not noise.
+        let octaves = [(cell: 128, amplitude: 60.0), (cell: 32, amplitude: 30.0), (cell: 8, amplitude: 14.0), (cell: 2, amplitude: 6.0)]
         var luma = [Double](repeating: 110, count: textureWidth * textureHeight)
         for octave in octaves {
             let gridWidth = textureWidth / octave.cell + 2, gridHeight = textureHeight / octave.cell + 2
@@ -105,17 +106,6 @@ public final class SyntheticClip {
                     let detail = (luma[(row * 2) * textureWidth + column * 2] - 110) * 0.08
                     base[row * stride + column] = UInt8((tint + detail).clamped(16, 240))
                 }
-            }
-        }
-    }
-
-    private func addSensorNoise(_ frame: Frame) {
-        let base = frame.planeBase(0)!, stride = frame.lineSize(0)
-        for row in 0..<height {
-            for column in 0..<width where (column &+ row &* 7) % 3 == 0 {
-                let noise = Int(generator.next() % 7) - 3
-                let value = Int(base[row * stride + column]) + noise
-                base[row * stride + column] = UInt8(min(max(value, 16), 235))
             }
         }
     }

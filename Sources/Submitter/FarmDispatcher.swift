@@ -40,6 +40,8 @@ public struct DispatchSummary: Codable, Sendable {
 
     public var accepted: Int
     public var retried: Int
+    /// Segments taken from the journal of an interrupted earlier run.
+    public var resumed: Int
     public var farmers: [FarmerTally]
     public var rejections: [Rejection]
 }
@@ -68,11 +70,14 @@ public final class FarmDispatcher: @unchecked Sendable {
     let judge: RenditionJudge
     let verdicts: VerdictSink?
     let logger: Logger
+    /// Verified segments from an earlier run of the same job, and where new ones are recorded.
+    public var journal: SubmitJournal?
     /// Tries per segment before the job fails: each farmer at most once, and no more than this.
     public var maximumAttempts = 4
     private let condition = NSCondition()
     private var retried = 0
     private var acceptedSegments = 0
+    private var resumed = 0
     private var rejections: [DispatchSummary.Rejection] = []
 
     /// Farmers in order of preference; each must have answered `capabilities()`.
@@ -92,7 +97,7 @@ public final class FarmDispatcher: @unchecked Sendable {
     public var summary: DispatchSummary {
         condition.lock()
         defer { condition.unlock() }
-        return DispatchSummary(accepted: acceptedSegments, retried: retried,
+        return DispatchSummary(accepted: acceptedSegments, retried: retried, resumed: resumed,
                                farmers: farms.map { .init(url: $0.client.baseURL, id: $0.id.description, accepted: $0.accepted,
                                                           rejected: $0.rejected, failed: $0.failed, dropped: $0.dropped) },
                                rejections: rejections)
@@ -106,6 +111,13 @@ public final class FarmDispatcher: @unchecked Sendable {
         let wireTask = SegmentTask(source: ContentAddress(hashing: source),
                                    ladder: task.rungs.map { TaskRung(height: $0.height, width: $0.width, bitrate: $0.bitrate) },
                                    codec: task.codec.rawValue, preset: task.preset)
+        let address = try wireTask.address()
+        if let journal, let restored = try journal.restore(task: address, into: URL(fileURLWithPath: task.output)) {
+            bump(\.resumed)
+            bump(\.acceptedSegments)
+            logger.info("segment \(task.index) was verified by an earlier run: taken from the journal")
+            return restored
+        }
         var tried: Set<PublicIdentity> = []
         var lastProblem = "no farmer available"
         for attempt in 1...maximumAttempts {
@@ -142,8 +154,10 @@ public final class FarmDispatcher: @unchecked Sendable {
                     release(farm, outcome: .accepted)
                     bump(\.acceptedSegments)
                     let frames = renditions.map(\.frames).min() ?? 0
-                    return SegmentTaskResult(index: task.index, frames: frames, encoder: receipt.encoder, family: "farmer",
-                                             renditions: renditions, decodeErrors: 0, wallSeconds: Date().timeIntervalSince(started))
+                    let result = SegmentTaskResult(index: task.index, frames: frames, encoder: receipt.encoder, family: "farmer",
+                                                   renditions: renditions, decodeErrors: 0, wallSeconds: Date().timeIntervalSince(started))
+                    try journal?.record(task: address, result: result, files: URL(fileURLWithPath: task.output), farmer: farm.id.description)
+                    return result
                 }
                 release(farm, outcome: .rejected)
                 let reasons = problems.map { "\($0.0): \($0.1.joined(separator: ","))" }

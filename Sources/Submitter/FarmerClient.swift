@@ -30,6 +30,9 @@ public final class FarmerClient: @unchecked Sendable {
     public let baseURL: String
     let identity: SigningIdentity
     let session: URLSession
+    /// The key this client signs with (a challenger opens a second client with a longer timeout).
+    public var identityForChallenges: SigningIdentity { identity }
+
     /// Filled by `capabilities()`: who this farmer proved to be.
     public private(set) var announcement: FarmerAnnouncement?
 
@@ -86,6 +89,24 @@ public final class FarmerClient: @unchecked Sendable {
             throw FarmerCallError.refused(url: baseURL, status: status, message: String(decoding: body.prefix(300), as: UTF8.self))
         }
         return body
+    }
+
+    /// Times `bytes` random bytes up to the farmer, then `bytes` down; returns bits per second each way.
+    public func measureBandwidth(uploadBytes: Int, downloadBytes: Int) throws -> (up: Double, down: Double) {
+        var generator = SystemRandomNumberGenerator()
+        let payload = Data((0..<uploadBytes).map { _ in UInt8.random(in: 0...255, using: &generator) })
+        func timed(_ probe: BandwidthProbe, body: Data) throws -> Double {
+            let envelope = try SignedEnvelope.sign(probe, method: "POST", path: FarmerPath.bandwidth, by: identity)
+            let started = Date()
+            let (status, reply, _) = try send(method: "POST", path: FarmerPath.bandwidth, body: body, envelope: envelope)
+            guard status == 200, reply.count == probe.downloadBytes else {
+                throw FarmerCallError.badReply(url: baseURL, reason: "bandwidth probe answered HTTP \(status) with \(reply.count) bytes")
+            }
+            return max(Date().timeIntervalSince(started), 1e-6)
+        }
+        let up = try timed(BandwidthProbe(uploadBytes: uploadBytes, downloadBytes: 0), body: payload)
+        let down = try timed(BandwidthProbe(uploadBytes: 0, downloadBytes: downloadBytes), body: Data())
+        return (Double(uploadBytes * 8) / up, Double(downloadBytes * 8) / down)
     }
 
     private func decodeEnvelope(_ body: Data) throws -> SignedEnvelope {

@@ -19,15 +19,22 @@ public typealias SegmentTaskExecutor = @Sendable (SegmentTask) throws -> Segment
 
 /// Writes a segment's frames as a standalone lossless file (x264 qp 0): a source segment that starts with
 /// a keyframe, decodes to exactly the frames the job decoded, and keeps the job's timestamps.
-struct MezzanineWriter: Sendable {
+public struct MezzanineWriter: Sendable {
     static let encoderName = "libx264"
     let width: Int
     let height: Int
     let timeBase: AVRational
     let frameRate: AVRational
 
+    public init(width: Int, height: Int, timeBase: AVRational, frameRate: AVRational) {
+        self.width = width
+        self.height = height
+        self.timeBase = timeBase
+        self.frameRate = frameRate
+    }
+
     /// Writes `frames` to `path`; returns how many were written.
-    func write(to path: String, frames nextFrame: () throws -> Frame?, onFrame: () -> Void) throws -> Int {
+    public func write(to path: String, frames nextFrame: () throws -> Frame?, onFrame: () -> Void) throws -> Int {
         var settings = VideoEncoderSettings(encoderName: MezzanineWriter.encoderName, width: width, height: height, timeBase: timeBase, frameRate: frameRate)
         settings.options = ["preset": "ultrafast", "qp": "0"]
         settings.threads = 1

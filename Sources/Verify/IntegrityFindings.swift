@@ -41,9 +41,12 @@ struct IntegrityFindings {
             reasons.append(VerificationReason(.contentSubstituted, "\(substituted.count) of \(count) compared frames show other content (perceptual-hash distance up to \(substituted.map(\.hashDistance).max()!) of 64, at \(times(substituted)))"))
         }
         let ordinary = evidence.filter(\.isOrdinary)
-        let shifted = ordinary.filter(\.isShifted)
+        // A real time shift moves every frame by the same amount; slow, noisy content can make single frames
+        // match a neighbour slightly better in either direction, which is not a shift.
+        let shiftedByOffset = Dictionary(grouping: ordinary.filter(\.isShifted), by: \.bestOffset)
+        let shifted = shiftedByOffset.values.max { $0.count < $1.count } ?? []
         if shifted.count >= 2 && shifted.count * 2 >= ordinary.count {
-            let offsets = Dictionary(grouping: shifted, by: \.bestOffset).max { $0.value.count < $1.value.count }!.key
+            let offsets = shifted[0].bestOffset
             reasons.append(VerificationReason(.timeShift, "\(shifted.count) of \(ordinary.count) compared frames match the source \(abs(offsets)) frame(s) \(offsets > 0 ? "later" : "earlier") better than the frame at their own time"))
         }
         guard !ordinary.isEmpty else { return reasons }
@@ -97,7 +100,10 @@ struct IntegrityFindings {
         var watermarks: [RegionFinding] = [], blurs: [RegionFinding] = []
         for group in RegionGrouping.components(flags: flags, columns: columns, rows: rows) {
             let strength = group.map { excess[$0] }.reduce(0, +) / Float(group.count)
-            if group.count == 1 && strength < VerdictThresholds.singleBlockExcess { continue }
+            // Tiny groups (well under the smallest watermark worth catching) need overwhelming evidence: an encoder's
+            // bad luck on one or two blocks of a low rung must not read as an overlay.
+            let share = Float(group.count) / Float(blocks)
+            if (group.count == 1 || share < VerdictThresholds.minimumRegionShare) && strength < VerdictThresholds.singleBlockExcess { continue }
             let xs = group.map { $0 % columns }, ys = group.map { $0 / columns }
             let sourceTexture = group.map { texture[$0] }.reduce(0, +)
             let keptTexture = group.map { kept[$0] }.reduce(0, +)

@@ -188,6 +188,9 @@ public enum VerdictThresholds {
     public static let persistence = 0.6
     /// ... and its mean error is at least this (MSE ≈ 3 levels RMS): faint overlays on flat areas still pass it.
     public static let minimumRegionError: Float = 9
+    /// Regions smaller than this share of the frame (half the smallest watermark the corpus plants, 0.5%) need
+    /// the single-block evidence below.
+    public static let minimumRegionShare: Float = 0.0025
     /// A region of a single block needs this much stronger evidence.
     public static let singleBlockExcess: Float = 25
     /// Blocks whose rendition kept less than this share of the source's texture count as blurred.

@@ -22,6 +22,7 @@ extension SignedEnvelope {
 public enum FarmerPath {
     public static let capabilities = "/v1/capabilities"
     public static let tasks = "/v1/tasks"
+    public static let bandwidth = "/v1/bandwidth"
     /// Where a task's output for one rung is served to the submitter who sent the task.
     public static func output(task: String, height: Int) -> String { "/v1/tasks/\(task)/outputs/\(height)" }
 }
@@ -31,5 +32,17 @@ extension FarmerPath {
     /// Both sides compute it, and a different submitter sending the same task gets a different name.
     public static func taskKey(task: ContentAddress, submitter: PublicIdentity) -> String {
         Hex.encode(ContentAddress(hashing: Data((submitter.description + "|" + task.description).utf8)).digest)
+    }
+}
+
+/// A signed bandwidth measurement request: the challenger uploads `uploadBytes` random bytes and the
+/// farmer answers with `downloadBytes` random bytes. Sizes are the challenger's secret until sent.
+public struct BandwidthProbe: Codable, Sendable, Equatable {
+    public static let maximumBytes = 64 << 20
+    public var uploadBytes: Int
+    public var downloadBytes: Int
+    public init(uploadBytes: Int, downloadBytes: Int) {
+        self.uploadBytes = uploadBytes
+        self.downloadBytes = downloadBytes
     }
 }

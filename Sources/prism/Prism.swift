@@ -20,6 +20,7 @@ struct Prism: AsyncParsableCommand {
             RegistryCommand.self,
             FarmerCommand.self,
             SubmitCommand.self,
+            ChallengeCommand.self,
             VersionCommand.self,
             MetricsCommand.self,
             VerifyCommand.self,

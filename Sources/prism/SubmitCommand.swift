@@ -102,6 +102,9 @@ struct SubmitCommand: ParsableCommand {
         let dispatcher = FarmDispatcher(farmers: clients, identity: identity, judge: Self.judge(logger: logger),
                                         verdicts: registryURL.map { url in { Self.report($0, to: url, identity: identity, logger: logger) } },
                                         logger: logger)
+        let journal = try SubmitJournal.open(forOutput: URL(fileURLWithPath: output), logger: logger)
+        dispatcher.journal = journal
+        defer { journal.close() }
         options.workers = min(64, max(1, dispatcher.totalSessions))
         options.taskExecutor = dispatcher.executor
         logger.info("submitting \(input) as \(identity.publicIdentity) to \(clients.count) farmer(s) with \(dispatcher.totalSessions) sessions")
@@ -111,11 +114,13 @@ struct SubmitCommand: ParsableCommand {
         } catch let error as SubmitError {
             throw CommandFailure(exitCode: 1, message: error.description)
         }
+        journal.discard()
         let summary = dispatcher.summary
+        if summary.resumed > 0 { logger.info("resumed: \(summary.resumed) segments came from the interrupted run's journal") }
         logger.info("\(output)/master.m3u8: \(report.segments.count) segments accepted after \(summary.retried) retries")
         if json {
             let result = SubmitSummary(segments: report.segments.count, renditions: report.renditions.count, accepted: summary.accepted,
-                                       retried: summary.retried, farmers: summary.farmers, rejections: summary.rejections,
+                                       retried: summary.retried, resumed: summary.resumed, farmers: summary.farmers, rejections: summary.rejections,
                                        master: "\(output)/master.m3u8")
             let encoder = JSONEncoder()
             encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
@@ -174,6 +179,7 @@ struct SubmitSummary: Encodable {
     let renditions: Int
     let accepted: Int
     let retried: Int
+    let resumed: Int
     let farmers: [DispatchSummary.FarmerTally]
     let rejections: [DispatchSummary.Rejection]
     let master: String
