@@ -155,7 +155,14 @@ public struct RegistryRoutes: Sendable {
             throw RegistryAPIError(.badRequest, code: "malformed-envelope", message: "signed envelope is malformed: \(Self.summary(error))")
         }
         let signer: PublicIdentity
-        do { signer = try verifier.verify(envelope, method: "POST", path: path) } catch let error as EnvelopeError {
+        do {
+            signer = try verifier.authenticate(envelope, method: "POST", path: path)
+            // The nonce ledger is the database, shared by every registry instance on it.
+            guard try await store.claimNonce(signer: signer, nonce: envelope.nonce, expiresAt: verifier.nonceExpiry(of: envelope),
+                                             now: configuration.now()) else {
+                throw EnvelopeError.replayed
+            }
+        } catch let error as EnvelopeError {
             logger.notice("refused envelope from \(envelope.signer) on \(path): \(error)")
             throw RegistryAPIError(.unauthorized, code: error.code, message: error.description)
         }

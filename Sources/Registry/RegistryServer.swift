@@ -64,10 +64,17 @@ public enum RegistryServer {
         let app = application(store: store, address: address, configuration: configuration, logger: logger, onListening: onListening)
         do {
             try await app.runService()
-        } catch let error as IOError {
-            throw RegistryInputError.cannotListen("cannot listen on \(address): \(String(cString: strerror(error.errnoCode)))")
-        } catch let error as SocketAddressError {
-            throw RegistryInputError.cannotListen("cannot listen on \(address): \(error)")
+        } catch {
+            // When the server fails first the store's run() may never have started, so close it here.
+            try? await store.close()
+            switch error {
+            case let error as IOError:
+                throw RegistryInputError.cannotListen("cannot listen on \(address): \(String(cString: strerror(error.errnoCode)))")
+            case let error as SocketAddressError:
+                throw RegistryInputError.cannotListen("cannot listen on \(address): \(error)")
+            default:
+                throw error
+            }
         }
     }
 }
