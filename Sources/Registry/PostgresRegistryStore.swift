@@ -1,5 +1,7 @@
 import Foundation
 import Logging
+import NIOCore
+import NIOPosix
 import PostgresNIO
 import ServiceLifecycle
 import Wire
@@ -75,12 +77,20 @@ public final class PostgresRegistryStore: RegistryStore {
 
     /// PSQLError's description hides the server's message for privacy; show the parts a person needs.
     static func describe(_ error: Error) -> String {
-        if let error = error as? PSQLError {
+        switch error {
+        case let error as PSQLError:
             if let message = error.serverInfo?[.message] { return message }
-            if let underlying = error.underlying { return String(describing: underlying) }
+            if let underlying = error.underlying { return describe(underlying) }
             return "\(error.code)"
+        case let error as NIOConnectionError:
+            if let failure = error.connectionErrors.first { return describe(failure.error) }
+            if let dnsError = error.dnsAError ?? error.dnsAAAAError { return "cannot resolve \(error.host): \(dnsError)" }
+            return "cannot connect to \(error.host):\(error.port)"
+        case let error as IOError:
+            return String(cString: strerror(error.errnoCode))
+        default:
+            return String(describing: error)
         }
-        return String(describing: error)
     }
 
     /// Runs the connection pool until shutdown.

@@ -32,7 +32,7 @@ enum TestPostgres {
         do {
             try await body(fresh, freshURL)
         } catch {
-            try? await admin.query(PostgresQuery(unsafeSQL: "DROP DATABASE IF EXISTS \(name) WITH (FORCE)"), logger: testLogger)
+            _ = try? await admin.query(PostgresQuery(unsafeSQL: "DROP DATABASE IF EXISTS \(name) WITH (FORCE)"), logger: testLogger)
             try? await admin.close()
             throw error
         }
