@@ -43,6 +43,27 @@ enum JSONResponse {
     }
 }
 
+/// One debug line per request, `METHOD PATH -> STATUS`, so `prism registry serve --verbose` shows traffic
+/// (the message itself, since the CLI's log lines carry no metadata).
+struct RequestOutcomeLog<Context: RequestContext>: RouterMiddleware {
+    let logger: Logger
+
+    func handle(_ request: Request, context: Context,
+                next: (Request, Context) async throws -> Response) async throws -> Response {
+        do {
+            let response = try await next(request, context)
+            logger.debug("\(request.method) \(request.uri.path) -> \(response.status.code)")
+            return response
+        } catch let error as HTTPResponseError {
+            logger.debug("\(request.method) \(request.uri.path) -> \(error.status.code)")
+            throw error
+        } catch {
+            logger.error("\(request.method) \(request.uri.path) -> 500: \(error)")
+            throw error
+        }
+    }
+}
+
 /// The registry's HTTP routes over a store.
 ///
 /// - `POST /v1/heartbeats`, `/v1/verdicts`, `/v1/challenges`: a `SignedEnvelope` whose signer must be
@@ -66,6 +87,7 @@ public struct RegistryRoutes: Sendable {
     /// A router with every registry route.
     public func router() -> Router<BasicRequestContext> {
         let router = Router(context: BasicRequestContext.self)
+        router.add(middleware: RequestOutcomeLog(logger: logger))
         router.get("/healthz") { _, _ in try await self.health() }
         router.get(RouterPath(WirePath.farmers)) { _, _ in try await self.farmerList() }
         router.get("/") { _, _ in try await self.farmerPage() }
