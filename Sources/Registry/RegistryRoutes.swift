@@ -20,8 +20,11 @@ public struct RegistryConfiguration: Sendable {
 
 /// An error answered as `{"error": CODE, "message": TEXT}` with its status.
 public struct RegistryAPIError: HTTPResponseError {
+    /// The HTTP status.
     public let status: HTTPResponse.Status
+    /// A short stable code clients can branch on (`unsigned`, `replayed`, `malformed-json`, …).
     public let code: String
+    /// One line for people.
     public let message: String
 
     public init(_ status: HTTPResponse.Status, code: String, message: String) {

@@ -5,6 +5,7 @@ import NIOCore
 
 /// A `HOST:PORT` to listen on, as written after `--listen`.
 public struct ListenAddress: Sendable, Equatable, CustomStringConvertible {
+    /// Host name or address to bind.
     public var host: String
     /// 0 asks the system for a free port; the bound one is reported once listening.
     public var port: Int

@@ -30,11 +30,15 @@ public protocol RegistryStore: Service {
 
 /// A farmer as stored: its latest announcement, when it was seen, and what others reported about it.
 public struct FarmerRecord: Sendable, Equatable {
+    /// Its latest heartbeat.
     public var announcement: FarmerAnnouncement
+    /// When its first and latest heartbeats arrived.
     public var firstSeen: Date
     public var lastSeen: Date
+    /// Accepted and rejected segments, counting one verdict per submitter and segment.
     public var verifiedSegments: Int
     public var rejectedSegments: Int
+    /// Challenges passed and failed.
     public var challengesPassed: Int
     public var challengesFailed: Int
     /// The most recent challenge result, if any.
