@@ -23,10 +23,13 @@ public enum ClaimStatus: String, Codable, Sendable, Comparable {
 
 /// A farmer's reputation: what verified segments and challenges say about it.
 public struct Reputation: Codable, Sendable, Equatable {
+    /// Segments submitters accepted and rejected (one verdict per submitter and segment).
     public var verifiedSegments: Int
     public var rejectedSegments: Int
+    /// Challenges the farmer passed and failed.
     public var challengesPassed: Int
     public var challengesFailed: Int
+    /// What the latest challenge said about its claims.
     public var claims: ClaimStatus
     /// 0…1; higher is better. See `init(record:)`.
     public var score: Double
@@ -54,17 +57,23 @@ public struct Reputation: Codable, Sendable, Equatable {
 
 /// A live farmer as the registry presents it: its claims, the latest measurements, its reputation.
 public struct FarmerStanding: Codable, Sendable, Equatable {
+    /// The farmer's identity.
     public var id: PublicIdentity
+    /// Where submitters reach it.
     public var url: String
+    /// What its latest heartbeat claims.
     public var claimed: FarmerCapabilities
+    /// Its `--misbehave` mode, when it announced one.
     public var misbehave: String?
     /// The latest challenge's measurements, when it has been challenged.
     public var measured: CapabilityFigures?
     /// The latest challenge's findings.
     public var findings: [String]?
+    /// Its reputation.
     public var reputation: Reputation
     /// Seconds since 1970 of its latest heartbeat.
     public var lastSeen: Int64
+    /// Seconds since 1970 of its first heartbeat.
     public var firstSeen: Int64
 
     public init(record: FarmerRecord) {

@@ -1,5 +1,7 @@
 import Foundation
 import Logging
+import NIOCore
+import NIOPosix
 import PostgresNIO
 import ServiceLifecycle
 import Wire
@@ -50,10 +52,11 @@ public final class PostgresRegistryStore: RegistryStore {
     }
 
     private static func migrate(_ connection: PostgresConnection, logger: Logger) async throws {
-        try await connection.query(PostgresQuery(unsafeSQL: RegistrySchema.versionTable), logger: logger)
         try await connection.withTransaction(logger: logger) { connection in
-            // Transaction-scoped: released at COMMIT, so a crashed registry cannot leave it held.
+            // Transaction-scoped: released at COMMIT, so a crashed registry cannot leave it held. Taken before
+            // anything else, since even CREATE TABLE IF NOT EXISTS races with a concurrent creator.
             try await connection.query("SELECT pg_advisory_xact_lock(\(migrationLockKey))", logger: logger)
+            try await connection.query(PostgresQuery(unsafeSQL: RegistrySchema.versionTable), logger: logger)
             var current: Int64 = 0
             for try await (version) in try await connection.query(
                 "SELECT COALESCE(MAX(version), 0)::BIGINT FROM registry_schema", logger: logger).decode(Int64.self) {
@@ -74,12 +77,20 @@ public final class PostgresRegistryStore: RegistryStore {
 
     /// PSQLError's description hides the server's message for privacy; show the parts a person needs.
     static func describe(_ error: Error) -> String {
-        if let error = error as? PSQLError {
+        switch error {
+        case let error as PSQLError:
             if let message = error.serverInfo?[.message] { return message }
-            if let underlying = error.underlying { return String(describing: underlying) }
+            if let underlying = error.underlying { return describe(underlying) }
             return "\(error.code)"
+        case let error as NIOConnectionError:
+            if let failure = error.connectionErrors.first { return describe(failure.error) }
+            if let dnsError = error.dnsAError ?? error.dnsAAAAError { return "cannot resolve \(error.host): \(dnsError)" }
+            return "cannot connect to \(error.host):\(error.port)"
+        case let error as IOError:
+            return String(cString: strerror(error.errnoCode))
+        default:
+            return String(describing: error)
         }
-        return String(describing: error)
     }
 
     /// Runs the connection pool until shutdown.
@@ -87,8 +98,25 @@ public final class PostgresRegistryStore: RegistryStore {
         await client.run()
     }
 
+    /// Nothing to release: the pool's connections exist only while `run()` runs.
+    public func close() async throws {}
+
     public func ping() async throws {
         try await client.query("SELECT 1", logger: logger)
+    }
+
+    public func claimNonce(signer: PublicIdentity, nonce: Data, expiresAt: Date, now: Date) async throws -> Bool {
+        let current = now.storedSeconds, expiry = expiresAt.storedSeconds
+        let signerText = signer.description, nonceText = Hex.encode(nonce)
+        try await client.query("DELETE FROM seen_nonces WHERE expires_at < \(current)", logger: logger)
+        var inserted = 0
+        for try await _ in try await client.query("""
+            INSERT INTO seen_nonces (signer, nonce, expires_at) VALUES (\(signerText), \(nonceText), \(expiry))
+            ON CONFLICT (signer, nonce) DO NOTHING RETURNING signer
+            """, logger: logger).decode(String.self) {
+            inserted += 1
+        }
+        return inserted == 1
     }
 
     public func recordHeartbeat(_ announcement: FarmerAnnouncement, receivedAt: Date) async throws {

@@ -20,8 +20,11 @@ public struct RegistryConfiguration: Sendable {
 
 /// An error answered as `{"error": CODE, "message": TEXT}` with its status.
 public struct RegistryAPIError: HTTPResponseError {
+    /// The HTTP status.
     public let status: HTTPResponse.Status
+    /// A short stable code clients can branch on (`unsigned`, `replayed`, `malformed-json`, …).
     public let code: String
+    /// One line for people.
     public let message: String
 
     public init(_ status: HTTPResponse.Status, code: String, message: String) {
@@ -40,6 +43,27 @@ enum JSONResponse {
         let body = (try? WireCoding.canonicalBytes(value)) ?? Data("{}".utf8)
         return Response(status: status, headers: [.contentType: "application/json; charset=utf-8"],
                         body: .init(byteBuffer: ByteBuffer(bytes: body)))
+    }
+}
+
+/// One debug line per request, `METHOD PATH -> STATUS`, so `prism registry serve --verbose` shows traffic
+/// (the message itself, since the CLI's log lines carry no metadata).
+struct RequestOutcomeLog<Context: RequestContext>: RouterMiddleware {
+    let logger: Logger
+
+    func handle(_ request: Request, context: Context,
+                next: (Request, Context) async throws -> Response) async throws -> Response {
+        do {
+            let response = try await next(request, context)
+            logger.debug("\(request.method) \(request.uri.path) -> \(response.status.code)")
+            return response
+        } catch let error as HTTPResponseError {
+            logger.debug("\(request.method) \(request.uri.path) -> \(error.status.code)")
+            throw error
+        } catch {
+            logger.error("\(request.method) \(request.uri.path) -> 500: \(error)")
+            throw error
+        }
     }
 }
 
@@ -66,6 +90,7 @@ public struct RegistryRoutes: Sendable {
     /// A router with every registry route.
     public func router() -> Router<BasicRequestContext> {
         let router = Router(context: BasicRequestContext.self)
+        router.add(middleware: RequestOutcomeLog(logger: logger))
         router.get("/healthz") { _, _ in try await self.health() }
         router.get(RouterPath(WirePath.farmers)) { _, _ in try await self.farmerList() }
         router.get("/") { _, _ in try await self.farmerPage() }
@@ -155,7 +180,14 @@ public struct RegistryRoutes: Sendable {
             throw RegistryAPIError(.badRequest, code: "malformed-envelope", message: "signed envelope is malformed: \(Self.summary(error))")
         }
         let signer: PublicIdentity
-        do { signer = try verifier.verify(envelope, method: "POST", path: path) } catch let error as EnvelopeError {
+        do {
+            signer = try verifier.authenticate(envelope, method: "POST", path: path)
+            // The nonce ledger is the database, shared by every registry instance on it.
+            guard try await store.claimNonce(signer: signer, nonce: envelope.nonce, expiresAt: verifier.nonceExpiry(of: envelope),
+                                             now: configuration.now()) else {
+                throw EnvelopeError.replayed
+            }
+        } catch let error as EnvelopeError {
             logger.notice("refused envelope from \(envelope.signer) on \(path): \(error)")
             throw RegistryAPIError(.unauthorized, code: error.code, message: error.description)
         }

@@ -5,6 +5,7 @@ import NIOCore
 
 /// A `HOST:PORT` to listen on, as written after `--listen`.
 public struct ListenAddress: Sendable, Equatable, CustomStringConvertible {
+    /// Host name or address to bind.
     public var host: String
     /// 0 asks the system for a free port; the bound one is reported once listening.
     public var port: Int
@@ -64,10 +65,17 @@ public enum RegistryServer {
         let app = application(store: store, address: address, configuration: configuration, logger: logger, onListening: onListening)
         do {
             try await app.runService()
-        } catch let error as IOError {
-            throw RegistryInputError.cannotListen("cannot listen on \(address): \(String(cString: strerror(error.errnoCode)))")
-        } catch let error as SocketAddressError {
-            throw RegistryInputError.cannotListen("cannot listen on \(address): \(error)")
+        } catch {
+            // When the server fails first the store's run() may never have started, so close it here.
+            try? await store.close()
+            switch error {
+            case let error as IOError:
+                throw RegistryInputError.cannotListen("cannot listen on \(address): \(String(cString: strerror(error.errnoCode)))")
+            case let error as SocketAddressError:
+                throw RegistryInputError.cannotListen("cannot listen on \(address): \(error)")
+            default:
+                throw error
+            }
         }
     }
 }

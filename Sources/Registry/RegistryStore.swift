@@ -19,17 +19,26 @@ public protocol RegistryStore: Service {
     func recordChallenge(_ result: ChallengeResult, receivedAt: Date) async throws
     /// Farmers whose last heartbeat is at or after `seenSince`, with their tallies, in no particular order.
     func farmers(seenSince: Date) async throws -> [FarmerRecord]
+    /// Records that `signer` used `nonce`, unless it already did: returns false for a nonce seen before
+    /// (a replay). Nonces whose `expiresAt` is before `now` are forgotten first.
+    func claimNonce(signer: PublicIdentity, nonce: Data, expiresAt: Date, now: Date) async throws -> Bool
     /// Fails when the database cannot be reached.
     func ping() async throws
+    /// Releases the database connection; for a store that will not be (or was not) run. Safe to call twice.
+    func close() async throws
 }
 
 /// A farmer as stored: its latest announcement, when it was seen, and what others reported about it.
 public struct FarmerRecord: Sendable, Equatable {
+    /// Its latest heartbeat.
     public var announcement: FarmerAnnouncement
+    /// When its first and latest heartbeats arrived.
     public var firstSeen: Date
     public var lastSeen: Date
+    /// Accepted and rejected segments, counting one verdict per submitter and segment.
     public var verifiedSegments: Int
     public var rejectedSegments: Int
+    /// Challenges passed and failed.
     public var challengesPassed: Int
     public var challengesFailed: Int
     /// The most recent challenge result, if any.

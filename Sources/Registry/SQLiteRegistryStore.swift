@@ -6,9 +6,11 @@ import SQLiteNIO
 import Wire
 
 /// A registry store in one SQLite file: the default, for a single registry instance.
-public final class SQLiteRegistryStore: RegistryStore {
+public final class SQLiteRegistryStore: RegistryStore, @unchecked Sendable {  // unchecked: `isClosed` only under `closeLock`
     private let connection: SQLiteConnection
     private let logger: Logger
+    private let closeLock = NSLock()
+    private var isClosed = false
 
     private init(connection: SQLiteConnection, logger: Logger) {
         self.connection = connection
@@ -62,13 +64,30 @@ public final class SQLiteRegistryStore: RegistryStore {
         try await close()
     }
 
-    /// Closes the connection; a store used without `run()` must be closed this way before it is released.
     public func close() async throws {
-        try await connection.close()
+        // Closing twice would hand SQLite a dangling handle; run() and an explicit close() may both get here.
+        let first = closeLock.withLock { () -> Bool in
+            defer { isClosed = true }
+            return !isClosed
+        }
+        guard first else { return }
+        // In a task of its own: shutdown arrives as cancellation, and sqlite-nio skips work for a cancelled task,
+        // which would leave the file open.
+        let connection = connection
+        try await Task { try await connection.close() }.value
     }
 
     public func ping() async throws {
         _ = try await connection.query("SELECT 1")
+    }
+
+    public func claimNonce(signer: PublicIdentity, nonce: Data, expiresAt: Date, now: Date) async throws -> Bool {
+        _ = try await connection.query("DELETE FROM seen_nonces WHERE expires_at < ?", [.integer(Int(now.storedSeconds))])
+        let inserted = try await connection.query("""
+            INSERT INTO seen_nonces (signer, nonce, expires_at) VALUES (?, ?, ?)
+            ON CONFLICT (signer, nonce) DO NOTHING RETURNING signer
+            """, [.text(signer.description), .text(Hex.encode(nonce)), .integer(Int(expiresAt.storedSeconds))])
+        return !inserted.isEmpty
     }
 
     public func recordHeartbeat(_ announcement: FarmerAnnouncement, receivedAt: Date) async throws {

@@ -54,6 +54,19 @@ enum RegistrySchema {
                 """,
                 "CREATE INDEX challenges_by_farmer ON challenges (farmer, received_at)",
             ],
+            [
+                // Nonces live in the database so that an envelope accepted by one registry instance is
+                // refused as a replay by every other instance sharing the database.
+                """
+                CREATE TABLE seen_nonces (
+                    signer TEXT NOT NULL,
+                    nonce TEXT NOT NULL,
+                    expires_at BIGINT NOT NULL,
+                    PRIMARY KEY (signer, nonce)
+                )
+                """,
+                "CREATE INDEX seen_nonces_by_expiry ON seen_nonces (expires_at)",
+            ],
         ]
     }
 

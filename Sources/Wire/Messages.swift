@@ -77,8 +77,11 @@ public struct Verdict: Codable, Sendable, Equatable {
 
 /// Capability figures as claimed or as measured; a field is nil when not claimed or not measured.
 public struct CapabilityFigures: Codable, Sendable, Equatable {
+    /// Encoder names (claimed to open, or seen to open).
     public var encoders: [String]?
+    /// Frames per second at 720p with the best encoder.
     public var framesPerSecond: Double?
+    /// Concurrent encode sessions.
     public var sessions: Int?
 
     public init(encoders: [String]? = nil, framesPerSecond: Double? = nil, sessions: Int? = nil) {
@@ -96,7 +99,9 @@ public struct ChallengeResult: Codable, Sendable, Equatable {
     public var farmer: PublicIdentity
     /// Whether the measurements bore out the claims.
     public var passed: Bool
+    /// What the farmer claimed at the time of the challenge.
     public var claimed: CapabilityFigures
+    /// What the challenger measured.
     public var measured: CapabilityFigures
     /// Human-readable findings, one per discrepancy or check.
     public var findings: [String]
@@ -114,6 +119,7 @@ public struct ChallengeResult: Codable, Sendable, Equatable {
 
 /// One rung a segment task asks for.
 public struct TaskRung: Codable, Sendable, Equatable {
+    /// Output height in pixels.
     public var height: Int
     /// Width; nil keeps the source's aspect, rounded to even.
     public var width: Int?
@@ -131,6 +137,7 @@ public struct TaskRung: Codable, Sendable, Equatable {
 public struct SegmentTask: Codable, Sendable, Equatable {
     /// Content address of the source segment bytes the farmer will receive.
     public var source: ContentAddress
+    /// Rungs to encode, tallest first.
     public var ladder: [TaskRung]
     /// Codec name (`h264`, `hevc`, `av1`, `vp9`).
     public var codec: String
@@ -155,11 +162,13 @@ public struct SegmentTask: Codable, Sendable, Equatable {
 
 /// What a farmer produced for one rung.
 public struct RungReceipt: Codable, Sendable, Equatable {
+    /// Output size in pixels and target bitrate in bits per second, as encoded.
     public var height: Int
     public var width: Int
     public var bitrate: Int
     /// Content address of the output segment bytes.
     public var output: ContentAddress
+    /// Frames in the output segment.
     public var frames: Int
     /// Luma pixels encoded (frames × width × height), the unit work is counted in.
     public var pixels: Int64
@@ -176,6 +185,7 @@ public struct RungReceipt: Codable, Sendable, Equatable {
 
 /// Wall-clock seconds a farmer spent on a task.
 public struct TaskTimings: Codable, Sendable, Equatable {
+    /// Time spent decoding the source, encoding all rungs, and on the whole task.
     public var decodeSeconds: Double
     public var encodeSeconds: Double
     public var totalSeconds: Double
@@ -195,9 +205,11 @@ public struct SegmentReceipt: Codable, Sendable, Equatable {
     public var task: ContentAddress
     /// Content address of the input segment the farmer actually decoded.
     public var input: ContentAddress
+    /// One entry per rung of the task, in the task's order.
     public var rungs: [RungReceipt]
     /// Encoder that produced the outputs (`libx264`, `h264_nvenc`, …).
     public var encoder: String
+    /// How long the work took.
     public var timings: TaskTimings
 
     public init(farmer: PublicIdentity, task: ContentAddress, input: ContentAddress, rungs: [RungReceipt],

@@ -96,17 +96,9 @@ public final class EnvelopeVerifier: @unchecked Sendable {
     /// and returns the signer; throws `EnvelopeError` on any failure.
     @discardableResult
     public func verify(_ envelope: SignedEnvelope, method: String, path: String) throws -> PublicIdentity {
-        guard envelope.nonce.count >= 8, envelope.nonce.count <= 64 else { throw EnvelopeError.badNonce }
-        let digest = SignedEnvelope.signingDigest(method: method, path: path, timestamp: envelope.timestamp,
-                                                  nonce: envelope.nonce, body: envelope.body)
-        guard envelope.signer.isValidSignature(Array(envelope.signature), for: digest) else {
-            throw EnvelopeError.badSignature
-        }
+        try authenticate(envelope, method: method, path: path)
         let current = Int64(now().timeIntervalSince1970.rounded(.down))
         let slack = Int64(window)
-        if envelope.timestamp < current - slack { throw EnvelopeError.expired(age: current - envelope.timestamp) }
-        if envelope.timestamp > current + slack { throw EnvelopeError.fromTheFuture(ahead: envelope.timestamp - current) }
-
         lock.lock()
         defer { lock.unlock() }
         if current - lastSweep > slack {
@@ -117,6 +109,29 @@ public final class EnvelopeVerifier: @unchecked Sendable {
         if let forgetAfter = seenNonces[key], forgetAfter >= current { throw EnvelopeError.replayed }
         seenNonces[key] = envelope.timestamp + slack
         return envelope.signer
+    }
+
+    /// Checks the signature and that the timestamp is inside the window, but does not remember the
+    /// nonce: for a caller that keeps nonces elsewhere (several registries sharing one database),
+    /// which must then refuse a nonce it has seen until `nonceExpiry(of:)`.
+    @discardableResult
+    public func authenticate(_ envelope: SignedEnvelope, method: String, path: String) throws -> PublicIdentity {
+        guard envelope.nonce.count >= 8, envelope.nonce.count <= 64 else { throw EnvelopeError.badNonce }
+        let digest = SignedEnvelope.signingDigest(method: method, path: path, timestamp: envelope.timestamp,
+                                                  nonce: envelope.nonce, body: envelope.body)
+        guard envelope.signer.isValidSignature(Array(envelope.signature), for: digest) else {
+            throw EnvelopeError.badSignature
+        }
+        let current = Int64(now().timeIntervalSince1970.rounded(.down))
+        let slack = Int64(window)
+        if envelope.timestamp < current - slack { throw EnvelopeError.expired(age: current - envelope.timestamp) }
+        if envelope.timestamp > current + slack { throw EnvelopeError.fromTheFuture(ahead: envelope.timestamp - current) }
+        return envelope.signer
+    }
+
+    /// When the envelope's nonce may be forgotten: after this its timestamp is outside the window.
+    public func nonceExpiry(of envelope: SignedEnvelope) -> Date {
+        Date(timeIntervalSince1970: TimeInterval(envelope.timestamp) + window)
     }
 
     /// Verifies and decodes the body in one step.

@@ -32,7 +32,7 @@ enum TestPostgres {
         do {
             try await body(fresh, freshURL)
         } catch {
-            try? await admin.query(PostgresQuery(unsafeSQL: "DROP DATABASE IF EXISTS \(name) WITH (FORCE)"), logger: testLogger)
+            _ = try? await admin.query(PostgresQuery(unsafeSQL: "DROP DATABASE IF EXISTS \(name) WITH (FORCE)"), logger: testLogger)
             try? await admin.close()
             throw error
         }
@@ -93,10 +93,10 @@ struct PostgresRegistryTests {
             }
             #expect(verdicts.map(\.0) == [farmer.id.description, rival.id.description].sorted())
             var versions: [Int32] = []
-            for try await version in try await connection.query("SELECT version FROM registry_schema", logger: testLogger).decode(Int32.self) {
+            for try await version in try await connection.query("SELECT version FROM registry_schema ORDER BY version", logger: testLogger).decode(Int32.self) {
                 versions.append(version)
             }
-            #expect(versions == [1])
+            #expect(versions == [1, 2])
             try await connection.close()
         }
     }
@@ -113,6 +113,16 @@ struct PostgresRegistryTests {
             let beat = try await east.request("POST", WirePath.heartbeats,
                                               body: try farmer.signed(farmer.announcement(), path: WirePath.heartbeats, at: Date()))
             #expect(beat.status == 200, "\(String(decoding: beat.body, as: UTF8.self)) \(east.log)")
+            // The nonce ledger is shared: the same envelope replayed to the other instance is refused.
+            let fresh = try await west.request("POST", WirePath.heartbeats,
+                                               body: try farmer.signed(farmer.announcement(), path: WirePath.heartbeats, at: Date()))
+            #expect(fresh.status == 200)
+            let heartbeat = try farmer.signed(farmer.announcement(), path: WirePath.heartbeats, at: Date())
+            #expect(try await east.request("POST", WirePath.heartbeats, body: heartbeat).status == 200)
+            let replayedToWest = try await west.request("POST", WirePath.heartbeats, body: heartbeat)
+            #expect(replayedToWest.status == 401)
+            #expect(String(decoding: replayedToWest.body, as: UTF8.self).contains("\"error\":\"replayed\""))
+
             let seenByWest = try JSONDecoder().decode(FarmerList.self, from: try await west.request("GET", WirePath.farmers).body)
             #expect(seenByWest.farmers.map(\.id) == [farmer.id])
 

@@ -42,10 +42,10 @@ let testLogger: Logger = {
     return logger
 }()
 
-extension Segment {
+/// Content addresses of made-up source segments.
+enum Segment {
     static func address(_ name: String) -> ContentAddress { ContentAddress(hashing: Data(name.utf8)) }
 }
-enum Segment {}
 
 /// Runs `body` against an in-process registry over `store` with the test client.
 func withRegistry(store: any RegistryStore, clock: ManualClock, ttl: TimeInterval = 90,

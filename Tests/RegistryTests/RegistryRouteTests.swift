@@ -115,6 +115,29 @@ import Wire
         #expect(try await storedFarmerRows().map(\.lastSeen) == [Int(clock.now.timeIntervalSince1970) - 10])
     }
 
+    @Test func nonceLedgerForgetsNoncesOnceTheirWindowHasPassed() async throws {
+        defer { folder.remove() }
+        let farmer = TestParty()
+        let clock = clock
+        try await withRegistry(store: try await openStore(), clock: clock) { client in
+            func beat() async throws -> HTTPResponse.Status {
+                try await client.post(WirePath.heartbeats, try farmer.signed(farmer.announcement(), path: WirePath.heartbeats, at: clock.now)).status
+            }
+            var statuses: [HTTPResponse.Status] = []
+            for _ in 0..<3 { statuses.append(try await beat()) }
+            clock.advance(121)
+            statuses.append(try await beat())
+            #expect(statuses == [.ok, .ok, .ok, .ok])
+        }
+        let connection = try await SQLiteConnection.open(storage: .file(path: folder.path("registry.sqlite")))
+        let nonces = try await connection.query("SELECT signer, expires_at FROM seen_nonces")
+        try await connection.close()
+        // The three old nonces were purged when the fourth arrived; only the fresh one is kept.
+        #expect(nonces.count == 1)
+        #expect(nonces.first?.column("signer")?.string == farmer.id.description)
+        #expect(nonces.first?.column("expires_at")?.integer == Int(clock.now.timeIntervalSince1970) + 120)
+    }
+
     @Test func malformedAndOversizedBodiesAreRefused() async throws {
         defer { folder.remove() }
         let farmer = TestParty()
@@ -313,8 +336,8 @@ import Wire
         #expect(try await second.farmers(seenSince: clock.now - 1).map(\.announcement) == [farmer.announcement()])
         try await second.close()
         let connection = try await SQLiteConnection.open(storage: .file(path: folder.path("registry.sqlite")))
-        let versions = try await connection.query("SELECT version FROM registry_schema").compactMap { $0.column("version")?.integer }
+        let versions = try await connection.query("SELECT version FROM registry_schema ORDER BY version").compactMap { $0.column("version")?.integer }
         try await connection.close()
-        #expect(versions == [1])
+        #expect(versions == [1, 2])
     }
 }

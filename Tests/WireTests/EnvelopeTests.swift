@@ -86,6 +86,20 @@ final class ManualClock: @unchecked Sendable {
         #expect(try verifier.verify(edge, method: "POST", path: "/x") == farmer.publicIdentity)
     }
 
+    /// A known answer computed by an independent implementation (Python's `cryptography` package,
+    /// following the format in SignedEnvelope's documentation), so the byte format cannot drift unnoticed.
+    @Test func envelopeMatchesAnIndependentlyComputedVector() throws {
+        let key = try SigningIdentity(seed: Array(1...32))
+        #expect(key.publicIdentity.description == "ed25519:9C6hybhQ6Aycep9jaUnP6uL9ZYvDjUp1aSkFWPUFJtpj")
+        let body = Data(#"{"a":1}"#.utf8), nonce = Data(repeating: 7, count: 16)
+        let digest = SignedEnvelope.signingDigest(method: "POST", path: "/v1/heartbeats", timestamp: 1_800_000_000, nonce: nonce, body: body)
+        #expect(Hex.encode(digest) == "5c91198c629cb73062a4807fe0cf40e8cb37a2911352e440692c65049a0c1382")
+        let envelope = try SignedEnvelope.sign(body: body, method: "POST", path: "/v1/heartbeats", by: key,
+                                               at: Date(timeIntervalSince1970: 1_800_000_000), nonce: nonce)
+        #expect(envelope.signature.base64EncodedString()
+                == "sw7U2ZiqIW2ksS3ZBR4qKNuty9UHw96Piaf32VOmq0GfBoBAhd+62FhAFN/WcCd/pZouX1dDf1JJVpo3GvViCQ==")
+    }
+
     @Test func digestSeparatesFieldBoundaries() {
         // Without length prefixes ("POST", "/ab") and ("POST/", "ab") could collide.
         let nonce = Data(repeating: 7, count: 16)
