@@ -71,7 +71,7 @@ enum Farm {
         // Kill one farmer outright while the job runs.
         DispatchQueue.global().asyncAfter(deadline: .now() + 2) { victim.stop(kill: true) }
         let (result, parsed) = try Farm.submit(Fixtures.path("single-keyframe-360p.mp4"), to: [staller, victim, honest], output: folder.path("out"),
-                                               extra: ["--task-timeout", "8"])
+                                               extra: ["--task-timeout", "30"])
         #expect(result.status == 0, "\(result.stderr)")
         let summary = try #require(parsed)
         #expect(summary.segments == 4 && summary.accepted == 4)
