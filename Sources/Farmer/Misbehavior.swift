@@ -75,7 +75,7 @@ public enum Misbehavior: String, CaseIterable, Codable, Sendable {
 /// Frames of unrelated content, the same size as the source's.
 final class SubstituteSource: @unchecked Sendable {
     private let lock = NSLock()
-    private var generator = SeededNoise(seed: 0x5EED)
+    private var generator = SeededGenerator(seed: 0x5EED)
 
     func replacement(for frame: Frame) throws -> Frame {
         lock.lock()
@@ -90,14 +90,5 @@ final class SubstituteSource: @unchecked Sendable {
             }
         }
         return copy
-    }
-}
-
-struct SeededNoise {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state = state &* 6_364_136_223_846_793_005 &+ 1_442_695_040_888_963_407
-        return state >> 33
     }
 }

@@ -42,6 +42,13 @@ public struct DispatchSummary: Codable, Sendable {
     public var retried: Int
     /// Segments taken from the journal of an interrupted earlier run.
     public var resumed: Int
+    /// For accepted segments: seconds between sending a task and holding its checked outputs, minus the
+    /// farmer's own time on it (transfer, HTTP, signing, hashing), summed; and the bytes moved each way.
+    public var networkSeconds: Double
+    public var bytesUp: Int
+    public var bytesDown: Int
+    /// Seconds spent verifying renditions, summed.
+    public var verifySeconds: Double
     public var farmers: [FarmerTally]
     public var rejections: [Rejection]
 }
@@ -78,6 +85,10 @@ public final class FarmDispatcher: @unchecked Sendable {
     private var retried = 0
     private var acceptedSegments = 0
     private var resumed = 0
+    private var networkSeconds = 0.0
+    private var verifySeconds = 0.0
+    private var bytesUp = 0
+    private var bytesDown = 0
     private var rejections: [DispatchSummary.Rejection] = []
 
     /// Farmers in order of preference; each must have answered `capabilities()`.
@@ -97,7 +108,8 @@ public final class FarmDispatcher: @unchecked Sendable {
     public var summary: DispatchSummary {
         condition.lock()
         defer { condition.unlock() }
-        return DispatchSummary(accepted: acceptedSegments, retried: retried, resumed: resumed,
+        return DispatchSummary(accepted: acceptedSegments, retried: retried, resumed: resumed, networkSeconds: networkSeconds,
+                               bytesUp: bytesUp, bytesDown: bytesDown, verifySeconds: verifySeconds,
                                farmers: farms.map { .init(url: $0.client.baseURL, id: $0.id.description, accepted: $0.accepted,
                                                           rejected: $0.rejected, failed: $0.failed, dropped: $0.dropped) },
                                rejections: rejections)
@@ -129,6 +141,7 @@ public final class FarmDispatcher: @unchecked Sendable {
                 let receipt = try farm.client.submit(wireTask, source: source)
                 var renditions: [SegmentTaskResult.Rendition] = []
                 var problems: [(String, [String])] = []
+                var judging = 0.0, downloaded = 0
                 for rung in task.rungs {
                     guard let produced = receipt.rungs.first(where: { $0.height == rung.height }) else {
                         problems.append((rung.name, ["missing-rendition"]))
@@ -141,8 +154,11 @@ public final class FarmDispatcher: @unchecked Sendable {
                     let file = URL(fileURLWithPath: task.output).appendingPathComponent(task.outputFile(for: rung))
                     try bytes.write(to: file)
                     // A rendition that cannot be checked is not accepted.
+                    downloaded += bytes.count
+                    let judgeStarted = Date()
                     let judgement = (try? judge(task.source, file.path, rung, task.codec))
                         ?? RenditionJudgement(accepted: false, reasons: ["unverifiable"])
+                    judging += Date().timeIntervalSince(judgeStarted)
                     if !judgement.accepted { problems.append((rung.name, judgement.reasons)) }
                     renditions.append(.init(rung: rung.name, file: task.outputFile(for: rung), frames: produced.frames, bytes: bytes.count,
                                             encodeSeconds: receipt.timings.encodeSeconds / Double(max(1, task.rungs.count))))
@@ -151,6 +167,8 @@ public final class FarmDispatcher: @unchecked Sendable {
                 verdicts?(Verdict(submitter: identity.publicIdentity, farmer: farm.id, segment: wireTask.source, accepted: accepted,
                                   reasons: problems.flatMap(\.1)))
                 if accepted {
+                    let network = Date().timeIntervalSince(started) - judging - receipt.timings.totalSeconds
+                    addCosts(network: network, verify: judging, up: source.count, down: downloaded)
                     release(farm, outcome: .accepted)
                     bump(\.acceptedSegments)
                     let frames = renditions.map(\.frames).min() ?? 0
@@ -217,6 +235,15 @@ public final class FarmDispatcher: @unchecked Sendable {
     private func bump(_ counter: ReferenceWritableKeyPath<FarmDispatcher, Int>) {
         condition.lock()
         self[keyPath: counter] += 1
+        condition.unlock()
+    }
+
+    private func addCosts(network: Double, verify: Double, up: Int, down: Int) {
+        condition.lock()
+        networkSeconds += network
+        verifySeconds += verify
+        bytesUp += up
+        bytesDown += down
         condition.unlock()
     }
 

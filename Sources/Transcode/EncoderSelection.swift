@@ -111,3 +111,36 @@ public enum EncoderSelection {
         init(_ description: String) { self.description = description }
     }
 }
+
+/// What this host's FFmpeg can really do, by trial: every encoder Prism knows (a session opened and one
+/// frame encoded) and the hardware devices hardware decoders need (CUDA for NVDEC, VAAPI, QSV).
+public enum HardwareInventory {
+    /// Encoder name → "opens" or "does not open: REASON".
+    public static func encoders() -> [String: String] {
+        var found: [String: String] = [:]
+        for family in EncoderFamily.allCases {
+            for codec in VideoCodec.allCases {
+                guard let name = family.encoderName(for: codec) else { continue }
+                switch EncoderSelection.openSession(family: family, codec: codec) {
+                case .success: found[name] = "opens"
+                case .failure(let reason): found[name] = "does not open: \(reason)"
+                }
+            }
+        }
+        return found
+    }
+
+    /// Decoder device → "opens" or "does not open: REASON" (`cuda` is what NVDEC runs on).
+    public static func decoderDevices() -> [String: String] {
+        var found: [String: String] = [:]
+        for (label, type) in [("nvdec (cuda)", "cuda"), ("vaapi", "vaapi"), ("qsv", "qsv")] {
+            do {
+                _ = try HardwareDevice(typeName: type)
+                found[label] = "opens"
+            } catch {
+                found[label] = "does not open: \(error)"
+            }
+        }
+        return found
+    }
+}

@@ -62,7 +62,7 @@ struct ChallengeCommand: ParsableCommand {
                                          measured: CapabilityFigures(encoders: report.measured.encoderInBitstream.map { [$0] } ?? [],
                                                                      framesPerSecond: report.measured.framesPerSecond, sessions: nil),
                                          findings: report.findings)
-            Self.post(result, to: registry, identity: identity, logger: logger)
+            RegistryPost.send(result, path: WirePath.challenges, to: registry, identity: identity, logger: logger)
         }
         if json {
             let encoder = JSONEncoder()
@@ -78,26 +78,4 @@ struct ChallengeCommand: ParsableCommand {
         }
         if !report.passed { throw ExitCode(1) }
     }
-
-    static func post(_ result: ChallengeResult, to registry: String, identity: SigningIdentity, logger: Logger) {
-        do {
-            let envelope = try SignedEnvelope.sign(result, method: "POST", path: WirePath.challenges, by: identity)
-            guard let url = URL(string: registry.trimmingCharacters(in: CharacterSet(charactersIn: "/")) + WirePath.challenges) else { return }
-            var request = URLRequest(url: url)
-            request.httpMethod = "POST"
-            request.httpBody = try WireCoding.canonicalBytes(envelope)
-            request.setValue("application/json", forHTTPHeaderField: "Content-Type")
-            let done = DispatchSemaphore(value: 0)
-            URLSession.shared.dataTask(with: request) { _, response, error in
-                if let error { logger.warning("challenge result to \(registry) failed: \(error.localizedDescription)") }
-                else if let status = (response as? HTTPURLResponse)?.statusCode, status != 200 { logger.warning("registry refused the challenge result: HTTP \(status)") }
-                done.signal()
-            }.resume()
-            done.wait()
-        } catch {
-            logger.warning("challenge result to \(registry) failed: \(error)")
-        }
-    }
 }
-
-import Logging

@@ -1,6 +1,8 @@
 import ArgumentParser
 import Exec
 import Foundation
+import Media
+import Transcode
 
 /// `prism probe`: what this host can really do (CPU, memory, SEV-SNP, QEMU, GPUs, cgroups, sandbox engines).
 struct ProbeCommand: ParsableCommand {
@@ -12,7 +14,10 @@ struct ProbeCommand: ParsableCommand {
     var json = false
 
     func run() throws {
-        let probe = HostProbe.run()
+        FFmpegLibrary.setLogLevel(verbose: false)
+        var probe = HostProbe.run()
+        probe.encoders = HardwareInventory.encoders()
+        probe.decoders = HardwareInventory.decoderDevices()
         if json {
             let encoder = JSONEncoder()
             encoder.outputFormatting = [.sortedKeys, .prettyPrinted, .withoutEscapingSlashes]

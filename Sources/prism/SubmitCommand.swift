@@ -100,7 +100,7 @@ struct SubmitCommand: ParsableCommand {
         guard !clients.isEmpty else { throw CommandFailure.badInput("no usable farmer among \(urls.joined(separator: ", "))") }
         let registryURL = registry
         let dispatcher = FarmDispatcher(farmers: clients, identity: identity, judge: Self.judge(logger: logger),
-                                        verdicts: registryURL.map { url in { Self.report($0, to: url, identity: identity, logger: logger) } },
+                                        verdicts: registryURL.map { url in { RegistryPost.send($0, path: WirePath.verdicts, to: url, identity: identity, logger: logger) } },
                                         logger: logger)
         let journal = try SubmitJournal.open(forOutput: URL(fileURLWithPath: output), logger: logger)
         dispatcher.journal = journal
@@ -120,7 +120,8 @@ struct SubmitCommand: ParsableCommand {
         logger.info("\(output)/master.m3u8: \(report.segments.count) segments accepted after \(summary.retried) retries")
         if json {
             let result = SubmitSummary(segments: report.segments.count, renditions: report.renditions.count, accepted: summary.accepted,
-                                       retried: summary.retried, resumed: summary.resumed, farmers: summary.farmers, rejections: summary.rejections,
+                                       retried: summary.retried, resumed: summary.resumed, networkSeconds: summary.networkSeconds,
+                                       verifySeconds: summary.verifySeconds, bytesUp: summary.bytesUp, bytesDown: summary.bytesDown, farmers: summary.farmers, rejections: summary.rejections,
                                        master: "\(output)/master.m3u8")
             let encoder = JSONEncoder()
             encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
@@ -151,26 +152,6 @@ struct SubmitCommand: ParsableCommand {
         }
         return list.farmers.map(\.url)
     }
-
-    /// Posts a signed verdict to the registry; a registry that is down does not stop the job.
-    static func report(_ verdict: Verdict, to registry: String, identity: SigningIdentity, logger: Logger) {
-        do {
-            let envelope = try SignedEnvelope.sign(verdict, method: "POST", path: WirePath.verdicts, by: identity)
-            guard let url = URL(string: registry.trimmingCharacters(in: CharacterSet(charactersIn: "/")) + WirePath.verdicts) else { return }
-            var request = URLRequest(url: url)
-            request.httpMethod = "POST"
-            request.httpBody = try WireCoding.canonicalBytes(envelope)
-            request.setValue("application/json", forHTTPHeaderField: "Content-Type")
-            let done = DispatchSemaphore(value: 0)
-            URLSession.shared.dataTask(with: request) { _, _, error in
-                if let error { logger.warning("verdict to \(registry) failed: \(error.localizedDescription)") }
-                done.signal()
-            }.resume()
-            done.wait()
-        } catch {
-            logger.warning("verdict to \(registry) failed: \(error)")
-        }
-    }
 }
 
 /// The `--json` summary of a submit (DESIGN.md's shape).
@@ -180,6 +161,10 @@ struct SubmitSummary: Encodable {
     let accepted: Int
     let retried: Int
     let resumed: Int
+    let networkSeconds: Double
+    let verifySeconds: Double
+    let bytesUp: Int
+    let bytesDown: Int
     let farmers: [DispatchSummary.FarmerTally]
     let rejections: [DispatchSummary.Rejection]
     let master: String

@@ -21,8 +21,15 @@ public enum PrismBinary {
 
     /// Runs `prism ARGS...` and collects exit status and both streams.
     public static func run(_ arguments: [String], environment: [String: String]? = nil) throws -> Result {
+        try ChildProcess.run(url, arguments, environment: environment)
+    }
+}
+
+/// Runs a program to its end, collecting exit status and both output streams.
+enum ChildProcess {
+    static func run(_ executable: URL, _ arguments: [String], environment: [String: String]? = nil) throws -> PrismBinary.Result {
         let process = Process()
-        process.executableURL = url
+        process.executableURL = executable
         process.arguments = arguments
         if let environment { process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 } }
         let out = Pipe(), err = Pipe()
@@ -37,11 +44,9 @@ public enum PrismBinary {
         DispatchQueue.global().async { outBox.data = out.fileHandleForReading.readDataToEndOfFile(); group.leave() }
         let errData = err.fileHandleForReading.readDataToEndOfFile()
         group.wait()
-        let outData = outBox.data
         process.waitUntilExit()
-        return Result(status: process.terminationStatus,
-                      stdout: String(decoding: outData, as: UTF8.self),
-                      stderr: String(decoding: errData, as: UTF8.self))
+        return PrismBinary.Result(status: process.terminationStatus, stdout: String(decoding: outBox.data, as: UTF8.self),
+                                  stderr: String(decoding: errData, as: UTF8.self))
     }
 }
 
@@ -72,23 +77,7 @@ public struct TemporaryFolder: Sendable {
 public enum HostTool {
     @discardableResult
     public static func run(_ tool: String, _ arguments: [String]) throws -> PrismBinary.Result {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        process.arguments = [tool] + arguments
-        let out = Pipe(), err = Pipe()
-        process.standardOutput = out
-        process.standardError = err
-        process.standardInput = FileHandle.nullDevice
-        try process.run()
-        let outBox = DataBox()
-        let group = DispatchGroup()
-        group.enter()
-        DispatchQueue.global().async { outBox.data = out.fileHandleForReading.readDataToEndOfFile(); group.leave() }
-        let errData = err.fileHandleForReading.readDataToEndOfFile()
-        group.wait()
-        process.waitUntilExit()
-        return PrismBinary.Result(status: process.terminationStatus, stdout: String(decoding: outBox.data, as: UTF8.self),
-                                  stderr: String(decoding: errData, as: UTF8.self))
+        try ChildProcess.run(URL(fileURLWithPath: "/usr/bin/env"), [tool] + arguments)
     }
 
     /// Whether `tool` is on PATH.

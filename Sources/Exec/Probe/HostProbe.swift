@@ -22,6 +22,8 @@ public struct HostProbe: Codable, Sendable {
     /// Encoders that actually open on this host, name → detail. Exec knows nothing of video: this stays
     /// empty here and the video layer (Media/Transcode, from FFmpeg) fills it in.
     public var encoders: [String: String]
+    /// Hardware decoder devices by trial (filled in by the video layer too), name → detail.
+    public var decoders: [String: String] = [:]
 
     /// The cgroup layout and which limits a per-job group could really be given (a group was made,
     /// written and removed to find out).
@@ -113,7 +115,9 @@ public struct HostProbe: Codable, Sendable {
         for engine in sandboxEngines {
             lines.append("engine     \(engine.name) \(engine.version ?? ""): \(engine.works ? "works" : "failed") (\(engine.detail))")
         }
-        lines.append("encoders   " + (encoders.isEmpty ? "not probed (the video layer fills this in)" : encoders.keys.sorted().joined(separator: ", ")))
+        if encoders.isEmpty { lines.append("encoders   not probed (the video layer fills this in)") }
+        for (name, detail) in encoders.sorted(by: { $0.key < $1.key }) { lines.append("encoder    \(name): \(detail)") }
+        for (name, detail) in decoders.sorted(by: { $0.key < $1.key }) { lines.append("decoder    \(name): \(detail)") }
         return lines.joined(separator: "\n")
     }
 }
