@@ -120,6 +120,7 @@ public final class SegmentVerifier {
                                                    detailRatio: $0.detailRatio, interiorDetailRatio: $0.interiorDetailRatio,
                                                    topOctaveRetention: $0.topOctaveRetention,
                                                    flatToTexturedError: $0.blocks.flatToTexturedError,
+                                                   temporalChangeRatio: $0.temporalChangeRatio,
                                                    chromaGain: [$0.chromaU.gain, $0.chromaV.gain], chromaCross: [$0.chromaU.cross, $0.chromaV.cross],
                                                    chromaOffset: [$0.chromaU.offset, $0.chromaV.offset]) },
             seed: request.seed.map(String.init),
