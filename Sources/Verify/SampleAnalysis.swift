@@ -30,8 +30,6 @@ struct SampleEvidence {
     let detailRatio: Double
     /// In-block detail energy of the rendition over the source's (added grain).
     let interiorDetailRatio: Double
-    /// Share of the source's finest octave present in the rendition.
-    let topOctaveRetention: Double
     /// Frame-to-frame change of the rendition over the source's (full resolution, luma MSE): added noise
     /// flickers from frame to frame where encoding only smooths.
     let temporalChangeRatio: Double?
@@ -240,7 +238,6 @@ final class SampleAnalysis {
                          PictureStatistics.meanDifference(rendition.planes[2], source.planes[2])),
             detailRatio: sourceDetail > 0 ? PictureStatistics.detailEnergy(rendition.luma) / sourceDetail : 1,
             interiorDetailRatio: PictureStatistics.interiorDetailEnergy(rendition.luma) / max(1e-6, PictureStatistics.interiorDetailEnergy(source.luma)),
-            topOctaveRetention: PictureStatistics.topOctaveRetention(rendition: rendition.luma, source: source.luma),
             temporalChangeRatio: temporalChangeRatio,
             chromaU: PictureStatistics.chromaMix(rendition: rendition.planes[1], same: source.planes[1], other: source.planes[2]),
             chromaV: PictureStatistics.chromaMix(rendition: rendition.planes[2], same: source.planes[2], other: source.planes[1]))

@@ -118,7 +118,6 @@ public final class SegmentVerifier {
                                                    psnrY: $0.quality.psnrY, ssimY: $0.quality.ssim[0], hashDistance: $0.hashDistance,
                                                    bestOffset: $0.bestOffset, suspect: $0.suspect,
                                                    detailRatio: $0.detailRatio, interiorDetailRatio: $0.interiorDetailRatio,
-                                                   topOctaveRetention: $0.topOctaveRetention,
                                                    flatToTexturedError: $0.blocks.flatToTexturedError,
                                                    temporalChangeRatio: $0.temporalChangeRatio,
                                                    chromaGain: [$0.chromaU.gain, $0.chromaV.gain], chromaCross: [$0.chromaU.cross, $0.chromaV.cross],

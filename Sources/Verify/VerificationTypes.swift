@@ -92,8 +92,6 @@ public struct VerificationResult: Codable, Sendable {
         /// Fine-detail energy over the source's, all pixels and inside coding blocks only.
         public var detailRatio: Double
         public var interiorDetailRatio: Double
-        /// Share of the source's finest octave the rendition carries (low for small-then-upscaled encodes).
-        public var topOctaveRetention: Double
         /// Error in the flattest quarter of blocks over the most textured quarter's.
         public var flatToTexturedError: Double
         /// Frame-to-frame change of the rendition over the source's (added noise flickers).

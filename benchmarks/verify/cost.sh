@@ -14,7 +14,8 @@ ff=(ffmpeg -nostdin -v error -y)
 cpu() {  # cpu COMMAND...: best user+sys seconds of 3 runs
   local best=999999
   for _ in 1 2 3; do
-    local t; t=$( { /usr/bin/time -f "%U %S" "$@" >/dev/null 2>/dev/null; } 2>&1 | tail -1 | awk '{print $1 + $2}')
+    # bash's own `time` (GNU time's rusage reading is unreliable in these containers).
+    local t; t=$( { TIMEFORMAT="%U %S"; time "$@" >/dev/null 2>/dev/null; } 2>&1 | tail -1 | awk '{print $1 + $2}')
     if (( $(echo "$t < $best" | bc) )); then best=$t; fi
   done
   echo "$best"
