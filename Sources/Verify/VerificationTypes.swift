@@ -184,8 +184,9 @@ public enum VerificationInputError: Error, CustomStringConvertible, Equatable, S
 public enum VerdictThresholds {
     /// Below this MSE a block's error is rounding, not evidence (≈ 1.4 levels RMS).
     public static let excessErrorFloor: Float = 2
-    /// A block stands out when its error is this many times the typical error of its texture class.
-    public static let excessErrorFlag: Float = 10
+    /// A block stands out when its error is this many times the typical error of its texture class (honest
+    /// renditions in the corpus never kept such blocks at one place; 0.25-opacity overlays reach 6–10×).
+    public static let excessErrorFlag: Float = 6
     /// ... in at least this share of the compared frames (a pan moves honest hard spots around; overlays stay).
     public static let persistence = 0.6
     /// ... and its mean error is at least this (MSE ≈ 3 levels RMS): faint overlays on flat areas still pass it.
