@@ -45,7 +45,9 @@ struct SampleEvidence {
         guard let renditionMotion, let sourceMotion else { return false }
         return sourceMotion >= VerdictThresholds.frozenSourceMotion && renditionMotion < VerdictThresholds.frozenMotionShare * sourceMotion
     }
-    var isMirrored: Bool { min(mirroredError, upsideDownError) < VerdictThresholds.mirroredErrorShare * directError && directError > 20 }
+    var isMirrored: Bool {
+        min(mirroredError, upsideDownError) < VerdictThresholds.mirroredErrorShare * directError && directError > VerdictThresholds.mirroredMinimumError
+    }
     var isSubstituted: Bool {
         hashDistance > VerdictThresholds.substitutedHashDistance && quality.psnrY < VerdictThresholds.substitutedPsnr && !isBlack && !isMirrored
     }

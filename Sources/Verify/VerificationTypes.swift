@@ -23,8 +23,8 @@ public struct VerificationRequest: Sendable {
     /// Keep what the HTML report needs (per-frame values, an error map and a thumbnail).
     public var keepReportData = false
 
-    /// Random frames compared by default: with the packet-size suspects and the fingerprint frames this
-    /// bounds decoding to a fraction of a segment.
+    /// Random frames compared by default; the packet-size suspects (at most 2) and the 4 fingerprint frames
+    /// at fixed positions are compared as well.
     public static let defaultSamples = 4
 
     public init(source: String, rendition: String) {
@@ -94,7 +94,8 @@ public struct VerificationResult: Codable, Sendable {
         public var interiorDetailRatio: Double
         /// Error in the flattest quarter of blocks over the most textured quarter's.
         public var flatToTexturedError: Double
-        /// Frame-to-frame change of the rendition over the source's (added noise flickers).
+        /// Frame-to-frame change of the rendition over the source's (reported for people; not judged: it did
+        /// not separate added noise from honest ultrafast encodes in the corpus).
         public var temporalChangeRatio: Double?
         /// U and V of the rendition as a mix of the source's chroma (see `PictureStatistics.chromaMix`).
         public var chromaGain: [Double]
@@ -111,7 +112,8 @@ public struct VerificationResult: Codable, Sendable {
         /// Share of the source's finest octave kept (`PictureStatistics.topOctaveRetention`), reference and rendition.
         public var referenceDetail: Double
         public var renditionDetail: Double
-        /// Correlation of the rendition's error with the reference encode's error (both against the source).
+        /// Correlation of the rendition's error with the reference encode's error (both against the source);
+        /// reported, not judged (honest 0.10–0.33, added noise 0.10–0.15 in the corpus: they overlap).
         public var errorCorrelation: Double
     }
     public struct Structure: Codable, Sendable {
@@ -214,6 +216,8 @@ public enum VerdictThresholds {
     public static let shiftedErrorShare = 0.6
     /// Flip: the mirrored source must match this much better than the source as is.
     public static let mirroredErrorShare = 0.5
+    /// … and the picture as is must differ clearly (thumbnail MSE): symmetric scenes do not count as flipped.
+    public static let mirroredMinimumError = 20.0
     /// Perceptual-hash distance beyond which two frames are different pictures.
     public static let substitutedHashDistance = 20
     /// A frame is substituted when, besides the hash, its luma PSNR against the source is below this.
