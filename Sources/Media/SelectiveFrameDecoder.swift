@@ -19,6 +19,10 @@ public final class SelectiveFrameDecoder {
     /// Frames decoded in total (wanted or not): the cost of the sampling.
     public private(set) var framesDecoded = 0
     public private(set) var seeks = 0
+    /// The last frames decoded, so a request that steps back a little (neighbours of the next batch of
+    /// samples) is served without seeking back and decoding again.
+    private var recent: [(pts: Int64, frame: Frame)] = []
+    static let recentFrames = 12
 
     /// Containers whose keyframe seeking lands exactly (an index of samples); others are decoded forward.
     static let exactSeekFormats = ["mov", "mp4", "matroska", "webm"]
@@ -52,6 +56,10 @@ public final class SelectiveFrameDecoder {
         let keys = keyframes.sorted()
         for target in targets {
             if result[target] != nil { continue }
+            if let kept = recent.first(where: { $0.pts == target }) {
+                result[target] = kept.frame
+                continue
+            }
             let keyBefore = keys.last { $0 <= target }
             if let position, position >= target {
                 try restart(at: keyBefore)
@@ -99,6 +107,10 @@ public final class SelectiveFrameDecoder {
                 if frame.pts == nil { frame.pts = frame.bestEffortTimestamp }
                 position = frame.pts
                 framesDecoded += 1
+                if let pts = frame.pts {
+                    recent.append((pts, frame))
+                    if recent.count > Self.recentFrames { recent.removeFirst() }
+                }
                 return frame
             case .endOfStream:
                 finished = true

@@ -30,8 +30,9 @@ struct SampleEvidence {
     let detailRatio: Double
     /// In-block detail energy of the rendition over the source's (added grain).
     let interiorDetailRatio: Double
-    /// Share of the source's finest octave present in the rendition.
-    let topOctaveRetention: Double
+    /// Frame-to-frame change of the rendition over the source's (full resolution, luma MSE): added noise
+    /// flickers from frame to frame where encoding only smooths.
+    let temporalChangeRatio: Double?
     /// Linear chroma mix fits for U and V (see `PictureStatistics.chromaMix`).
     let chromaU: (gain: Double, cross: Double, offset: Double)
     let chromaV: (gain: Double, cross: Double, offset: Double)
@@ -44,7 +45,9 @@ struct SampleEvidence {
         guard let renditionMotion, let sourceMotion else { return false }
         return sourceMotion >= VerdictThresholds.frozenSourceMotion && renditionMotion < VerdictThresholds.frozenMotionShare * sourceMotion
     }
-    var isMirrored: Bool { min(mirroredError, upsideDownError) < VerdictThresholds.mirroredErrorShare * directError && directError > 20 }
+    var isMirrored: Bool {
+        min(mirroredError, upsideDownError) < VerdictThresholds.mirroredErrorShare * directError && directError > VerdictThresholds.mirroredMinimumError
+    }
     var isSubstituted: Bool {
         hashDistance > VerdictThresholds.substitutedHashDistance && quality.psnrY < VerdictThresholds.substitutedPsnr && !isBlack && !isMirrored
     }
@@ -213,6 +216,13 @@ final class SampleAnalysis {
             renditionMotion = PictureStatistics.meanSquaredDifference(renditionThumb, try renditionThumbnail(i - 1, previous))
             sourceMotion = PictureStatistics.meanSquaredDifference(sourceThumb, try sourceThumbnail(j - 1, sourcePrevious))
         }
+        var temporalChangeRatio: Double?
+        if let previous = renditionFrame(i - 1), let sourcePrevious = sourceFrame(j - 1) {
+            let renditionPrevious = try renditionImage(previous, index: i - 1)
+            let (_, scaledPrevious) = try scaledSource(sourcePrevious, index: j - 1)
+            let sourceChange = PictureStatistics.meanSquaredDifference(source.luma, scaledPrevious.luma)
+            if sourceChange > 0 { temporalChangeRatio = PictureStatistics.meanSquaredDifference(rendition.luma, renditionPrevious.luma) / sourceChange }
+        }
         let directError = offsetErrors[0] ?? PictureStatistics.meanSquaredDifference(renditionThumb, sourceThumb)
         let sourceDetail = PictureStatistics.detailEnergy(source.luma)
         return SampleEvidence(
@@ -230,7 +240,7 @@ final class SampleAnalysis {
                          PictureStatistics.meanDifference(rendition.planes[2], source.planes[2])),
             detailRatio: sourceDetail > 0 ? PictureStatistics.detailEnergy(rendition.luma) / sourceDetail : 1,
             interiorDetailRatio: PictureStatistics.interiorDetailEnergy(rendition.luma) / max(1e-6, PictureStatistics.interiorDetailEnergy(source.luma)),
-            topOctaveRetention: PictureStatistics.topOctaveRetention(rendition: rendition.luma, source: source.luma),
+            temporalChangeRatio: temporalChangeRatio,
             chromaU: PictureStatistics.chromaMix(rendition: rendition.planes[1], same: source.planes[1], other: source.planes[2]),
             chromaV: PictureStatistics.chromaMix(rendition: rendition.planes[2], same: source.planes[2], other: source.planes[1]))
     }
@@ -248,6 +258,7 @@ final class SampleAnalysis {
         guard encoded.count == scaled.count else { return nil }
         var renditionError = 0.0, referenceError = 0.0, renditionDetail = 0.0, referenceDetail = 0.0, sourceDetail = 0.0
         var compared = 0
+        var cross = 0.0, renditionEnergy = 0.0, referenceEnergy = 0.0
         for k in 0..<QualityReference.comparedFrames {
             let position = scaled.count - 1 - k
             guard let frame = renditionFrame(i - k) else { continue }
@@ -259,12 +270,19 @@ final class SampleAnalysis {
             referenceDetail += PictureStatistics.topOctaveRetention(rendition: encoded[position].luma, source: source.luma)
             sourceDetail += 1
             compared += 1
+            // How alike the two encodes' errors are: coding error follows the content, added noise does not.
+            for index in 0..<source.luma.pixels.count {
+                let s = Double(source.luma.pixels[index])
+                let a = Double(rendition.luma.pixels[index]) - s, b = Double(encoded[position].luma.pixels[index]) - s
+                cross += a * b; renditionEnergy += a * a; referenceEnergy += b * b
+            }
         }
         guard compared > 0, sourceDetail > 0 else { return nil }
         let n = Double(compared)
         return .init(referenceEncoder: "\(QualityReference.encoderName) \(QualityReference.preset)", bitrate: bitrate, rateFactor: rateFactor,
                      referencePsnrY: PSNRKernel.psnr(meanSquaredError: max(referenceError / n, 1e-6)),
                      renditionPsnrY: PSNRKernel.psnr(meanSquaredError: max(renditionError / n, 1e-6)),
-                     referenceDetail: referenceDetail / n, renditionDetail: renditionDetail / n)
+                     referenceDetail: referenceDetail / n, renditionDetail: renditionDetail / n,
+                     errorCorrelation: renditionEnergy > 0 && referenceEnergy > 0 ? cross / (renditionEnergy * referenceEnergy).squareRoot() : 1)
     }
 }

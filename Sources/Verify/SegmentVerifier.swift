@@ -78,6 +78,11 @@ public final class SegmentVerifier {
                 sampleIndices.append(suspect)
                 suspects.insert(suspect)
             }
+            // The fingerprint frames are decoded anyway: compare them too (fixed positions, so they only add
+            // to the unpredictable ones).
+            for index in SegmentFingerprint.frameIndices(frameCount: frameCount) where !sampleIndices.contains(index) {
+                sampleIndices.append(index)
+            }
             sampleIndices.sort()
         }
         // One random sample also anchors the reference encode: the one with the most source frames before it.
@@ -97,7 +102,12 @@ public final class SegmentVerifier {
         var floor: VerificationResult.QualityFloor?
         if let reference = analysis.reference {
             floor = reference
-            reasons += QualityJudgement.reasons(reference)
+            // Quality means something only where the content itself is right; a frame already failed for
+            // integrity (flipped, shifted, substituted…) would also look "low quality".
+            let anchor = analysis.evidence.first { $0.renditionIndex == referenceSample }
+            if anchor.map({ $0.isOrdinary && !$0.isShifted }) ?? false {
+                reasons += QualityJudgement.reasons(reference)
+            }
         }
 
         var accumulator = QualityAccumulator()
@@ -118,8 +128,8 @@ public final class SegmentVerifier {
                                                    psnrY: $0.quality.psnrY, ssimY: $0.quality.ssim[0], hashDistance: $0.hashDistance,
                                                    bestOffset: $0.bestOffset, suspect: $0.suspect,
                                                    detailRatio: $0.detailRatio, interiorDetailRatio: $0.interiorDetailRatio,
-                                                   topOctaveRetention: $0.topOctaveRetention,
                                                    flatToTexturedError: $0.blocks.flatToTexturedError,
+                                                   temporalChangeRatio: $0.temporalChangeRatio,
                                                    chromaGain: [$0.chromaU.gain, $0.chromaV.gain], chromaCross: [$0.chromaU.cross, $0.chromaV.cross],
                                                    chromaOffset: [$0.chromaU.offset, $0.chromaV.offset]) },
             seed: request.seed.map(String.init),

@@ -15,7 +15,7 @@ public enum VerificationReportPage {
         background:\(accepted ? "#2e7d32" : "#c62828");font-weight:600}
         table{border-collapse:collapse;margin:8px 0}td,th{border:1px solid #ccc;padding:3px 8px;text-align:right}
         th{background:#f4f4f4}td.l,th.l{text-align:left}code{background:#f4f4f4;padding:1px 4px}
-        .grid{display:flex;flex-wrap:wrap;gap:24px}.muted{color:#666}
+        .grid{display:flex;flex-wrap:wrap;gap:24px}figure{margin:0}.muted{color:#666}
         </style></head><body>
         <h1>prism verify <span class="verdict">\(escape(result.verdict.uppercased()))</span></h1>
         <p class="muted">source <code>\(escape(source))</code><br>rendition <code>\(escape(rendition))</code></p>
@@ -92,8 +92,9 @@ public enum VerificationReportPage {
         for row in 0..<data.rows {
             for column in 0..<data.columns {
                 let value = data.excess[row * data.columns + column]
-                // Excess 1 (typical) is clear; 10× and above is strong red.
-                let opacity = min(0.85, max(0, Double(log2(max(value, 1))) / log2(Double(VerdictThresholds.excessErrorFlag)) * 0.85))
+                // Up to 2× the typical error is clear (honest coding varies that much); 10× and above is strong red.
+                let scale = log2(Double(VerdictThresholds.excessErrorFlag)) - 1
+                let opacity = min(0.85, max(0, (Double(log2(max(value, 1))) - 1) / scale * 0.85))
                 guard opacity > 0.05 else { continue }
                 svg += String(format: "<rect x='%d' y='%d' width='%d' height='%d' fill='#ff1744' fill-opacity='%.2f'/>",
                               column * data.blockSize, row * data.blockSize, data.blockSize, data.blockSize, opacity)

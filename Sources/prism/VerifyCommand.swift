@@ -42,7 +42,7 @@ struct VerifyCommand: ParsableCommand {
     @Flag(help: "Compare every frame instead of samples.")
     var full = false
 
-    @Option(help: "Frames to compare (default \(VerificationRequest.defaultSamples)).")
+    @Option(help: "Random frames to compare (default \(VerificationRequest.defaultSamples)); packet-size suspects and the fingerprint frames are compared too.")
     var samples: Int?
 
     @Option(help: "Seed for repeatable sample positions (default: unpredictable).")

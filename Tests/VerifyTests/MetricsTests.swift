@@ -20,6 +20,22 @@ import Testing
         #expect(plane.withView { PSNRKernel.squaredError($0, $0) } == 0)
     }
 
+    @Test func ssimMapAveragesToThePlaneSSIMAndFindsALocalChange() throws {
+        // A textured plane and a copy with a bright 24x24 patch: the map's mean is the plane SSIM, and its
+        // worst windows sit on the patch.
+        var generator = SeededGenerator(seed: 11)
+        let reference = PlaneImage(width: 96, height: 64, pixels: (0..<(96 * 64)).map { _ in UInt8.random(in: 60...190, using: &generator) })
+        var distorted = reference
+        for y in 20..<44 { for x in 50..<74 { distorted.pixels[y * 96 + x] = 250 } }
+        let map = SSIMMap(distorted: distorted, reference: reference)
+        let (sum, windows) = distorted.withView { d in reference.withView { r in SSIMKernel.plane(d, r) } }
+        #expect(map.columns == 23 && map.rows == 15)
+        #expect(abs(map.mean - sum / Double(windows)) < 1e-4)
+        let worst = map.values.indices.min { map.values[$0] < map.values[$1] }!
+        let x = (worst % map.columns) * SSIMMap.windowStep, y = (worst / map.columns) * SSIMMap.windowStep
+        #expect((44...74).contains(x) && (16...44).contains(y), "worst window at \(x),\(y)")
+    }
+
     static let pairs: [(name: String, reference: String, arguments: [String])] = [
         ("pan-x264-400k.mp4", "pan-720p.mp4", ["-an", "-c:v", "libx264", "-preset", "veryfast", "-b:v", "400k", "-t", "2"]),
         ("odd-x264-crf40.mp4", "odd-642x362.mp4", ["-c:v", "libx264", "-preset", "ultrafast", "-crf", "40"]),

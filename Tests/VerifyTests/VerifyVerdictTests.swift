@@ -99,6 +99,18 @@ import Testing
         #expect(result.frames.rendition == 60)
     }
 
+    @Test func fingerprintsOfTwoHonestRenditionsMatchAndDifferFromOtherContent() throws {
+        let a = try Self.verify(try Self.rendition("honest-360p.mp4", preset: "medium"))
+        let b = try Self.verify(try Self.rendition("honest-240p-ultrafast.mp4", width: 426, height: 240, kbps: 250, preset: "ultrafast"),
+                                width: 426, height: 240, kbps: 250)
+        let flipped = try Self.verify(try Self.rendition("hflip.mp4", filter: "hflip"))
+        let fa = try #require(SegmentFingerprint(a.fingerprint)), fb = try #require(SegmentFingerprint(b.fingerprint))
+        let ff = try #require(SegmentFingerprint(flipped.fingerprint))
+        #expect(fa.hashes.count == 4)
+        #expect(try #require(fa.distance(to: fb)) <= 10, "\(fa) vs \(fb)")
+        #expect(try #require(fa.distance(to: ff)) >= 16, "\(fa) vs \(ff)")
+    }
+
     @Test func seededSamplesRepeatAndUnseededOnesVary() {
         #expect(SamplePicker.pick(count: 5, from: 300, seed: 42) == SamplePicker.pick(count: 5, from: 300, seed: 42))
         let draws = Set((0..<5).map { _ in SamplePicker.pick(count: 5, from: 300, seed: nil) })

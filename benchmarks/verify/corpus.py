@@ -11,14 +11,14 @@ import argparse, concurrent.futures as cf, json, os, subprocess, sys, time, coll
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 PHOTOS = "/usr/share/backgrounds"
 FONT = "/usr/share/fonts/truetype/dejavu/DejaVuSans-Bold.ttf"
-SECONDS, FPS, W, H = 3, 30, 1280, 720
+SECONDS, FPS, W, H = 2, 30, 1280, 720
 RUNGS = {"720p": (1280, 720, 3000), "480p": (854, 480, 1600), "360p": (640, 360, 800), "240p": (426, 240, 250)}
 
 def ff(*args):
     subprocess.run(["ffmpeg", "-nostdin", "-v", "error", "-y", *args], check=True)
 
 def make_source(work, name, photo):
-    """A 3 s 720p30 segment: a slow zoom and pan over a photograph with hand-held wobble and sensor noise
+    """A 2 s 720p30 segment: a slow zoom and pan over a photograph with hand-held wobble and sensor noise
     (the virtual camera of fixtures/make-fixtures.sh), one keyframe, near-lossless."""
     out = f"{work}/src-{name}.mp4"
     if os.path.exists(out): return out
@@ -28,7 +28,7 @@ def make_source(work, name, photo):
         return out
     graph = (f"[0:v]scale=-2:{H * 2},scale=w='trunc(iw*(1+0.25*n/{frames})/2)*2':h='trunc(ih*(1+0.25*n/{frames})/2)*2':eval=frame,"
              f"crop=w={W}:h={H}:x='(iw-{W})*(0.15+0.6*n/{frames})+6*sin(n/3.1)':y='(ih-{H})*0.45+5*sin(n/4.7+1)',"
-             f"noise=alls=3:allf=t,format=yuv420p[v]")
+             f"noise=alls=3:allf=t,setsar=1,format=yuv420p[v]")
     ff("-loop", "1", "-framerate", str(FPS), "-i", f"{PHOTOS}/{photo}", "-t", str(SECONDS), "-filter_complex", graph, "-map", "[v]",
        "-r", str(FPS), "-c:v", "libx264", "-preset", "fast", "-crf", "16", "-g", "300", out)
     return out
@@ -44,7 +44,7 @@ CODEC = {"x264": "h264", "x265": "hevc", "av1": "av1", "vp9": "vp9"}
 def jobs(sources, quick):
     """(name, source, rung, kind, honest, filter, extra input, encoder, preset, bitrate factor)."""
     out = []
-    presets = {"x264": ["ultrafast", "veryfast", "medium", "slow"], "x265": ["fast"], "av1": ["8"], "vp9": ["6"]}
+    presets = {"x264": ["ultrafast", "veryfast", "medium"], "x265": ["fast"], "av1": ["10"], "vp9": ["6"]}
     for sname, src in sources.items():
         for encoder, plist in presets.items():
             for preset in plist:
@@ -54,7 +54,6 @@ def jobs(sources, quick):
                                     honest=True, vf="", encoder=encoder, preset=preset))
     others = list(sources.values())
     for si, (sname, src) in enumerate(sources.items()):
-        if sname == "seeding" and not quick: pass
         other = others[(si + 1) % len(others)]
         for rung in (["720p", "360p"] if not quick else ["720p"]):
             w, h, kbps = RUNGS[rung]
@@ -75,7 +74,7 @@ def jobs(sources, quick):
             add("black-frames", "drawbox=c=black:t=fill:enable='between(n,40,44)'")
             add("black-frames", "drawbox=c=black:t=fill:enable='between(n,20,39)'")
             add("frozen-frames", "[FREEZE]30:39")
-            add("frozen-frames", "[FREEZE]45:74")
+            add("frozen-frames", "[FREEZE]40:57")
             add("dropped-frames", "select='not(between(n,50,52))',setpts=N/FRAME_RATE/TB")
             add("dropped-frames", "select='not(between(n,30,39))',setpts=N/FRAME_RATE/TB")
             add("flip", "hflip")
@@ -116,7 +115,7 @@ def graph_for(job, w, h):
         inputs += ["-i", job["other"]]
         if vf.endswith("all"):
             return inputs, f"[1:v]{scale}[v]"
-        return inputs, f"[0:v]trim=end_frame=45,setpts=PTS-STARTPTS[a];[1:v]trim=start_frame=45,setpts=PTS-STARTPTS[b];[a][b]concat=n=2:v=1,{scale}[v]"
+        return inputs, f"[0:v]setsar=1,trim=end_frame=30,setpts=PTS-STARTPTS[a];[1:v]setsar=1,trim=start_frame=30,setpts=PTS-STARTPTS[b];[a][b]concat=n=2:v=1,{scale}[v]"
     return inputs, f"[0:v]{vf + ',' if vf else ''}{scale}[v]"
 
 def encode(job, work):

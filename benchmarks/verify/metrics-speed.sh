@@ -16,8 +16,9 @@ dist=$work/pan-720p-x264-1500k.mp4
 best() {
   local best_cpu=999999 best_wall=999999
   for _ in 1 2 3; do
+    # bash's own `time` (GNU time's rusage reading is unreliable in these containers).
     local out
-    out=$( { /usr/bin/time -f "%U %S %e" "$@" >/dev/null 2>/dev/null; } 2>&1 | tail -1)
+    out=$( { TIMEFORMAT="%U %S %R"; time "$@" >/dev/null 2>/dev/null; } 2>&1 | tail -1)
     read -r u s e <<<"$out"
     local cpu; cpu=$(echo "$u + $s" | bc)
     if (( $(echo "$cpu < $best_cpu" | bc) )); then best_cpu=$cpu; fi
