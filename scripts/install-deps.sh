@@ -6,7 +6,7 @@ packages=(
   ffmpeg libavcodec-dev libavformat-dev libavfilter-dev libswscale-dev libswresample-dev libavutil-dev
   libssl-dev libsqlite3-dev
   bubblewrap runc umoci busybox-static qemu-utils uidmap qemu-system-x86 ovmf
-  postgresql
+  postgresql curl
 )
 missing=()
 for p in "${packages[@]}"; do

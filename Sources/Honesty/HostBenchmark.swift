@@ -175,7 +175,6 @@ public struct HostBenchmark: Sendable {
         let deadline = segmentSeconds * HostBenchmark.deadlineShare
         var trials: [BenchReport.SessionTrial] = []
         var capacity = 0
-        let cores = ProcessInfo.processInfo.activeProcessorCount
         for sessions in 1...maximumSessions {
             progress("\(sessions) concurrent session(s) of \(ladder.map(\.name).joined(separator: ",")) with \(chosen.encoder)")
             let timings = ConcurrentTimings(count: sessions)
@@ -188,8 +187,9 @@ public struct HostBenchmark: Sendable {
                         let device = try family.deviceType.map { try Media.HardwareDevice(typeName: $0) }
                         let started = DispatchTime.now().uptimeNanoseconds
                         for (rung, frames) in zip(ladder, perRung) {
+                            // One thread per encoder, as a farmer's segment task runs; sessions take the other cores.
                             _ = try self.timeEncode(frames: frames, family: family, codec: codec, device: device, bitrate: rung.bitrate,
-                                                    threads: max(1, cores / sessions))
+                                                    threads: 1)
                         }
                         timings.set(session, Double(DispatchTime.now().uptimeNanoseconds - started) / 1e9)
                     } catch {

@@ -127,9 +127,10 @@ public enum SegmentTaskRunner {
         let reader = try VideoFrameReader(path: task.source)
         let (choice, device) = try EncoderSelection.choose(codec: task.codec, preference: try EncoderPreference.parse(task.encoder), preset: task.preset)
         let frameRate = AVRational(num: task.frameRateNumerator, den: task.frameRateDenominator)
-        // A task has the machine to itself unless its host runs several at once (then they share the cores).
-        let factory = try RenditionEncoderFactory(choice: choice, device: device, threadsPerEncoder: ProcessInfo.processInfo.activeProcessorCount,
-                                                  globalHeader: false)
+        // One thread per encoder, as in-process segment workers use: x264's rate control starts a fresh 2 s segment
+        // worse with frame threads (measured: whole-rung verification flagged threaded 240p@250k segment starts),
+        // and a host runs one task per core instead.
+        let factory = try RenditionEncoderFactory(choice: choice, device: device, threadsPerEncoder: 1, globalHeader: false)
         let factor = alteration?.bitrateFactor ?? 1
         let targets = task.rungs.map {
             RungTarget(rung: LadderRung(height: $0.height, bitrate: max(10_000, Int(Double($0.bitrate) * factor))), width: $0.width, height: $0.height)

@@ -90,10 +90,17 @@ struct ProbeTests {
         for key in ["cpu", "memoryBytes", "sev", "confidentialMissing", "gpus", "cgroups", "sandboxEngines", "encoders"] {
             #expect(object[key] != nil, "missing \(key)")
         }
-        #expect((object["encoders"] as? [String: String])?.isEmpty == true)
+        // Encoders are probed by opening real sessions: libx264 opens everywhere; NVENC only where a GPU with it is.
+        let encoders = try #require(object["encoders"] as? [String: String])
+        #expect(encoders["libx264"] == "opens")
+        if !FileManager.default.fileExists(atPath: "/dev/nvidia0") {
+            #expect(encoders["h264_nvenc"]?.hasPrefix("does not open") == true)
+        }
+        #expect((object["decoders"] as? [String: String])?["nvdec (cuda)"] != nil)
         let text = try PrismBinary.run(["probe"])
         #expect(text.status == 0)
         #expect(text.stdout.contains("SEV-SNP"))
         #expect(text.stdout.contains("engine     bwrap"))
+        #expect(text.stdout.contains("encoder    libx264: opens"))
     }
 }
