@@ -40,8 +40,9 @@ public struct TranscodeProgress: Sendable {
 public final class LadderTranscoder {
     /// Output timelines start here, as FFmpeg's own HLS output does, so B-frame decode times stay positive.
     public static let outputStartSeconds = 1.4
-    /// Decoded frames waiting for one segment's worker; past this the decoder waits (bounds memory).
-    static let segmentQueueFrames = 8
+    /// Decoded frames waiting for one segment's worker; past this the decoder waits (bounds memory: a second
+    /// of 1080p is about 100 MB; measured, the encoders' own lookahead dominates peak memory, not this queue).
+    static let segmentQueueFrames = 32
     /// Containers' frame counts can disagree with what decodes by a frame or two (edit lists, a dropped
     /// leading B-frame); more than this missing means the file was cut short.
     static let frameCountSlack = 2
