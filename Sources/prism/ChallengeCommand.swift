@@ -42,10 +42,7 @@ struct ChallengeCommand: ParsableCommand {
     func run() throws {
         let logger = CLILogging.bootstrap(verbose: false, quiet: json)
         FFmpegLibrary.setLogLevel(verbose: false)
-        let identity = try key.map { path -> SigningIdentity in
-            guard let data = FileManager.default.contents(atPath: path) else { throw CommandFailure.badInput("cannot read key file \(path)") }
-            return try KeyFile.decode(data)
-        } ?? SigningIdentity()
+        let identity = try KeyFileOption.load(key)
         let client = FarmerClient(baseURL: farmer, identity: identity, timeout: 30)
         do { try client.capabilities() } catch { throw CommandFailure.badInput("cannot reach farmer \(farmer): \(error)") }
         var challenge = FarmerChallenge(client: client, judge: SubmitCommand.judge(logger: logger), logger: logger)

@@ -40,17 +40,7 @@ struct SubmitCommand: ParsableCommand {
     @Option(help: "Submitter key file (default: a fresh identity for this run).")
     var key: String?
 
-    @Option(help: "Rungs, e.g. 720p@3000k,480p,360p.")
-    var ladder: String?
-
-    @Option(help: "h264, hevc, av1 or vp9.")
-    var codec: String = "h264"
-
-    @Option(help: "Encoder preset asked of farmers.")
-    var preset: String = PresetScale.defaultName
-
-    @Option(help: "Segment length in seconds.")
-    var segmentSeconds: Double = 2
+    @OptionGroup var ladderOptions: LadderOptions
 
     @Option(help: "Seconds a farmer may take for one segment before it counts as stalled.")
     var taskTimeout: Double = 120
@@ -69,20 +59,10 @@ struct SubmitCommand: ParsableCommand {
         FFmpegLibrary.setLogLevel(verbose: verbose)
         guard farmers != nil || registry != nil else { throw CommandFailure.badInput("give --farmers URL,... or --registry URL") }
         guard taskTimeout > 0 else { throw CommandFailure.badInput("--task-timeout must be positive") }
-        let identity: SigningIdentity
-        if let key {
-            guard let data = FileManager.default.contents(atPath: key) else { throw CommandFailure.badInput("cannot read key file \(key)") }
-            identity = try KeyFile.decode(data)
-        } else {
-            identity = SigningIdentity()
-        }
-        var options = TranscodeOptions()
-        options.ladder = try ladder.map(Ladder.parse)
-        options.codec = try VideoCodec.parse(codec)
-        options.preset = preset
+        let identity = try KeyFileOption.load(key)
+        var options = try ladderOptions.transcodeOptions()
         options.encoder = .software
-        options.segmentSeconds = segmentSeconds
-        _ = try PresetScale.options(for: preset, encoder: options.codec.softwareEncoder, codec: options.codec)
+        _ = try PresetScale.options(for: options.preset, encoder: options.codec.softwareEncoder, codec: options.codec)
 
         let urls = try farmers.map { $0.split(separator: ",").map { String($0).trimmingCharacters(in: .whitespaces) } }
             ?? Self.farmersFromRegistry(registry!, logger: logger)

@@ -26,20 +26,10 @@ struct TranscodeCommand: ParsableCommand {
     @Option(name: .shortAndLong, help: "Output folder (created; an earlier Prism output there is replaced).")
     var output: String
 
-    @Option(help: "Rungs, e.g. 720p@3000k,480p,360p.")
-    var ladder: String?
-
-    @Option(help: "h264, hevc, av1 or vp9.")
-    var codec: String = "h264"
-
-    @Option(help: "Speed/quality: ultrafast … veryslow (mapped onto each encoder's scale), or the encoder's own value.")
-    var preset: String = PresetScale.defaultName
+    @OptionGroup var ladderOptions: LadderOptions
 
     @Option(help: "auto (hardware if a session opens, else software), software, nvenc, vaapi or qsv.")
     var encoder: String = "auto"
-
-    @Option(help: "Segment length in seconds.")
-    var segmentSeconds: Double = 2
 
     @Option(help: "Segments encoded at once (default: the number of cores).")
     var workers: Int = ProcessInfo.processInfo.activeProcessorCount
@@ -59,12 +49,8 @@ struct TranscodeCommand: ParsableCommand {
     func run() throws {
         let logger = CLILogging.bootstrap(verbose: verbose, quiet: quiet)
         FFmpegLibrary.setLogLevel(verbose: verbose)
-        var options = TranscodeOptions()
-        options.ladder = try ladder.map(Ladder.parse)
-        options.codec = try VideoCodec.parse(codec)
-        options.preset = preset
+        var options = try ladderOptions.transcodeOptions()
         options.encoder = try EncoderPreference.parse(encoder)
-        options.segmentSeconds = segmentSeconds
         options.workers = workers
         switch sandbox {
         case "none": break
