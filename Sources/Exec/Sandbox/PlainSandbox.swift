@@ -205,8 +205,10 @@ public struct PlainSandbox: Sendable {
                 args += ["--ro-bind", path, "/" + name]
             }
         }
+        args += ["--dev", "/dev", "--proc", "/proc", "--tmpfs", "/tmp"]
+        // Host binds after the private /tmp, so a host program kept under /tmp (a checkout there) stays visible.
         for path in spec.hostBinds { args += ["--ro-bind", path, path] }
-        args += ["--dev", "/dev", "--proc", "/proc", "--tmpfs", "/tmp", "--dir", "/in"]
+        args += ["--dir", "/in"]
         for input in spec.inputs { args += ["--ro-bind", input.path, "/in/" + input.name] }
         args += ["--bind", output, "/out"]
         for device in spec.devices { args += ["--dev-bind", device, device] }
