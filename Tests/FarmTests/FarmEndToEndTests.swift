@@ -66,12 +66,12 @@ enum Farm {
         defer { folder.remove() }
         let staller = try Farm.farmer(folder, "staller", ["--misbehave", "stall"])
         let victim = try Farm.farmer(folder, "victim")
-        let honest = try Farm.farmer(folder, "honest")
+        let honest = try Farm.farmer(folder, "honest"), spare = try Farm.farmer(folder, "spare")
         // A stalled request never ends, so a graceful stop would wait for it: kill.
-        defer { [staller, victim, honest].forEach { $0.stop(kill: true) } }
+        defer { [staller, victim, honest, spare].forEach { $0.stop(kill: true) } }
         // Kill one farmer outright while the job runs.
         DispatchQueue.global().asyncAfter(deadline: .now() + 2) { victim.stop(kill: true) }
-        let (result, parsed) = try Farm.submit(Fixtures.path("single-keyframe-360p.mp4"), to: [staller, victim, honest], output: folder.path("out"),
+        let (result, parsed) = try Farm.submit(Fixtures.path("single-keyframe-360p.mp4"), to: [staller, victim, honest, spare], output: folder.path("out"),
                                                extra: ["--task-timeout", "30"])
         #expect(result.status == 0, "\(result.stderr)")
         let summary = try #require(parsed)
