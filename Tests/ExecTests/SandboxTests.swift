@@ -96,7 +96,7 @@ struct SandboxTests {
 
     @Test func timeLimitKillsJobAndChildrenWithStatus124() throws {
         let scratch = try Scratch()
-        let run = try CapturedRun.run(try shellJob("sleep 1001 & sleep 1002; echo not-reached",
+        let run = try CapturedRun.run(try shellJob("sleep 1001 & sleep 1002 && echo not-reached",
                                                    scratch: scratch, limits: JobLimits(timeSeconds: 1)))
         #expect(run.result.status == 124)
         #expect(run.result.ending == .timedOut)
