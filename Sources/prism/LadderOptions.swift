@@ -36,3 +36,15 @@ enum KeyFileOption {
         return try KeyFile.decode(data)
     }
 }
+
+/// `--json`, `-v` and `-q`, as every job-running command spells them.
+struct OutputFlags: ParsableArguments {
+    @Flag(help: "Print one JSON summary on stdout.")
+    var json = false
+
+    @Flag(name: .shortAndLong, help: "Log details, FFmpeg's warnings included.")
+    var verbose = false
+
+    @Flag(name: .shortAndLong, help: "Log only warnings and errors.")
+    var quiet = false
+}

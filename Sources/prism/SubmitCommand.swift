@@ -45,18 +45,11 @@ struct SubmitCommand: ParsableCommand {
     @Option(help: "Seconds a farmer may take for one segment before it counts as stalled.")
     var taskTimeout: Double = 120
 
-    @Flag(help: "Print one JSON summary on stdout.")
-    var json = false
-
-    @Flag(name: .shortAndLong, help: "Log details.")
-    var verbose = false
-
-    @Flag(name: .shortAndLong, help: "Log only warnings and errors.")
-    var quiet = false
+    @OptionGroup var outputFlags: OutputFlags
 
     func run() throws {
-        let logger = CLILogging.bootstrap(verbose: verbose, quiet: quiet)
-        FFmpegLibrary.setLogLevel(verbose: verbose)
+        let logger = CLILogging.bootstrap(verbose: outputFlags.verbose, quiet: outputFlags.quiet)
+        FFmpegLibrary.setLogLevel(verbose: outputFlags.verbose)
         guard farmers != nil || registry != nil else { throw CommandFailure.badInput("give --farmers URL,... or --registry URL") }
         guard taskTimeout > 0 else { throw CommandFailure.badInput("--task-timeout must be positive") }
         let identity = try KeyFileOption.load(key)
@@ -98,7 +91,7 @@ struct SubmitCommand: ParsableCommand {
         let summary = dispatcher.summary
         if summary.resumed > 0 { logger.info("resumed: \(summary.resumed) segments came from the interrupted run's journal") }
         logger.info("\(output)/master.m3u8: \(report.segments.count) segments accepted after \(summary.retried) retries")
-        if json {
+        if outputFlags.json {
             let result = SubmitSummary(segments: report.segments.count, renditions: report.renditions.count, accepted: summary.accepted,
                                        retried: summary.retried, resumed: summary.resumed, networkSeconds: summary.networkSeconds,
                                        verifySeconds: summary.verifySeconds, bytesUp: summary.bytesUp, bytesDown: summary.bytesDown, farmers: summary.farmers, rejections: summary.rejections,

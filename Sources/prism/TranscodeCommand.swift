@@ -37,18 +37,11 @@ struct TranscodeCommand: ParsableCommand {
     @Option(help: "none: encode in this process; plain: run each segment as a task in the plain sandbox.")
     var sandbox: String = "none"
 
-    @Flag(help: "Print one JSON summary on stdout.")
-    var json = false
-
-    @Flag(name: .shortAndLong, help: "Log details, FFmpeg's warnings included.")
-    var verbose = false
-
-    @Flag(name: .shortAndLong, help: "Log only warnings and errors.")
-    var quiet = false
+    @OptionGroup var outputFlags: OutputFlags
 
     func run() throws {
-        let logger = CLILogging.bootstrap(verbose: verbose, quiet: quiet)
-        FFmpegLibrary.setLogLevel(verbose: verbose)
+        let logger = CLILogging.bootstrap(verbose: outputFlags.verbose, quiet: outputFlags.quiet)
+        FFmpegLibrary.setLogLevel(verbose: outputFlags.verbose)
         var options = try ladderOptions.transcodeOptions()
         options.encoder = try EncoderPreference.parse(encoder)
         options.workers = workers
@@ -65,7 +58,7 @@ struct TranscodeCommand: ParsableCommand {
         ProgressLine.shared.interrupt()
         let speed = report.wallSeconds > 0 ? report.source.durationSeconds / report.wallSeconds : 0
         logger.info("\(output)/master.m3u8: \(report.renditions.map(\.name).joined(separator: ", ")), \(report.segments.count) segments, \(report.source.frames) frames per rung, \(String(format: "%.2f", report.wallSeconds)) s (\(String(format: "%.2f", speed))x realtime)")
-        if json {
+        if outputFlags.json {
             let summary = TranscodeSummary(output: output, report: report)
             let encoder = JSONEncoder()
             encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
