@@ -39,6 +39,14 @@ public final class Decoder {
     }
 
     public func flushBuffers() { avcodec_flush_buffers(context) }
+
+    /// Whether the packets sent next may be skipped when no other frame refers to them (FFmpeg's
+    /// `skip_frame = AVDISCARD_NONREF`, honoured by the H.264, HEVC and VP9 decoders): the frames that are
+    /// decoded stay exact, because only pictures nothing predicts from are left out.
+    public var skipsUnreferencedFrames: Bool {
+        get { context.pointee.skip_frame == AVDISCARD_NONREF }
+        set { context.pointee.skip_frame = newValue ? AVDISCARD_NONREF : AVDISCARD_DEFAULT }
+    }
 }
 
 /// Decodes every frame of one video stream in presentation order, counting damage instead of stopping on it.

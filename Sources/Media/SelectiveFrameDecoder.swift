@@ -18,6 +18,11 @@ public final class SelectiveFrameDecoder {
     public private(set) var decodeErrors = 0
     /// Frames decoded in total (wanted or not): the cost of the sampling.
     public private(set) var framesDecoded = 0
+    /// Packets of unwanted frames that nothing refers to, handed to the decoder to be skipped.
+    public private(set) var packetsSkippable = 0
+    /// Presentation timestamps wanted by the current `frames(at:)` call: every other packet may be skipped
+    /// by the decoder when no later frame is predicted from it.
+    private var wantedNow: Set<Int64> = []
     public private(set) var seeks = 0
     /// The last frames decoded, so a request that steps back a little (neighbours of the next batch of
     /// samples) is served without seeking back and decoding again.
@@ -54,6 +59,8 @@ public final class SelectiveFrameDecoder {
         var result: [Int64: Frame] = [:]
         let targets = Array(Set(wanted)).sorted()
         let keys = keyframes.sorted()
+        wantedNow = Set(targets)
+        defer { wantedNow = [] }
         for target in targets {
             if result[target] != nil { continue }
             if let kept = recent.first(where: { $0.pts == target }) {
@@ -135,6 +142,10 @@ public final class SelectiveFrameDecoder {
                 return
             }
             guard packet.streamIndex == stream.index else { continue }
+            // A packet without a timestamp might be a wanted frame: decode it in full.
+            let skippable = packet.pts.map { !wantedNow.contains($0) } ?? false
+            if skippable { packetsSkippable += 1 }
+            decoder.skipsUnreferencedFrames = skippable
             do { _ = try decoder.send(packet) } catch let error as FFmpegError where error.isInvalidData {
                 decodeErrors += 1
                 continue
