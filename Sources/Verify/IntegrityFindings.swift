@@ -101,7 +101,11 @@ struct IntegrityFindings {
         let flags = (0..<blocks).map { flaggedShare[$0] >= needed && error[$0] >= VerdictThresholds.minimumRegionError }
         var reasons: [VerificationReason] = []
         var watermarks: [RegionFinding] = [], blurs: [RegionFinding] = []
-        for group in RegionGrouping.components(flags: flags, columns: columns, rows: rows) {
+        watermarks += offsetRegions(samples, meanBias: bias, excess: excess)
+        let offsetBlocks = Set(watermarks.flatMap { region in
+            (region.y / blockSize..<(region.y + region.h) / blockSize).flatMap { y in (region.x / blockSize..<(region.x + region.w) / blockSize).map { y * columns + $0 } }
+        })
+        for group in RegionGrouping.components(flags: flags, columns: columns, rows: rows) where !group.allSatisfy(offsetBlocks.contains) {
             let strength = group.map { excess[$0] }.reduce(0, +) / Float(group.count)
             // Tiny groups (well under the smallest watermark worth catching) need overwhelming evidence: an encoder's
             // bad luck on one or two blocks of a low rung must not read as an overlay.
@@ -124,12 +128,49 @@ struct IntegrityFindings {
             list.prefix(3).map { "(\($0.x), \($0.y), \($0.w)x\($0.h))" }.joined(separator: ", ") + (list.count > 3 ? " and \(list.count - 3) more" : "")
         }
         if !watermarks.isEmpty {
-            reasons.append(VerificationReason(.watermarkRegion, "something was drawn over the picture at \(describe(watermarks)): error there is \(String(format: "%.0f", watermarks.map(\.strength).max()!))× what encoding leaves in similar texture, in the same place across compared frames"))
+            reasons.append(VerificationReason(.watermarkRegion, "something was drawn over the picture at \(describe(watermarks)): error there is up to \(String(format: "%.0f", watermarks.map(\.strength).max()!))× what encoding leaves in similar texture, or the picture is lighter or darker there by a steady amount, in the same place across compared frames"))
         }
         if !blurs.isEmpty {
             reasons.append(VerificationReason(.blurredRegion, "detail was removed at \(describe(blurs)) in every compared frame while the rest of the picture keeps it"))
         }
         return reasons
+    }
+}
+
+extension IntegrityFindings {
+    /// Regions where the rendition is lighter (or darker) than the source by a steady amount in every compared
+    /// frame: what a faint overlay leaves where its error is too small to stand out against texture. Coding
+    /// error keeps block means and changes sign as content moves; an overlay's offset keeps its sign.
+    func offsetRegions(_ samples: [SampleEvidence], meanBias: [Float], excess: [Float]) -> [RegionFinding] {
+        let blocks = columns * rows
+        guard samples.count >= VerdictThresholds.offsetMinimumFrames, blocks > 0 else { return [] }
+        // Each frame's typical block offset: the scale an encoder's own offsets have in it.
+        let typical = samples.map { sample in max(0.5, BlockStatistics.median(sample.blocks.bias.map(abs))) }
+        var score = [Float](repeating: 0, count: blocks)
+        var flags = [Bool](repeating: false, count: blocks)
+        let n = Float(samples.count)
+        for b in 0..<blocks {
+            let mean = meanBias[b]
+            guard abs(mean) >= VerdictThresholds.offsetMean else { continue }
+            var steady = true, total: Float = 0
+            for (k, sample) in samples.enumerated() {
+                let value = sample.blocks.bias[b]
+                if value * mean <= 0 || abs(value) < VerdictThresholds.offsetPerFrame { steady = false; break }
+                total += abs(value) / typical[k]
+            }
+            guard steady else { continue }
+            score[b] = total / n
+            flags[b] = score[b] >= VerdictThresholds.offsetScore
+        }
+        return RegionGrouping.components(flags: flags, columns: columns, rows: rows)
+            .filter { $0.count >= VerdictThresholds.offsetRegionBlocks }
+            .map { group in
+                let xs = group.map { $0 % columns }, ys = group.map { $0 / columns }
+                return RegionFinding(code: ReasonCode.watermarkRegion.rawValue,
+                                     x: xs.min()! * blockSize, y: ys.min()! * blockSize,
+                                     w: (xs.max()! - xs.min()! + 1) * blockSize, h: (ys.max()! - ys.min()! + 1) * blockSize,
+                                     strength: Double(group.map { excess[$0] }.reduce(0, +) / Float(group.count)), persistence: 1)
+            }
     }
 }
 
