@@ -10,9 +10,11 @@ import Foundation
 /// always due. To keep a job from turning into a round of tests, at most `maximumPerJob` due farmers,
 /// picked at random, are challenged before it.
 public struct ChallengeSchedule: Sendable, Equatable {
-    /// One hour: a farm of busy submitters tests each farmer many times a day, one submitter rarely twice a job.
+    /// One hour: a farmer that turns dishonest meets a challenge within hours, yet a submitter that runs many
+    /// jobs rarely delays one for a farmer it tested recently.
     public static let defaultMeanInterval: TimeInterval = 3600
-    /// Two challenges, each a couple of seconds of encoding plus a bandwidth probe, bound the delay before a job.
+    /// Two challenges (each a few seconds of encoding on the farmer, verification here and a bandwidth probe;
+    /// about 20 s for both on a loaded 2-core machine) bound the delay before a job.
     public static let defaultMaximumPerJob = 2
 
     /// The mean of the exponential distribution, in seconds; positive.
