@@ -65,6 +65,7 @@ public final class FarmerService: @unchecked Sendable {
     let metrics = FarmerMetrics()
     private let lock = NSLock()
     private var busy = 0
+    private var boundURL: String?
 
     public init(configuration: FarmerConfiguration, logger: Logger) {
         self.configuration = configuration
@@ -74,8 +75,23 @@ public final class FarmerService: @unchecked Sendable {
 
     /// The announcement this farmer signs: its id, URL and claims (with the misbehaviour shown).
     public var announcement: FarmerAnnouncement {
-        FarmerAnnouncement(farmer: configuration.identity.publicIdentity, url: configuration.advertisedURL,
+        FarmerAnnouncement(farmer: configuration.identity.publicIdentity, url: advertisedURL,
                            capabilities: configuration.capabilities, misbehave: configuration.misbehave?.rawValue)
+    }
+
+    /// Where submitters reach this farmer: the configured URL, or the address it bound when told so.
+    public var advertisedURL: String {
+        lock.lock()
+        defer { lock.unlock() }
+        return boundURL ?? configuration.advertisedURL
+    }
+
+    /// Advertises the address the server actually bound (listening on port 0 picks a free port, which the
+    /// configured URL cannot know); call before the first heartbeat.
+    public func advertiseBoundURL(_ url: String) {
+        lock.lock()
+        boundURL = url
+        lock.unlock()
     }
 
     public func router() -> Router<BasicRequestContext> {

@@ -35,6 +35,18 @@ public struct ChallengeReport: Codable, Sendable {
     public var claimed: Claimed
     public var measured: Measured
     public var findings: [String]
+
+    /// What a registry keeps of this report, claimed figures beside measured ones: the encoder seen in the
+    /// bitstream, the throughput with transfer, and the bandwidth each way.
+    public func result(challenger: PublicIdentity, farmer: PublicIdentity) -> ChallengeResult {
+        ChallengeResult(challenger: challenger, farmer: farmer, passed: passed,
+                        claimed: CapabilityFigures(encoders: claimed.encoders, framesPerSecond: claimed.framesPerSecond, sessions: claimed.sessions),
+                        measured: CapabilityFigures(encoders: measured.encoderInBitstream.map { [$0] } ?? [],
+                                                    framesPerSecond: measured.framesPerSecond, sessions: nil,
+                                                    uploadBitsPerSecond: measured.uploadBitsPerSecond,
+                                                    downloadBitsPerSecond: measured.downloadBitsPerSecond),
+                        findings: findings)
+    }
 }
 
 /// Proves or disproves a farmer's claims with work it cannot predict: a clip made from a secret seed,
@@ -65,6 +77,15 @@ public struct FarmerChallenge {
         self.client = client
         self.judge = judge
         self.logger = logger
+    }
+
+    /// Runs the challenge and hands its result, as the challenger's, to `publish` (a registry) when given.
+    public func run(publishing publish: ((ChallengeResult) -> Void)?) throws -> ChallengeReport {
+        let report = try run()
+        if let publish, let farmer = client.announcement?.farmer {
+            publish(report.result(challenger: client.identityForChallenges.publicIdentity, farmer: farmer))
+        }
+        return report
     }
 
     public func run() throws -> ChallengeReport {

@@ -33,7 +33,8 @@ public enum FarmerPage {
             html += """
             <table>
             <thead><tr><th>#</th><th>farmer</th><th>URL</th><th>encoders<br>claimed / measured</th>
-            <th>frames/s<br>claimed / measured</th><th>sessions<br>claimed / measured</th><th>price/min</th>
+            <th>frames/s<br>claimed / measured</th><th>sessions<br>claimed / measured</th>
+            <th>bandwidth, Mbit/s<br>claimed / measured</th><th>price/min</th>
             <th>claims</th><th>segments<br>verified / rejected</th><th>challenges<br>passed / failed</th><th>score</th><th>version</th></tr></thead>
             <tbody>
 
@@ -48,8 +49,12 @@ public enum FarmerPage {
                 html += cell(claimed.encoders.joined(separator: ", ") + " / " + (measured?.encoders.map { $0.joined(separator: ", ") } ?? "–"))
                 html += cell(format(claimed.framesPerSecond) + " / " + (measured?.framesPerSecond.map(format) ?? "–"))
                 html += cell("\(claimed.sessions) / " + (measured?.sessions.map(String.init) ?? "–"))
+                html += cell("– / " + bandwidth(measured))
                 html += cell(format(claimed.pricePerMinute))
                 html += "<td class=\"\(reputation.claims.rawValue)\">\(escape(claims))"
+                if let at = farmer.lastChallengedAt {
+                    html += "<br><small>challenged \(escape(ISO8601DateFormatter().string(from: Date(timeIntervalSince1970: TimeInterval(at)))))</small>"
+                }
                 if let findings = farmer.findings, !findings.isEmpty {
                     html += "<br><small>" + findings.map(escape).joined(separator: "<br>") + "</small>"
                 }
@@ -67,6 +72,13 @@ public enum FarmerPage {
     }
 
     private static func cell(_ text: String) -> String { "<td>\(escape(text))</td>" }
+
+    /// Measured bandwidth each way, as "up 812, down 640"; farmers claim none, so the claimed side is always "–".
+    private static func bandwidth(_ measured: CapabilityFigures?) -> String {
+        let up = measured?.uploadBitsPerSecond, down = measured?.downloadBitsPerSecond
+        if up == nil && down == nil { return "–" }
+        return "up " + (up.map { format(($0 / 1e6).rounded()) } ?? "–") + ", down " + (down.map { format(($0 / 1e6).rounded()) } ?? "–")
+    }
 
     private static func format(_ value: Double) -> String {
         value == value.rounded() ? String(Int(value)) : String(format: "%.1f", value)

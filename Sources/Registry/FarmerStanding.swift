@@ -69,6 +69,9 @@ public struct FarmerStanding: Codable, Sendable, Equatable {
     public var measured: CapabilityFigures?
     /// The latest challenge's findings.
     public var findings: [String]?
+    /// Seconds since 1970 when the registry received the latest challenge result; nil when never challenged.
+    /// Submitters re-challenge a farmer when this is older than an interval they draw at random.
+    public var lastChallengedAt: Int64?
     /// Its reputation.
     public var reputation: Reputation
     /// Seconds since 1970 of its latest heartbeat.
@@ -83,6 +86,7 @@ public struct FarmerStanding: Codable, Sendable, Equatable {
         misbehave = record.announcement.misbehave
         measured = record.latestChallenge?.result.measured
         findings = record.latestChallenge?.result.findings
+        lastChallengedAt = record.latestChallenge?.receivedAt.storedSeconds
         reputation = Reputation(record: record)
         lastSeen = record.lastSeen.storedSeconds
         firstSeen = record.firstSeen.storedSeconds

@@ -28,6 +28,8 @@ public struct DispatchSummary: Codable, Sendable {
         public var rejected: Int
         public var failed: Int
         public var dropped: Bool
+        /// What the registry (or this job's own challenge) says of its claims: proven, unchallenged, disproven.
+        public var claims: String?
     }
 
     public struct Rejection: Codable, Sendable {
@@ -60,15 +62,18 @@ public final class FarmDispatcher: @unchecked Sendable {
         let client: FarmerClient
         let id: PublicIdentity
         let sessions: Int
+        /// Used only when no other farmer is left for a segment (its claims were disproven).
+        let lastResort: Bool
         var busy = 0
         var dropped = false
         var accepted = 0
         var rejected = 0
         var failed = 0
-        init(client: FarmerClient, id: PublicIdentity, sessions: Int) {
+        init(client: FarmerClient, id: PublicIdentity, sessions: Int, lastResort: Bool) {
             self.client = client
             self.id = id
             self.sessions = sessions
+            self.lastResort = lastResort
         }
     }
 
@@ -91,10 +96,13 @@ public final class FarmDispatcher: @unchecked Sendable {
     private var bytesDown = 0
     private var rejections: [DispatchSummary.Rejection] = []
 
-    /// Farmers in order of preference; each must have answered `capabilities()`.
-    public init(farmers: [FarmerClient], identity: SigningIdentity, judge: @escaping RenditionJudge, verdicts: VerdictSink?, logger: Logger) {
-        farms = farmers.compactMap { client in
-            client.announcement.map { Farm(client: client, id: $0.farmer, sessions: max(1, $0.capabilities.sessions)) }
+    /// Farmers in order of preference; each must have answered `capabilities()`. A segment goes to the first
+    /// with a free session (so earlier farmers' sessions fill first); `lastResort` farmers (those whose claims
+    /// were disproven) get one only when every other farmer is gone or has already tried that segment.
+    public init(farmers: [FarmerClient], lastResort: [FarmerClient] = [], identity: SigningIdentity, judge: @escaping RenditionJudge,
+                verdicts: VerdictSink?, logger: Logger) {
+        farms = (farmers.map { ($0, false) } + lastResort.map { ($0, true) }).compactMap { client, lastResort in
+            client.announcement.map { Farm(client: client, id: $0.farmer, sessions: max(1, $0.capabilities.sessions), lastResort: lastResort) }
         }
         self.identity = identity
         self.judge = judge
@@ -102,8 +110,12 @@ public final class FarmDispatcher: @unchecked Sendable {
         self.logger = logger
     }
 
-    /// Sessions offered by all farmers: how many segments may be in flight.
-    public var totalSessions: Int { farms.reduce(0) { $0 + $1.sessions } }
+    /// Sessions offered by the farmers segments go to first (all of them when only last resorts are left):
+    /// how many segments may usefully be in flight.
+    public var totalSessions: Int {
+        let preferred = farms.filter { !$0.lastResort }
+        return (preferred.isEmpty ? farms : preferred).reduce(0) { $0 + $1.sessions }
+    }
 
     public var summary: DispatchSummary {
         condition.lock()
@@ -203,12 +215,15 @@ public final class FarmDispatcher: @unchecked Sendable {
 
     enum Outcome { case accepted, rejected, failed, dropped, none }
 
-    /// Waits for a free session on the most preferred live farmer not yet tried for this segment.
+    /// Waits for a free session on the most preferred live farmer not yet tried for this segment; a last
+    /// resort only when no other farmer is left to try.
     private func acquire(excluding tried: Set<PublicIdentity>) -> Farm? {
         condition.lock()
         defer { condition.unlock() }
         while true {
-            let candidates = farms.filter { !$0.dropped && !tried.contains($0.id) }
+            let untried = farms.filter { !$0.dropped && !tried.contains($0.id) }
+            let preferred = untried.filter { !$0.lastResort }
+            let candidates = preferred.isEmpty ? untried : preferred
             if candidates.isEmpty { return nil }
             if let free = candidates.first(where: { $0.busy < $0.sessions }) {
                 free.busy += 1

@@ -83,11 +83,17 @@ public struct CapabilityFigures: Codable, Sendable, Equatable {
     public var framesPerSecond: Double?
     /// Concurrent encode sessions.
     public var sessions: Int?
+    /// Bits per second from the challenger to the farmer and back (farmers claim none yet; challenges measure both).
+    public var uploadBitsPerSecond: Double?
+    public var downloadBitsPerSecond: Double?
 
-    public init(encoders: [String]? = nil, framesPerSecond: Double? = nil, sessions: Int? = nil) {
+    public init(encoders: [String]? = nil, framesPerSecond: Double? = nil, sessions: Int? = nil,
+                uploadBitsPerSecond: Double? = nil, downloadBitsPerSecond: Double? = nil) {
         self.encoders = encoders
         self.framesPerSecond = framesPerSecond
         self.sessions = sessions
+        self.uploadBitsPerSecond = uploadBitsPerSecond
+        self.downloadBitsPerSecond = downloadBitsPerSecond
     }
 }
 

@@ -4,6 +4,7 @@ import Foundation
 import FoundationNetworking
 #endif
 import Honesty
+import Logging
 import Media
 import Submitter
 import Wire
@@ -45,21 +46,13 @@ struct ChallengeCommand: ParsableCommand {
         let identity = try KeyFileOption.load(key)
         let client = FarmerClient(baseURL: farmer, identity: identity, timeout: 30)
         do { try client.capabilities() } catch { throw CommandFailure.badInput("cannot reach farmer \(farmer): \(error)") }
-        var challenge = FarmerChallenge(client: client, judge: SubmitCommand.judge(logger: logger), logger: logger)
-        challenge.deadlineFactor = deadlineFactor
-        if let seed {
-            guard let value = UInt64(seed, radix: 16) else { throw CommandFailure.badInput("--seed must be hex") }
-            challenge.seed = value
+        let seedValue = try seed.map { text -> UInt64 in
+            guard let value = UInt64(text, radix: 16) else { throw CommandFailure.badInput("--seed must be hex") }
+            return value
         }
-        let report = try challenge.run()
-        if let registry, let farmerID = client.announcement?.farmer {
-            let result = ChallengeResult(challenger: identity.publicIdentity, farmer: farmerID, passed: report.passed,
-                                         claimed: CapabilityFigures(encoders: report.claimed.encoders, framesPerSecond: report.claimed.framesPerSecond,
-                                                                    sessions: report.claimed.sessions),
-                                         measured: CapabilityFigures(encoders: report.measured.encoderInBitstream.map { [$0] } ?? [],
-                                                                     framesPerSecond: report.measured.framesPerSecond, sessions: nil),
-                                         findings: report.findings)
-            RegistryPost.send(result, path: WirePath.challenges, to: registry, identity: identity, logger: logger)
+        let report = try Self.challenge(client, identity: identity, registry: registry, logger: logger) { challenge in
+            challenge.deadlineFactor = deadlineFactor
+            if let seedValue { challenge.seed = seedValue }
         }
         if json {
             let encoder = JSONEncoder()
@@ -74,5 +67,16 @@ struct ChallengeCommand: ParsableCommand {
             for finding in report.findings { print("finding: \(finding)") }
         }
         if !report.passed { throw ExitCode(1) }
+    }
+
+    /// One challenge of a farmer whose capabilities `client` has fetched, every rendition through the full
+    /// verifier, the signed result posted to `registry` when given. `prism submit` re-challenges through this too.
+    static func challenge(_ client: FarmerClient, identity: SigningIdentity, registry: String?, logger: Logger,
+                          adjust: (inout FarmerChallenge) -> Void = { _ in }) throws -> ChallengeReport {
+        var challenge = FarmerChallenge(client: client, judge: SubmitCommand.judge(logger: logger), logger: logger)
+        adjust(&challenge)
+        return try challenge.run(publishing: registry.map { url in
+            { RegistryPost.send($0, path: WirePath.challenges, to: url, identity: identity, logger: logger) }
+        })
     }
 }

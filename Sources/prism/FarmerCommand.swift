@@ -91,6 +91,7 @@ struct FarmerCommand: AsyncParsableCommand {
             configuration.misbehave = misbehavior
             let service = FarmerService(configuration: configuration, logger: logger)
             try await FarmerServer.run(service: service, host: address.host, port: address.port, registry: registry, logger: logger) { port in
+                if advertise == nil { service.advertiseBoundURL("http://\(address.host):\(port)") }
                 print("listening on http://\(address.host):\(port) as \(identity.publicIdentity)")
                 logger.info("farmer \(identity.publicIdentity): \(capabilities.sessions) sessions, encoders \(capabilities.encoders.joined(separator: ",")), \(String(format: "%.0f", capabilities.framesPerSecond)) fps at 720p")
             }

@@ -65,7 +65,7 @@ struct PostgresRegistryTests {
                 #expect(try await client.post(WirePath.verdicts, try submitter.signed(accepted, path: WirePath.verdicts, at: clock.now)).status == .ok)
                 let challenge = ChallengeResult(challenger: challenger.id, farmer: farmer.id, passed: false,
                                                 claimed: CapabilityFigures(framesPerSecond: 240),
-                                                measured: CapabilityFigures(framesPerSecond: 12), findings: ["slow"])
+                                                measured: CapabilityFigures(framesPerSecond: 12, uploadBitsPerSecond: 9e7), findings: ["slow"])
                 #expect(try await client.post(WirePath.challenges, try challenger.signed(challenge, path: WirePath.challenges, at: clock.now)).status == .ok)
                 let unsigned = try await client.post(WirePath.heartbeats, try WireCoding.canonicalBytes(farmer.announcement()))
                 #expect(unsigned.status == .unauthorized)
@@ -75,6 +75,9 @@ struct PostgresRegistryTests {
                 #expect(list.farmers[1].reputation.claims == .disproven)
                 #expect(list.farmers[1].reputation.rejectedSegments == 1)
                 #expect(list.farmers[1].measured?.framesPerSecond == 12)
+                #expect(list.farmers[1].measured?.uploadBitsPerSecond == 9e7)
+                #expect(list.farmers[1].lastChallengedAt == clock.now.storedSecondsForTest)
+                #expect(list.farmers[0].lastChallengedAt == nil)
 
                 clock.advance(91)
                 #expect(try await client.farmerList().farmers.isEmpty)

@@ -252,15 +252,21 @@ import Wire
             #expect(list.farmers[2].findings == ["claimed 2000 fps, measured 230 fps"])
             #expect(list.farmers[2].reputation.challengesFailed == 1)
             #expect(list.farmers[2].reputation.score == 3.0 / 4.0 / 2)
+            // When each was last challenged, by the registry's clock; never for the unchallenged one.
+            #expect(list.farmers.map(\.lastChallengedAt) == [clock.now.storedSecondsForTest, nil, clock.now.storedSecondsForTest])
 
             // A later passing challenge restores the liar's standing above the unchallenged farmer.
             var retest = passed
             retest.farmer = liar.id
+            let firstChallenges = clock.now.storedSecondsForTest
+            clock.advance(60)
             #expect(try await client.post(WirePath.challenges, try challenger.signed(retest, path: WirePath.challenges, at: clock.now)).status == .ok)
             let after = try await client.farmerList()
             #expect(after.farmers.map(\.id) == [liar.id, proven.id, unchallenged.id])
             #expect(after.farmers[0].reputation.challengesPassed == 1)
             #expect(after.farmers[0].reputation.challengesFailed == 1)
+            #expect(after.farmers[0].lastChallengedAt == clock.now.storedSecondsForTest, "the latest challenge's time")
+            #expect(after.farmers[1].lastChallengedAt == firstChallenges)
         }
     }
 
@@ -298,7 +304,8 @@ import Wire
             #expect(try await client.post(WirePath.heartbeats,
                                           try farmer.signed(announcement, path: WirePath.heartbeats, at: clock.now)).status == .ok)
             let result = ChallengeResult(challenger: challenger.id, farmer: farmer.id, passed: true,
-                                         claimed: CapabilityFigures(framesPerSecond: 240), measured: CapabilityFigures(framesPerSecond: 233))
+                                         claimed: CapabilityFigures(framesPerSecond: 240),
+                                         measured: CapabilityFigures(framesPerSecond: 233, uploadBitsPerSecond: 812.4e6, downloadBitsPerSecond: 640e6))
             #expect(try await client.post(WirePath.challenges, try challenger.signed(result, path: WirePath.challenges, at: clock.now)).status == .ok)
             try await client.execute(uri: "/", method: .get) { response in
                 #expect(response.status == .ok)
@@ -309,6 +316,9 @@ import Wire
                 #expect(html.contains(farmer.id.description))
                 #expect(html.contains("http://127.0.0.1:8700"))
                 #expect(html.contains("<td>240 / 233</td>"))
+                // Farmers claim no bandwidth; the challenge measured it both ways.
+                #expect(html.contains("<td>– / up 812, down 640</td>"))
+                #expect(html.contains("challenged 2027-01-15T08:00:00Z"))
                 #expect(html.contains("class=\"proven\""))
                 #expect(html.contains("&lt;script&gt;alert(1)&lt;/script&gt;"))
                 #expect(!html.contains("<script>"))
@@ -340,4 +350,9 @@ import Wire
         try await connection.close()
         #expect(versions == [1, 2])
     }
+}
+
+extension Date {
+    /// Whole seconds since 1970, as the registry stores and lists times.
+    var storedSecondsForTest: Int64 { Int64(timeIntervalSince1970.rounded(.down)) }
 }
