@@ -191,6 +191,9 @@ public enum VerdictThresholds {
     public static let excessErrorFlag: Float = 6
     /// ... in at least this share of the compared frames (a pan moves honest hard spots around; overlays stay).
     public static let persistence = 0.6
+    /// Frames where the source block is flatter than this variance (5 levels RMS) and the block is not flagged do
+    /// not count against persistence: a tamper there has nothing to alter.
+    public static let showableVariance: Float = 25
     /// ... and its mean error is at least this (MSE ≈ 3 levels RMS): faint overlays on flat areas still pass it.
     public static let minimumRegionError: Float = 9
     /// Regions smaller than this share of the frame (half the smallest watermark the corpus plants, 0.5%) need
@@ -199,7 +202,7 @@ public enum VerdictThresholds {
     /// A region of a single block needs this much stronger evidence.
     public static let singleBlockExcess: Float = 25
     /// Constant offset (an overlay's other mark): a block whose mean rendition − source difference has the same
-    /// sign, at least `offsetPerFrame` levels, in every compared frame, averages at least `offsetMean` levels and
+    /// sign, at least `offsetPerFrame` levels, in all but one in six compared frame, averages at least `offsetMean` levels and
     /// at least `offsetScore` times the frame's typical block offset (median |offset|, floored at 0.5 levels).
     /// Encoders keep block means: on the corpus's 96 honest renditions (240p@250k to 720p) the largest such
     /// score was 2.4 and the largest consistent offset 4.5 levels; 0.25-opacity text and logos of 0.5–2 % of a
