@@ -55,6 +55,17 @@ import Testing
         #expect(region.x < 540 && region.x + region.w > 400 && region.y < 80 && region.y + region.h > 40, "\(region)")
     }
 
+    /// A faint box (10 % white over 0.4 % of the frame, about 12 levels lighter) hides within coding error on
+    /// texture, so the error-excess test alone passed it; its steady offset gives it away, at its place.
+    @Test(arguments: [UInt64(7), 8, 9])
+    func faintOverlayIsFoundByItsSteadyOffset(seed: UInt64) throws {
+        let path = try Self.rendition("faint-box.mp4", filter: "drawbox=x=300:y=150:w=40:h=24:color=white@0.1:t=fill")
+        let result = try Self.verify(path, seed: seed)
+        #expect(result.verdict == "reject")
+        let region = try #require(result.regions.first { $0.code == "watermark-region" }, "\(result.reasons)")
+        #expect(region.x < 340 && region.x + region.w > 300 && region.y < 174 && region.y + region.h > 150, "\(region)")
+    }
+
     @Test func droppedFramesAreRejected() throws {
         let path = try Self.rendition("dropped.mp4", filter: "select='not(between(n\\,20\\,27))',setpts=N/FRAME_RATE/TB")
         let result = try Self.verify(path)

@@ -129,11 +129,12 @@ def encode(job, work):
     os.rename(out + ".part." + ext, out)
     return out
 
-def verify(prism, job, rendition):
+def verify(prism, job, rendition, seed=None):
     w, h, kbps = RUNGS[job["rung"]]
     started = time.time()
     p = subprocess.run([prism, "verify", "--source", job["src"], "--rendition", rendition, "--width", str(w), "--height", str(h),
-                        "--bitrate", f"{kbps}k", "--codec", CODEC[job["encoder"]], "--json"], capture_output=True, text=True)
+                        "--bitrate", f"{kbps}k", "--codec", CODEC[job["encoder"]], "--json", *(["--seed", str(seed)] if seed is not None else [])],
+                       capture_output=True, text=True)
     result = json.loads(p.stdout) if p.stdout.strip().startswith("{") else {"verdict": f"exit {p.returncode}", "reasons": [{"code": p.stderr.strip()}]}
     return dict(job, status=p.returncode, verdict=result["verdict"], codes=[r["code"] for r in result.get("reasons", [])], seconds=time.time() - started)
 
@@ -143,6 +144,7 @@ def main():
     ap.add_argument("--prism", default=os.environ.get("PRISM_BINARY", f"{ROOT}/.build/release/prism"))
     ap.add_argument("--jobs", type=int, default=os.cpu_count() or 2)
     ap.add_argument("--quick", action="store_true", help="fewer rungs and tampers (a smoke run)")
+    ap.add_argument("--honest-seeds", default="", help="comma-separated seeds: verify every honest rendition again with each (false-rejection check)")
     args = ap.parse_args()
     os.makedirs(f"{args.work}/r", exist_ok=True)
     t0 = time.time()
@@ -188,6 +190,14 @@ def main():
     honest_all = [r for r in results if r["honest"]]
     false = [r for r in honest_all if r["verdict"] != "accept"]
     print(f"\n**honest rejected: {len(false)} of {len(honest_all)}; tampered rejected: {caught} of {total} ({100 * caught / max(1, total):.1f}%)**")
+    seeds = [int(x) for x in args.honest_seeds.split(",") if x]
+    if seeds:
+        again = [(j, r, seed) for j, r in zip(all_jobs, renditions) if j["honest"] for seed in seeds]
+        with cf.ThreadPoolExecutor(args.jobs) as pool:
+            rerun = list(pool.map(lambda a: verify(args.prism, *a), again))
+        bad = [r for r in rerun if r["verdict"] != "accept"]
+        print(f"\n**honest renditions verified again with seeds {', '.join(map(str, seeds))}: {len(bad)} of {len(rerun)} rejected**")
+        for r in bad: print(f"- {r['name']}: {r['verdict']} {' '.join(r['codes'])}")
     misses = [r for r in results if (r["honest"] and r["verdict"] != "accept") or (not r["honest"] and r["verdict"] != "reject")]
     if misses:
         print("\nMisjudged:\n")
