@@ -66,6 +66,9 @@ public final class VideoFrameReader {
     public private(set) var endedEarly = false
     /// Optional hook for packets of other streams (e.g. audio), called as they are read.
     public var otherPacketHandler: ((Packet) throws -> Void)?
+    /// Optional: whether a video packet's frame is unwanted, so the decoder may skip it when nothing refers to
+    /// it (see `Decoder.skipsUnreferencedFrames`). Nil decodes everything.
+    public var unwantedPacket: ((Packet) -> Bool)?
 
     /// Opens `path` and its main video stream; throws `MediaError` for anything unusable.
     public init(path: String, threads: Int = 0) throws {
@@ -77,6 +80,22 @@ public final class VideoFrameReader {
         }
         stream = video
         decoder = try Decoder(demuxer: demuxer, stream: video, threads: threads)
+    }
+
+    /// Containers whose keyframe seeking lands exactly (an index of samples).
+    static let exactSeekFormats = ["mov", "mp4", "matroska", "webm"]
+
+    /// Whether `seek(toKeyframeBefore:)` lands exactly on the keyframe asked for.
+    public var canSeekExactly: Bool {
+        demuxer.formatName.split(separator: ",").map(String.init).contains { Self.exactSeekFormats.contains($0) }
+    }
+
+    /// Seeks to the keyframe at or before `pts` and empties the decoder; the next frame comes from there.
+    public func seek(toKeyframeBefore pts: Int64) throws {
+        try demuxer.seek(stream: stream.index, toKeyframeBefore: pts)
+        decoder.flushBuffers()
+        finished = false
+        draining = false
     }
 
     /// The next decoded frame, or nil at the end of the stream.
@@ -124,6 +143,7 @@ public final class VideoFrameReader {
             }
             packetsRead += 1
             if packet.isKeyFrame { keyPacketsRead += 1 }
+            if let unwantedPacket { decoder.skipsUnreferencedFrames = unwantedPacket(packet) }
             do {
                 _ = try decoder.send(packet)
             } catch let error as FFmpegError where error.isInvalidData {

@@ -6,51 +6,39 @@ import Foundation
 public final class SelectiveFrameDecoder {
     public let path: String
     public let threads: Int
-    private var demuxer: Demuxer
-    private var decoder: Decoder
-    public private(set) var stream: StreamInfo
-    private let packet = Packet()
-    private var finished = false
-    private var draining = false
+    private var reader: VideoFrameReader
+    public var stream: StreamInfo { reader.stream }
     /// pts of the last frame handed out by the decoder, nil right after opening or seeking.
     private var position: Int64?
+    /// Damage counted by readers replaced on reopening.
+    private var earlierDecodeErrors = 0
     /// Packets or frames FFmpeg reported as damaged.
-    public private(set) var decodeErrors = 0
+    public var decodeErrors: Int { earlierDecodeErrors + reader.decodeErrors }
     /// Frames decoded in total (wanted or not): the cost of the sampling.
     public private(set) var framesDecoded = 0
     /// Packets of unwanted frames that nothing refers to, handed to the decoder to be skipped.
     public private(set) var packetsSkippable = 0
+    public private(set) var seeks = 0
     /// Presentation timestamps wanted by the current `frames(at:)` call: every other packet may be skipped
     /// by the decoder when no later frame is predicted from it.
     private var wantedNow: Set<Int64> = []
-    public private(set) var seeks = 0
     /// The last frames decoded, so a request that steps back a little (neighbours of the next batch of
     /// samples) is served without seeking back and decoding again.
     private var recent: [(pts: Int64, frame: Frame)] = []
     static let recentFrames = 12
 
-    /// Containers whose keyframe seeking lands exactly (an index of samples); others are decoded forward.
-    static let exactSeekFormats = ["mov", "mp4", "matroska", "webm"]
-
     public init(path: String, threads: Int = 1) throws {
         self.path = path
         self.threads = threads
-        (demuxer, decoder, stream) = try Self.open(path, threads: threads)
+        reader = try VideoFrameReader(path: path, threads: threads)
+        reader.unwantedPacket = { [unowned self] packet in self.unwanted(packet) }
     }
 
-    private static func open(_ path: String, threads: Int) throws -> (Demuxer, Decoder, StreamInfo) {
-        let demuxer = try Demuxer(path: path)
-        guard let video = demuxer.bestVideoStream() else { throw MediaError.noVideoStream(path: path) }
-        guard video.width > 0, video.height > 0 else { throw MediaError.unsupportedCodec(path: path, codec: video.codecName) }
-        if video.width > MediaLimits.maximumDimension || video.height > MediaLimits.maximumDimension {
-            throw MediaError.tooLarge(path: path, width: video.width, height: video.height, limit: MediaLimits.maximumDimension)
-        }
-        return (demuxer, try Decoder(demuxer: demuxer, stream: video, threads: threads), video)
-    }
-
-    private var canSeekExactly: Bool {
-        let names = demuxer.formatName.split(separator: ",").map(String.init)
-        return names.contains { Self.exactSeekFormats.contains($0) }
+    /// A packet without a timestamp might be a wanted frame: it is decoded in full.
+    private func unwanted(_ packet: Packet) -> Bool {
+        let skippable = packet.pts.map { !wantedNow.contains($0) } ?? false
+        if skippable { packetsSkippable += 1 }
+        return skippable
     }
 
     /// Decodes the frames whose presentation timestamps are in `wanted` and returns them by pts.
@@ -70,7 +58,7 @@ public final class SelectiveFrameDecoder {
             let keyBefore = keys.last { $0 <= target }
             if let position, position >= target {
                 try restart(at: keyBefore)
-            } else if let keyBefore, canSeekExactly, position.map({ $0 < keyBefore }) ?? (keyBefore > (keys.first ?? keyBefore)) {
+            } else if let keyBefore, reader.canSeekExactly, position.map({ $0 < keyBefore }) ?? (keyBefore > (keys.first ?? keyBefore)) {
                 try restart(at: keyBefore)
             }
             while let frame = try nextFrame() {
@@ -84,74 +72,28 @@ public final class SelectiveFrameDecoder {
 
     /// Seeks to the keyframe (or reopens at the start when seeking is not exact or overshoots).
     private func restart(at keyframe: Int64?) throws {
-        if let keyframe, canSeekExactly {
+        position = nil
+        if let keyframe, reader.canSeekExactly {
             do {
-                try demuxer.seek(stream: stream.index, toKeyframeBefore: keyframe)
-                decoder.flushBuffers()
-                finished = false
-                draining = false
-                position = nil
+                try reader.seek(toKeyframeBefore: keyframe)
                 seeks += 1
                 return
             } catch is FFmpegError {}
         }
-        (demuxer, decoder, stream) = try Self.open(path, threads: threads)
-        finished = false
-        draining = false
-        position = nil
+        earlierDecodeErrors += reader.decodeErrors
+        reader = try VideoFrameReader(path: path, threads: threads)
+        reader.unwantedPacket = { [unowned self] packet in self.unwanted(packet) }
     }
 
     private func nextFrame() throws -> Frame? {
-        let frame = Frame()
-        while !finished {
-            let step: CodecStep
-            do { step = try decoder.receive(into: frame) } catch let error as FFmpegError where error.isInvalidData {
-                decodeErrors += 1
-                continue
-            }
-            switch step {
-            case .ok:
-                if frame.pts == nil { frame.pts = frame.bestEffortTimestamp }
-                position = frame.pts
-                framesDecoded += 1
-                if let pts = frame.pts {
-                    recent.append((pts, frame))
-                    if recent.count > Self.recentFrames { recent.removeFirst() }
-                }
-                return frame
-            case .endOfStream:
-                finished = true
-            case .needsInput:
-                if draining { finished = true; break }
-                try feed()
-            }
+        guard let frame = try reader.next() else { return nil }
+        position = frame.pts
+        framesDecoded += 1
+        if let pts = frame.pts {
+            recent.append((pts, frame))
+            if recent.count > Self.recentFrames { recent.removeFirst() }
         }
-        return nil
-    }
-
-    private func feed() throws {
-        while true {
-            let more: Bool
-            do { more = try demuxer.read(into: packet) } catch is FFmpegError {
-                decodeErrors += 1
-                more = false
-            }
-            if !more {
-                draining = true
-                _ = try decoder.send(nil)
-                return
-            }
-            guard packet.streamIndex == stream.index else { continue }
-            // A packet without a timestamp might be a wanted frame: decode it in full.
-            let skippable = packet.pts.map { !wantedNow.contains($0) } ?? false
-            if skippable { packetsSkippable += 1 }
-            decoder.skipsUnreferencedFrames = skippable
-            do { _ = try decoder.send(packet) } catch let error as FFmpegError where error.isInvalidData {
-                decodeErrors += 1
-                continue
-            }
-            return
-        }
+        return frame
     }
 }
 
