@@ -66,8 +66,11 @@ struct IntegrityFindings {
         let detail = median(ordinary.map(\.detailRatio))
         let interior = median(ordinary.map(\.interiorDetailRatio))
         let flat = median(ordinary.map(\.blocks.flatToTexturedError))
+        let chromaDetail = median(ordinary.map(\.chromaDetailRatio))
         if interior > VerdictThresholds.addedNoiseDetail && flat > VerdictThresholds.addedNoiseFlatError {
             reasons.append(VerificationReason(.addedNoise, String(format: "fine detail is %.2f× the source's and the error is as large on flat areas as on texture (%.2f): noise was added", detail, flat)))
+        } else if chromaDetail > VerdictThresholds.addedNoiseChromaDetail {
+            reasons.append(VerificationReason(.addedNoise, String(format: "the colour planes carry %.1f× the source's fine detail (encoders smooth colour; allowed up to %.1f×): colour noise was added", chromaDetail, VerdictThresholds.addedNoiseChromaDetail)))
         }
         reasons += localReasons(ordinary)
         return reasons

@@ -33,6 +33,8 @@ struct SampleEvidence {
     /// Frame-to-frame change of the rendition over the source's (full resolution, luma MSE): added noise
     /// flickers from frame to frame where encoding only smooths.
     let temporalChangeRatio: Double?
+    /// Chroma fine-detail energy over the source's, the larger of U and V.
+    let chromaDetailRatio: Double
     /// Linear chroma mix fits for U and V (see `PictureStatistics.chromaMix`).
     let chromaU: (gain: Double, cross: Double, offset: Double)
     let chromaV: (gain: Double, cross: Double, offset: Double)
@@ -241,6 +243,10 @@ final class SampleAnalysis {
             detailRatio: sourceDetail > 0 ? PictureStatistics.detailEnergy(rendition.luma) / sourceDetail : 1,
             interiorDetailRatio: PictureStatistics.interiorDetailEnergy(rendition.luma) / max(1e-6, PictureStatistics.interiorDetailEnergy(source.luma)),
             temporalChangeRatio: temporalChangeRatio,
+            chromaDetailRatio: (1...2).map { plane in
+                (PictureStatistics.detailEnergy(rendition.planes[plane]) + VerdictThresholds.chromaDetailFloor)
+                    / (PictureStatistics.detailEnergy(source.planes[plane]) + VerdictThresholds.chromaDetailFloor)
+            }.max()!,
             chromaU: PictureStatistics.chromaMix(rendition: rendition.planes[1], same: source.planes[1], other: source.planes[2]),
             chromaV: PictureStatistics.chromaMix(rendition: rendition.planes[2], same: source.planes[2], other: source.planes[1]))
     }

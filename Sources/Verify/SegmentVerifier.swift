@@ -130,6 +130,7 @@ public final class SegmentVerifier {
                                                    detailRatio: $0.detailRatio, interiorDetailRatio: $0.interiorDetailRatio,
                                                    flatToTexturedError: $0.blocks.flatToTexturedError,
                                                    temporalChangeRatio: $0.temporalChangeRatio,
+                                                   chromaDetailRatio: $0.chromaDetailRatio,
                                                    chromaGain: [$0.chromaU.gain, $0.chromaV.gain], chromaCross: [$0.chromaU.cross, $0.chromaV.cross],
                                                    chromaOffset: [$0.chromaU.offset, $0.chromaV.offset]) },
             seed: request.seed.map(String.init),

@@ -97,6 +97,9 @@ public struct VerificationResult: Codable, Sendable {
         /// Frame-to-frame change of the rendition over the source's (reported for people; not judged: it did
         /// not separate added noise from honest ultrafast encodes in the corpus).
         public var temporalChangeRatio: Double?
+        /// Fine-detail energy of the rendition's chroma over the source's (the larger of U and V): encoders
+        /// smooth chroma, added colour noise survives in it.
+        public var chromaDetailRatio: Double
         /// U and V of the rendition as a mix of the source's chroma (see `PictureStatistics.chromaMix`).
         public var chromaGain: [Double]
         public var chromaCross: [Double]
@@ -251,6 +254,13 @@ public enum VerdictThresholds {
     public static let addedNoiseDetail = 1.5
     /// … together with error on the flattest blocks near that of the most textured (encoders: 0.4–0.55).
     public static let addedNoiseFlatError = 0.75
+    /// Added noise, second sign: the rendition's chroma carries this many times the source's fine chroma detail
+    /// (median over compared frames, larger of U and V). Encoders smooth chroma: on the corpus's honest
+    /// renditions the ratio stayed ≤ 1.5 (SVT-AV1 at 720p the highest); temporal noise of strength 20 added at the
+    /// rendition's size measured 1.9–36.
+    public static let addedNoiseChromaDetail = 3.0
+    /// Chroma detail energies get this added before dividing, so near-grey pictures do not make ratios of noise.
+    public static let chromaDetailFloor = 2.0
     /// Quality floor: the rendition's luma PSNR may fall this far below the verifier's own reference encode
     /// (x264 ultrafast, constant rate factor matched to the asked bits per frame). A real x264 ultrafast ABR
     /// encode of a noisy 720p pan lands up to ≈ 7 dB below it (ABR start-up, no lookahead), and must pass.

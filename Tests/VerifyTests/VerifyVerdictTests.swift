@@ -66,6 +66,31 @@ import Testing
         #expect(region.x < 340 && region.x + region.w > 300 && region.y < 174 && region.y + region.h > 150, "\(region)")
     }
 
+    /// Colour noise added to the output survives encoding in the chroma planes, which encoders only smooth;
+    /// an honest ultrafast encode of the same segment keeps less chroma detail than its source.
+    @Test func addedColourNoiseIsRejectedAndAnHonestUltrafastEncodeIsNot() throws {
+        let source = try TestClips.make("still-source-360p.mp4", ["-i", TestClips.fixture("single-keyframe-360p.mp4"), "-an", "-t", "2",
+                                                                  "-c:v", "libx264", "-preset", "fast", "-crf", "16", "-g", "300"])
+        func verdict(_ rendition: String) throws -> VerificationResult {
+            var request = VerificationRequest(source: source, rendition: rendition)
+            request.width = 640
+            request.height = 360
+            request.bitrate = 800_000
+            request.codec = "h264"
+            request.seed = 7
+            return try SegmentVerifier(request: request).run().0
+        }
+        let noisy = try TestClips.make("still-noise-360p.mp4", ["-i", source, "-vf", "noise=alls=20:allf=t", "-an", "-c:v", "libx264", "-preset", "veryfast", "-b:v", "800k"])
+        let noisyResult = try verdict(noisy)
+        #expect(noisyResult.verdict == "reject")
+        #expect(noisyResult.reasons.map(\.code).contains("added-noise"), "\(noisyResult.reasons)")
+        #expect(noisyResult.samples.map(\.chromaDetailRatio).sorted()[noisyResult.samples.count / 2] > VerdictThresholds.addedNoiseChromaDetail)
+        let honest = try TestClips.make("still-ultrafast-360p.mp4", ["-i", source, "-an", "-c:v", "libx264", "-preset", "ultrafast", "-b:v", "800k"])
+        let honestResult = try verdict(honest)
+        #expect(honestResult.verdict == "accept", "\(honestResult.reasons)")
+        #expect(honestResult.samples.allSatisfy { $0.chromaDetailRatio < 1.5 })
+    }
+
     @Test func droppedFramesAreRejected() throws {
         let path = try Self.rendition("dropped.mp4", filter: "select='not(between(n\\,20\\,27))',setpts=N/FRAME_RATE/TB")
         let result = try Self.verify(path)
