@@ -55,13 +55,16 @@ struct IntegrityFindings {
         let cross = [median(ordinary.map(\.chromaU.cross)), median(ordinary.map(\.chromaV.cross))]
         let gain = [median(ordinary.map(\.chromaU.gain)), median(ordinary.map(\.chromaV.gain))]
         let offset = [median(ordinary.map(\.chromaU.offset)), median(ordinary.map(\.chromaV.offset))]
+        // A cast moves the mean colour. The fit's intercept is no measure of it: an encoder that smooths colour
+        // pulls it towards the picture's own mean, so a low gain turns into an intercept of (1 − gain) × mean.
+        let meanShift = [median(ordinary.map(\.chromaBias.u)), median(ordinary.map(\.chromaBias.v))]
         // A hue rotation mixes U into V and V into U with opposite signs; correlated source chroma lets the
         // fit trade one plane for the other with the same sign, so only the antisymmetric part counts.
         let rotation = (cross[1] - cross[0]) / 2
         if abs(rotation) > VerdictThresholds.chromaCrossTalk || gain.contains(where: { $0 > VerdictThresholds.chromaGainHigh })
-            || offset.contains(where: { abs($0) > VerdictThresholds.chromaBias }) {
-            reasons.append(VerificationReason(.chromaShift, String(format: "colours were altered: U = %.2f·U %+.2f·V %+.1f, V = %.2f·V %+.2f·U %+.1f of the source's (encoding keeps about 1·U, 1·V, no rotation, no offset)",
-                gain[0], cross[0], offset[0], gain[1], cross[1], offset[1])))
+            || meanShift.contains(where: { abs($0) > VerdictThresholds.chromaBias }) {
+            reasons.append(VerificationReason(.chromaShift, String(format: "colours were altered: U = %.2f·U %+.2f·V %+.1f, V = %.2f·V %+.2f·U %+.1f of the source's, mean U %+.1f, V %+.1f levels (encoding keeps about 1·U, 1·V, no rotation, the same means)",
+                gain[0], cross[0], offset[0], gain[1], cross[1], offset[1], meanShift[0], meanShift[1])))
         }
         let detail = median(ordinary.map(\.detailRatio))
         let interior = median(ordinary.map(\.interiorDetailRatio))

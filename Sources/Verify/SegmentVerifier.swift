@@ -78,10 +78,19 @@ public final class SegmentVerifier {
                 sampleIndices.append(suspect)
                 suspects.insert(suspect)
             }
-            // The fingerprint frames are decoded anyway: compare them too (fixed positions, so they only add
-            // to the unpredictable ones).
+            // The fingerprint frames are decoded from the rendition anyway: compare them with the source too
+            // (fixed positions, so they only add to the unpredictable ones) where that costs no extra source
+            // decoding — the first frame, and frames no later than a random sample in the same source GOP — and
+            // always the middle one, so a second half swapped for other content cannot slip between samples.
+            let sourceKeys = sourceIndex.entries.indices.filter { sourceIndex.entries[$0].isKeyFrame }
+            func gop(_ j: Int) -> Int { sourceKeys.last { $0 <= j } ?? 0 }
+            let reached = Dictionary(sampleIndices.map { i -> (Int, Int) in
+                let j = aligner.sourceIndex(forRendition: i)
+                return (gop(j), j)
+            }, uniquingKeysWith: max)
             for index in SegmentFingerprint.frameIndices(frameCount: frameCount) where !sampleIndices.contains(index) {
-                sampleIndices.append(index)
+                let j = aligner.sourceIndex(forRendition: index)
+                if index == 0 || index == frameCount / 2 || reached[gop(j)].map({ j <= $0 }) ?? false { sampleIndices.append(index) }
             }
             sampleIndices.sort()
         }

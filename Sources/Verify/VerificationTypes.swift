@@ -243,7 +243,8 @@ public enum VerdictThresholds {
     public static let substitutedHashDistance = 20
     /// A frame is substituted when, besides the hash, its luma PSNR against the source is below this.
     public static let substitutedPsnr = 20.0
-    /// Chroma: a mean U or V offset larger than this (levels) is a colour change, not coding error.
+    /// Chroma: a change of the mean U or V larger than this (levels, median over compared frames) is a colour
+    /// cast, not coding error (encoders keep plane means while smoothing colour).
     public static let chromaBias = 3.0
     /// Chroma rotation (antisymmetric cross-talk, ≈ sin of a hue turn) beyond this; honest encodes measure under 0.05.
     public static let chromaCrossTalk = 0.1
