@@ -208,22 +208,28 @@ extension PictureStatistics {
         let hw = w / 2, hh = h / 2
         guard hw >= 2, hh >= 2 else { return plane.pixels.map { _ in 0 } }
         var half = [Float](repeating: 0, count: hw * hh)
-        for y in 0..<hh {
-            for x in 0..<hw {
-                let i = 2 * y * w + 2 * x
-                half[y * hw + x] = (Float(plane.pixels[i]) + Float(plane.pixels[i + 1]) + Float(plane.pixels[i + w]) + Float(plane.pixels[i + w + 1])) / 4
-            }
-        }
         var out = [Float](repeating: 0, count: w * h)
-        for y in 0..<(hh * 2) {
-            let fy = max(0, min(Float(hh - 1), (Float(y) - 0.5) / 2))
-            let y0 = Int(fy), y1 = min(hh - 1, y0 + 1), ty = fy - Float(y0)
-            for x in 0..<(hw * 2) {
-                let fx = max(0, min(Float(hw - 1), (Float(x) - 0.5) / 2))
-                let x0 = Int(fx), x1 = min(hw - 1, x0 + 1), tx = fx - Float(x0)
-                let top = half[y0 * hw + x0] * (1 - tx) + half[y0 * hw + x1] * tx
-                let bottom = half[y1 * hw + x0] * (1 - tx) + half[y1 * hw + x1] * tx
-                out[y * w + x] = Float(plane.pixels[y * w + x]) - (top * (1 - ty) + bottom * ty)
+        plane.pixels.withUnsafeBufferPointer { p in
+            half.withUnsafeMutableBufferPointer { half in
+                for y in 0..<hh {
+                    for x in 0..<hw {
+                        let i = 2 * y * w + 2 * x
+                        half[y * hw + x] = (Float(p[i]) + Float(p[i + 1]) + Float(p[i + w]) + Float(p[i + w + 1])) / 4
+                    }
+                }
+                out.withUnsafeMutableBufferPointer { out in
+                    for y in 0..<(hh * 2) {
+                        let fy = max(0, min(Float(hh - 1), (Float(y) - 0.5) / 2))
+                        let y0 = Int(fy), y1 = min(hh - 1, y0 + 1), ty = fy - Float(y0)
+                        for x in 0..<(hw * 2) {
+                            let fx = max(0, min(Float(hw - 1), (Float(x) - 0.5) / 2))
+                            let x0 = Int(fx), x1 = min(hw - 1, x0 + 1), tx = fx - Float(x0)
+                            let top = half[y0 * hw + x0] * (1 - tx) + half[y0 * hw + x1] * tx
+                            let bottom = half[y1 * hw + x0] * (1 - tx) + half[y1 * hw + x1] * tx
+                            out[y * w + x] = Float(p[y * w + x]) - (top * (1 - ty) + bottom * ty)
+                        }
+                    }
+                }
             }
         }
         return out

@@ -101,17 +101,22 @@ extension PlaneImage {
     /// Area-averaged resampling to any size (each output sample the mean of the input samples its cell covers).
     public func resampled(width outWidth: Int, height outHeight: Int) -> PlaneImage {
         var out = [UInt8](repeating: 0, count: outWidth * outHeight)
-        for oy in 0..<outHeight {
-            let y0 = oy * height / outHeight, y1 = max(y0 + 1, (oy + 1) * height / outHeight)
-            for ox in 0..<outWidth {
-                let x0 = ox * width / outWidth, x1 = max(x0 + 1, (ox + 1) * width / outWidth)
-                var sum = 0
-                for y in y0..<y1 {
-                    let start = y * width
-                    for x in x0..<x1 { sum += Int(pixels[start + x]) }
+        let width = width, height = height
+        pixels.withUnsafeBufferPointer { p in
+            out.withUnsafeMutableBufferPointer { o in
+                for oy in 0..<outHeight {
+                    let y0 = oy * height / outHeight, y1 = max(y0 + 1, (oy + 1) * height / outHeight)
+                    for ox in 0..<outWidth {
+                        let x0 = ox * width / outWidth, x1 = max(x0 + 1, (ox + 1) * width / outWidth)
+                        var sum = 0
+                        for y in y0..<y1 {
+                            let start = y * width
+                            for x in x0..<x1 { sum &+= Int(p[start + x]) }
+                        }
+                        let count = (y1 - y0) * (x1 - x0)
+                        o[oy * outWidth + ox] = UInt8((sum + count / 2) / count)
+                    }
                 }
-                let count = (y1 - y0) * (x1 - x0)
-                out[oy * outWidth + ox] = UInt8((sum + count / 2) / count)
             }
         }
         return PlaneImage(width: outWidth, height: outHeight, pixels: out)
