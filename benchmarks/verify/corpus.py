@@ -44,7 +44,7 @@ CODEC = {"x264": "h264", "x265": "hevc", "av1": "av1", "vp9": "vp9"}
 def jobs(sources, quick):
     """(name, source, rung, kind, honest, filter, extra input, encoder, preset, bitrate factor)."""
     out = []
-    presets = {"x264": ["ultrafast", "veryfast", "medium"], "x265": ["fast"], "av1": ["10"], "vp9": ["6"]}
+    presets = {"x264": ["ultrafast", "superfast", "veryfast", "faster", "fast", "medium", "slow"], "x265": ["fast"], "av1": ["10"], "vp9": ["6"]}
     for sname, src in sources.items():
         for encoder, plist in presets.items():
             for preset in plist:
