@@ -70,8 +70,12 @@ struct IntegrityFindings {
         let interior = median(ordinary.map(\.interiorDetailRatio))
         let flat = median(ordinary.map(\.blocks.flatToTexturedError))
         let chromaDetail = median(ordinary.map(\.chromaDetailRatio))
+        let keyframes = ordinary.filter(\.isKeyFrame)
+        let keyframeDetail = keyframes.isEmpty ? 0 : median(keyframes.map(\.interiorDetailRatio))
         if interior > VerdictThresholds.addedNoiseDetail && flat > VerdictThresholds.addedNoiseFlatError {
             reasons.append(VerificationReason(.addedNoise, String(format: "fine detail is %.2f× the source's and the error is as large on flat areas as on texture (%.2f): noise was added", detail, flat)))
+        } else if keyframeDetail > VerdictThresholds.addedNoiseKeyframeDetail {
+            reasons.append(VerificationReason(.addedNoise, String(format: "the rendition's keyframe carries %.2f× the source's fine detail inside coding blocks (an encoder keeps at most about as much; allowed up to %.2f×): noise was added", keyframeDetail, VerdictThresholds.addedNoiseKeyframeDetail)))
         } else if chromaDetail > VerdictThresholds.addedNoiseChromaDetail {
             reasons.append(VerificationReason(.addedNoise, String(format: "the colour planes carry %.1f× the source's fine detail (encoders smooth colour; allowed up to %.1f×): colour noise was added", chromaDetail, VerdictThresholds.addedNoiseChromaDetail)))
         }

@@ -7,6 +7,8 @@ import Media
 struct SampleEvidence {
     let renditionIndex: Int
     let sourceIndex: Int
+    /// The rendition frame is a keyframe (coded on its own, so it shows what the encoder kept of this picture).
+    let isKeyFrame: Bool
     let time: Double
     let suspect: Bool
     let quality: FrameQuality
@@ -228,7 +230,7 @@ final class SampleAnalysis {
         let directError = offsetErrors[0] ?? PictureStatistics.meanSquaredDifference(renditionThumb, sourceThumb)
         let sourceDetail = PictureStatistics.detailEnergy(source.luma)
         return SampleEvidence(
-            renditionIndex: i, sourceIndex: j, time: rendition.time, suspect: suspects.contains(i),
+            renditionIndex: i, sourceIndex: j, isKeyFrame: aligner.rendition.entries[i].isKeyFrame, time: rendition.time, suspect: suspects.contains(i),
             quality: quality, blocks: blocks, excess: blocks.excessError(),
             offsetErrors: offsetErrors, bestOffset: bestOffset,
             renditionMotion: renditionMotion, sourceMotion: sourceMotion,

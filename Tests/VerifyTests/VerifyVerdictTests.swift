@@ -91,6 +91,30 @@ import Testing
         #expect(honestResult.samples.allSatisfy { $0.chromaDetailRatio < 1.5 })
     }
 
+    /// Noise added to a 720p rendition is mostly quantised away in predicted frames, but the keyframe keeps more
+    /// fine detail inside its coding blocks than the source has, which an honest encode never does.
+    @Test func noiseOnA720pRenditionShowsOnItsKeyframe() throws {
+        let source = try TestClips.make("source-720p.mp4", ["-i", TestClips.fixture("pan-720p.mp4"), "-an", "-t", "2",
+                                                            "-c:v", "libx264", "-preset", "fast", "-crf", "16", "-g", "300"])
+        func verdict(_ rendition: String) throws -> VerificationResult {
+            var request = VerificationRequest(source: source, rendition: rendition)
+            request.width = 1280
+            request.height = 720
+            request.bitrate = 3_000_000
+            request.codec = "h264"
+            request.seed = 7
+            return try SegmentVerifier(request: request).run().0
+        }
+        let noisy = try verdict(try TestClips.make("noise-720p.mp4", ["-i", source, "-vf", "noise=alls=12:allf=t", "-an", "-c:v", "libx264", "-preset", "veryfast", "-b:v", "3000k"]))
+        #expect(noisy.verdict == "reject")
+        #expect(noisy.reasons.map(\.code).contains("added-noise"), "\(noisy.reasons)")
+        let keyframe = try #require(noisy.samples.first { $0.rendition == 0 })
+        #expect(keyframe.interiorDetailRatio > VerdictThresholds.addedNoiseKeyframeDetail)
+        let honest = try verdict(try TestClips.make("honest-720p.mp4", ["-i", source, "-an", "-c:v", "libx264", "-preset", "veryfast", "-b:v", "3000k"]))
+        #expect(honest.verdict == "accept", "\(honest.reasons)")
+        #expect((honest.samples.first { $0.rendition == 0 }?.interiorDetailRatio ?? 9) < 1)
+    }
+
     @Test func droppedFramesAreRejected() throws {
         let path = try Self.rendition("dropped.mp4", filter: "select='not(between(n\\,20\\,27))',setpts=N/FRAME_RATE/TB")
         let result = try Self.verify(path)
