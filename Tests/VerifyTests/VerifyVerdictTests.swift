@@ -19,8 +19,9 @@ import Testing
         return try TestClips.make(name, ["-i", try source(), "-vf", chain, "-an", "-c:v", "libx264", "-preset", preset, "-b:v", "\(kbps)k"])
     }
 
-    static func verify(_ rendition: String, width: Int = 640, height: Int = 360, kbps: Int = 800, samples: Int = 4, seed: UInt64 = 7) throws -> VerificationResult {
-        var request = VerificationRequest(source: try source(), rendition: rendition)
+    static func verify(_ rendition: String, source: String? = nil, width: Int = 640, height: Int = 360, kbps: Int = 800, samples: Int = 4,
+                       seed: UInt64 = 7) throws -> VerificationResult {
+        var request = VerificationRequest(source: try source ?? Self.source(), rendition: rendition)
         request.width = width
         request.height = height
         request.bitrate = kbps * 1000
@@ -71,15 +72,7 @@ import Testing
     @Test func addedColourNoiseIsRejectedAndAnHonestUltrafastEncodeIsNot() throws {
         let source = try TestClips.make("still-source-360p.mp4", ["-i", TestClips.fixture("single-keyframe-360p.mp4"), "-an", "-t", "2",
                                                                   "-c:v", "libx264", "-preset", "fast", "-crf", "16", "-g", "300"])
-        func verdict(_ rendition: String) throws -> VerificationResult {
-            var request = VerificationRequest(source: source, rendition: rendition)
-            request.width = 640
-            request.height = 360
-            request.bitrate = 800_000
-            request.codec = "h264"
-            request.seed = 7
-            return try SegmentVerifier(request: request).run().0
-        }
+        func verdict(_ rendition: String) throws -> VerificationResult { try Self.verify(rendition, source: source) }
         let noisy = try TestClips.make("still-noise-360p.mp4", ["-i", source, "-vf", "noise=alls=20:allf=t", "-an", "-c:v", "libx264", "-preset", "veryfast", "-b:v", "800k"])
         let noisyResult = try verdict(noisy)
         #expect(noisyResult.verdict == "reject")
@@ -97,13 +90,7 @@ import Testing
         let source = try TestClips.make("source-720p.mp4", ["-i", TestClips.fixture("pan-720p.mp4"), "-an", "-t", "2",
                                                             "-c:v", "libx264", "-preset", "fast", "-crf", "16", "-g", "300"])
         func verdict(_ rendition: String) throws -> VerificationResult {
-            var request = VerificationRequest(source: source, rendition: rendition)
-            request.width = 1280
-            request.height = 720
-            request.bitrate = 3_000_000
-            request.codec = "h264"
-            request.seed = 7
-            return try SegmentVerifier(request: request).run().0
+            try Self.verify(rendition, source: source, width: 1280, height: 720, kbps: 3000)
         }
         let noisy = try verdict(try TestClips.make("noise-720p.mp4", ["-i", source, "-vf", "noise=alls=12:allf=t", "-an", "-c:v", "libx264", "-preset", "veryfast", "-b:v", "3000k"]))
         #expect(noisy.verdict == "reject")
