@@ -28,7 +28,7 @@ struct IntegrityFindings {
             reasons.append(VerificationReason(.blackFrames, "\(black.count) of \(count) compared frames are black where the source is not (at \(times(black)))"))
         }
         let frozen = evidence.filter { $0.isFrozen && !$0.isBlack }
-        if !frozen.isEmpty {
+        if frozen.count >= VerdictThresholds.frozenMinimumFrames {
             reasons.append(VerificationReason(.framesFrozen, "\(frozen.count) of \(count) compared frames repeat the previous frame while the source moves (at \(times(frozen)))"))
         }
         let mirrored = evidence.filter(\.isMirrored)

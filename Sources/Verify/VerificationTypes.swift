@@ -230,6 +230,11 @@ public enum VerdictThresholds {
     public static let frozenMotionShare = 0.08
     /// … and the source moved at least this much (thumbnail MSE), so still scenes are not "frozen".
     public static let frozenSourceMotion = 3.0
+    /// A freeze must show on at least this many compared frames: x264 at 240p@250k skips a few whole frames after
+    /// a segment's keyframe (packets of 19–68 bytes), which one sample can land on (prism's own 240p output of
+    /// fixtures/single-keyframe-360p.mp4: 3 of 30 seeds). Every frozen tamper in the corpus showed on 2–5 of its
+    /// 8–10 compared frames (the small packets of a freeze make its frames suspects).
+    public static let frozenMinimumFrames = 2
     /// Black: luma mean and spread below these while the source's are not.
     public static let blackLumaMean = 24.0
     public static let blackLumaDeviation = 5.0
