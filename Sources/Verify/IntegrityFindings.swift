@@ -110,6 +110,9 @@ struct IntegrityFindings {
                 bias[b] += sample.blocks.bias[b] / n
             }
         }
+        // Tiny regions keep the stricter share over all compared frames (a low rung's hard block can be flagged in
+        // most of the few frames where it shows).
+        let allFramesShare = flaggedShare.map { $0 / n }
         for b in 0..<blocks { flaggedShare[b] = showable[b] >= min(2, n) ? flaggedShare[b] / showable[b] : 0 }
         meanExcess = excess
         // One compared frame cannot show persistence: then only overwhelming evidence counts.
@@ -126,7 +129,9 @@ struct IntegrityFindings {
             // Tiny groups (well under the smallest watermark worth catching) need overwhelming evidence: an encoder's
             // bad luck on one or two blocks of a low rung must not read as an overlay.
             let share = Float(group.count) / Float(blocks)
-            if (group.count == 1 || share < VerdictThresholds.minimumRegionShare) && strength < VerdictThresholds.singleBlockExcess { continue }
+            if group.count == 1 || share < VerdictThresholds.minimumRegionShare {
+                if strength < VerdictThresholds.singleBlockExcess || group.contains(where: { allFramesShare[$0] < needed }) { continue }
+            }
             let xs = group.map { $0 % columns }, ys = group.map { $0 / columns }
             let sourceTexture = group.map { texture[$0] }.reduce(0, +)
             let keptTexture = group.map { kept[$0] }.reduce(0, +)
