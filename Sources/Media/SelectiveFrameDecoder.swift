@@ -16,8 +16,6 @@ public final class SelectiveFrameDecoder {
     public var decodeErrors: Int { earlierDecodeErrors + reader.decodeErrors }
     /// Frames decoded in total (wanted or not): the cost of the sampling.
     public private(set) var framesDecoded = 0
-    /// Packets of unwanted frames that nothing refers to, handed to the decoder to be skipped.
-    public private(set) var packetsSkippable = 0
     public private(set) var seeks = 0
     /// Presentation timestamps wanted by the current `frames(at:)` call: every other packet may be skipped
     /// by the decoder when no later frame is predicted from it.
@@ -36,9 +34,7 @@ public final class SelectiveFrameDecoder {
 
     /// A packet without a timestamp might be a wanted frame: it is decoded in full.
     private func unwanted(_ packet: Packet) -> Bool {
-        let skippable = packet.pts.map { !wantedNow.contains($0) } ?? false
-        if skippable { packetsSkippable += 1 }
-        return skippable
+        packet.pts.map { !wantedNow.contains($0) } ?? false
     }
 
     /// Decodes the frames whose presentation timestamps are in `wanted` and returns them by pts.

@@ -132,16 +132,12 @@ struct IntegrityFindings {
             if group.count == 1 || share < VerdictThresholds.minimumRegionShare {
                 if strength < VerdictThresholds.singleBlockExcess || group.contains(where: { allFramesShare[$0] < needed }) { continue }
             }
-            let xs = group.map { $0 % columns }, ys = group.map { $0 / columns }
             let sourceTexture = group.map { texture[$0] }.reduce(0, +)
             let keptTexture = group.map { kept[$0] }.reduce(0, +)
             let meanBias = group.map { bias[$0] }.reduce(0, +) / Float(group.count)
             let blurred = sourceTexture > 0 && keptTexture < VerdictThresholds.blurredDetailShare * sourceTexture && abs(meanBias) < 4
             let persistence = Double(group.map { flaggedShare[$0] }.reduce(0, +) / Float(group.count))
-            let region = RegionFinding(code: blurred ? ReasonCode.blurredRegion.rawValue : ReasonCode.watermarkRegion.rawValue,
-                                       x: xs.min()! * blockSize, y: ys.min()! * blockSize,
-                                       w: (xs.max()! - xs.min()! + 1) * blockSize, h: (ys.max()! - ys.min()! + 1) * blockSize,
-                                       strength: Double(strength), persistence: persistence)
+            let region = bounds(of: group, code: blurred ? .blurredRegion : .watermarkRegion, strength: Double(strength), persistence: persistence)
             if blurred { blurs.append(region) } else { watermarks.append(region) }
         }
         regions = (watermarks + blurs).sorted { $0.strength > $1.strength }
@@ -167,7 +163,6 @@ extension IntegrityFindings {
         guard samples.count >= VerdictThresholds.offsetMinimumFrames, blocks > 0 else { return [] }
         // Each frame's typical block offset: the scale an encoder's own offsets have in it.
         let typical = samples.map { sample in max(0.5, BlockStatistics.median(sample.blocks.bias.map(abs))) }
-        var score = [Float](repeating: 0, count: blocks)
         var flags = [Bool](repeating: false, count: blocks)
         let n = Float(samples.count)
         for b in 0..<blocks {
@@ -183,18 +178,21 @@ extension IntegrityFindings {
                 total += (value * mean > 0 ? 1 : -1) * abs(value) / typical[k]
             }
             guard unsteady <= samples.count / 6 else { continue }
-            score[b] = total / n
-            flags[b] = score[b] >= VerdictThresholds.offsetScore
+            flags[b] = total / n >= VerdictThresholds.offsetScore
         }
         return RegionGrouping.components(flags: flags, columns: columns, rows: rows)
             .filter { $0.count >= VerdictThresholds.offsetRegionBlocks }
             .map { group in
-                let xs = group.map { $0 % columns }, ys = group.map { $0 / columns }
-                return RegionFinding(code: ReasonCode.watermarkRegion.rawValue,
-                                     x: xs.min()! * blockSize, y: ys.min()! * blockSize,
-                                     w: (xs.max()! - xs.min()! + 1) * blockSize, h: (ys.max()! - ys.min()! + 1) * blockSize,
-                                     strength: Double(group.map { excess[$0] }.reduce(0, +) / Float(group.count)), persistence: 1)
+                bounds(of: group, code: .watermarkRegion, strength: Double(group.map { excess[$0] }.reduce(0, +) / Float(group.count)), persistence: 1)
             }
+    }
+
+    /// The rectangle (pixels) around a group of block indices.
+    func bounds(of group: [Int], code: ReasonCode, strength: Double, persistence: Double) -> RegionFinding {
+        let xs = group.map { $0 % columns }, ys = group.map { $0 / columns }
+        return RegionFinding(code: code.rawValue, x: xs.min()! * blockSize, y: ys.min()! * blockSize,
+                             w: (xs.max()! - xs.min()! + 1) * blockSize, h: (ys.max()! - ys.min()! + 1) * blockSize,
+                             strength: strength, persistence: persistence)
     }
 }
 
