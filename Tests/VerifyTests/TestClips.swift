@@ -34,13 +34,13 @@ enum TestClips {
 
     /// Runs the ffmpeg CLI and throws with its stderr when it fails.
     static func ffmpeg(_ arguments: [String]) throws {
-        let result = try run("/usr/bin/ffmpeg", ["-nostdin", "-v", "error", "-y"] + arguments)
+        let result = try HostTool.run("ffmpeg", ["-nostdin", "-v", "error", "-y"] + arguments)
         if result.status != 0 { throw ClipError.ffmpegFailed(result.stderr) }
     }
 
     /// ffmpeg's own psnr and ssim summary for DIST against REF, parsed from its log.
     static func ffmpegMetrics(reference: String, distorted: String) throws -> (ssim: [String: Double], psnr: [String: Double]) {
-        let result = try run("/usr/bin/ffmpeg", ["-nostdin", "-hide_banner", "-i", distorted, "-i", reference,
+        let result = try HostTool.run("ffmpeg", ["-nostdin", "-hide_banner", "-i", distorted, "-i", reference,
                                                  "-lavfi", "[0][1]ssim;[0][1]psnr", "-f", "null", "-"])
         func values(after marker: String) -> [String: Double] {
             guard let line = result.stderr.split(separator: "\n").first(where: { $0.contains(marker) }) else { return [:] }
@@ -52,28 +52,6 @@ enum TestClips {
             return out
         }
         return (values(after: "SSIM Y:"), values(after: "PSNR y:"))
-    }
-
-    struct Output { let status: Int32; let stdout: String; let stderr: String }
-
-    static func run(_ executable: String, _ arguments: [String]) throws -> Output {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: executable)
-        process.arguments = arguments
-        let out = Pipe(), err = Pipe()
-        process.standardOutput = out
-        process.standardError = err
-        process.standardInput = FileHandle.nullDevice
-        try process.run()
-        var outData = Data()
-        let group = DispatchGroup()
-        group.enter()
-        DispatchQueue.global().async { outData = out.fileHandleForReading.readDataToEndOfFile(); group.leave() }
-        let errData = err.fileHandleForReading.readDataToEndOfFile()
-        group.wait()
-        process.waitUntilExit()
-        return Output(status: process.terminationStatus, stdout: String(decoding: outData, as: UTF8.self),
-                      stderr: String(decoding: errData, as: UTF8.self))
     }
 
     enum ClipError: Error { case ffmpegFailed(String) }
