@@ -70,6 +70,9 @@ static inline int cffmpeg_codec_cap_variable_frame_size(void) { return AV_CODEC_
 static inline int cffmpeg_sws_bicubic(void) { return SWS_BICUBIC; }
 static inline int cffmpeg_sws_bilinear(void) { return SWS_BILINEAR; }
 static inline int cffmpeg_sws_area(void) { return SWS_AREA; }
+static inline int cffmpeg_sws_lanczos(void) { return SWS_LANCZOS; }
+static inline int cffmpeg_sws_fast_bilinear(void) { return SWS_FAST_BILINEAR; }
+static inline int cffmpeg_sws_spline(void) { return SWS_SPLINE; }
 static inline int cffmpeg_sws_accurate_rnd(void) { return SWS_ACCURATE_RND; }
 static inline int cffmpeg_sws_full_chr_h_int(void) { return SWS_FULL_CHR_H_INT; }
 

@@ -7,14 +7,19 @@ public final class Scaler {
     private var input: (width: Int, height: Int, format: AVPixelFormat)?
     public let algorithm: Algorithm
 
-    /// The scaling kernels Prism uses; bicubic is also the default of FFmpeg's `scale` filter.
-    public enum Algorithm: Sendable {
-        case bicubic, bilinear, area
+    /// swscale's kernels; bicubic is the default of FFmpeg's `scale` filter and what Prism scales with. The
+    /// others let the verifier find the one that best explains a farmer's rendition.
+    public enum Algorithm: String, Sendable, CaseIterable {
+        case bicubic, bilinear, area, lanczos, spline
+        case fastBilinear = "fast_bilinear"
         var flags: Int32 {
             switch self {
             case .bicubic: return cffmpeg_sws_bicubic()
             case .bilinear: return cffmpeg_sws_bilinear()
             case .area: return cffmpeg_sws_area()
+            case .lanczos: return cffmpeg_sws_lanczos()
+            case .spline: return cffmpeg_sws_spline()
+            case .fastBilinear: return cffmpeg_sws_fast_bilinear()
             }
         }
     }

@@ -205,7 +205,7 @@ enum QualityJudgement {
         if detailShare < VerdictThresholds.resolutionCheatDetailShare {
             reasons.append(VerificationReason(.resolutionCheat, String(format: "the rendition keeps %.0f%% of the finest detail an honest encode at this size and %d kbit/s keeps (PSNR gap %.1f dB): encoded smaller and scaled up", detailShare * 100, floor.bitrate / 1000, gap)))
         } else if gap > VerdictThresholds.qualityMarginDb {
-            reasons.append(VerificationReason(.qualityBelowFloor, String(format: "luma PSNR %.1f dB is %.1f dB below the verifier's own %@ encode at %d kbit/s (%.1f dB; allowed margin %.1f dB)", floor.renditionPsnrY, gap, floor.referenceEncoder, floor.bitrate / 1000, floor.referencePsnrY, VerdictThresholds.qualityMarginDb)))
+            reasons.append(VerificationReason(.qualityBelowFloor, String(format: "luma PSNR %.1f dB is %.1f dB below the verifier's own %@ encode at %d kbit/s%@ (%.1f dB; allowed margin %.1f dB)", floor.renditionPsnrY, gap, floor.referenceEncoder, floor.bitrate / 1000, floor.bitrate < floor.askedBitrate ? " (what the rendition spent there)" : "", floor.referencePsnrY, VerdictThresholds.qualityMarginDb)))
         }
         return reasons
     }

@@ -35,13 +35,19 @@ public enum QualityReference {
     }
 
     private static func encodeOnce(_ frames: [Frame], rateFactor: Double, frameRate rate: AVRational, decode: Bool) throws -> (packets: [Packet], pictures: [YUVImage]) {
+        try encodeX264(frames, options: ["preset": preset, "crf": String(format: "%.2f", rateFactor)], frameRate: rate, decode: decode)
+    }
+
+    /// Encodes `frames` with libx264 and the given private options (one GOP, no B-frames, one thread) and,
+    /// when `decode`, decodes the result back to 4:2:0 pictures.
+    static func encodeX264(_ frames: [Frame], options: [String: String], threads: Int = 1, frameRate rate: AVRational, decode: Bool) throws -> (packets: [Packet], pictures: [YUVImage]) {
         guard let first = frames.first else { return ([], []) }
         var settings = VideoEncoderSettings(encoderName: encoderName, width: first.width, height: first.height,
                                             timeBase: AVRational(num: rate.den, den: rate.num), frameRate: rate)
         settings.gopSize = frames.count
         settings.maxBFrames = 0
-        settings.threads = 1
-        settings.options = ["preset": preset, "crf": String(format: "%.2f", rateFactor)]
+        settings.threads = threads
+        settings.options = options
         let encoder = try Encoder(video: settings)
         var packets: [Packet] = []
         for (index, frame) in frames.enumerated() {

@@ -73,6 +73,7 @@ final class SampleAnalysis {
     let logger: Logger
     private(set) var evidence: [SampleEvidence] = []
     private(set) var reference: VerificationResult.QualityFloor?
+    private(set) var keyframeCost: VerificationResult.KeyframeCostFinding?
     private(set) var fingerprint = SegmentFingerprint(hashes: [])
     private(set) var thumbnail: PlaneImage?
     private(set) var renditionDecodeErrors = 0
@@ -162,6 +163,9 @@ final class SampleAnalysis {
                     let width = min(480, luma.width)
                     thumbnail = luma.resampled(width: width, height: max(1, luma.height * width / luma.width))
                 }
+                if i == 0, rendition.entries.first?.isKeyFrame == true {
+                    keyframeCost = try measureKeyframeCost(rendition: renditionRaw, source: sourceRaw, sourceIndex: j)
+                }
                 if i == referenceSample {
                     reference = try qualityReference(i: i, j: j, renditionFrame: renditionFrame, sourceFrame: sourceFrame)
                 }
@@ -172,7 +176,82 @@ final class SampleAnalysis {
         fingerprint = SegmentFingerprint(hashes: fingerprintIndices.compactMap { fingerprintHashes[$0] })
         renditionDecodeErrors = renditionDecoder.decodeErrors
         renditionFramesDecoded = renditionDecoder.framesDecoded
-        sourceFramesDecoded = sourceDecoder.framesDecoded
+        sourceFramesDecoded += sourceDecoder.framesDecoded
+    }
+
+    /// The first keyframe against libx264 with the rendition's own settings on the clean source (see
+    /// `KeyframeCost`); nil for renditions that carry no reproducible x264 settings. Each swscale kernel a
+    /// farmer might have scaled with is tried (bicubic, Prism's own, first) until one explains the keyframe, and
+    /// the farmer gets the smallest gap; a gap past the threshold is
+    /// measured again with x264's lookahead rate control as the rendition used it (source frames after the
+    /// keyframe decoded for it), which only a suspect rendition pays for.
+    private func measureKeyframeCost(rendition frame: Frame, source: Frame, sourceIndex j: Int) throws -> VerificationResult.KeyframeCostFinding? {
+        let demuxer = try Demuxer(path: request.rendition)
+        guard let video = demuxer.bestVideoStream() else { return nil }
+        let packet = Packet()
+        var found: (settings: X264Settings, bytes: Int)?
+        while found == nil, try demuxer.read(into: packet) {
+            guard packet.streamIndex == video.index else { continue }
+            guard packet.isKeyFrame, let settings = X264Settings(packet: packet.data) else { return nil }
+            found = (settings, H264SliceBytes.count(packet.data))
+        }
+        guard let (settings, bytes) = found, let intra = settings.intraEncoderOptions else { return nil }
+        let rendition = try renditionImage(frame, index: 0)
+        func describe(_ options: (options: [String: String], threads: Int)) -> String {
+            options.options.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: " ")
+        }
+        var best: (finding: VerificationResult.KeyframeCostFinding, algorithm: Scaler.Algorithm, factor: Double)?
+        var factor = 23.0
+        for candidate in try KeyframeCost.scaledCandidates(source: source, width: rendition.width, height: rendition.height) {
+            guard let reference = try KeyframeCost.referencePsnr(frames: [candidate.frame], sourceImage: candidate.image, options: intra,
+                                                                targetBytes: bytes, startFactor: factor) else { continue }
+            referenceFramesEncoded += reference.encodes
+            factor = reference.factor
+            let renditionPsnr = PSNRKernel.psnr(meanSquaredError: max(1e-6, PictureStatistics.meanSquaredDifference(rendition.luma, candidate.image.luma)))
+            logger.debug("keyframe cost with \(candidate.algorithm.rawValue): rendition \(renditionPsnr) dB, reference \(reference.psnr) dB")
+            if best.map({ reference.psnr - renditionPsnr < $0.finding.gapDb }) ?? true {
+                best = (.init(settings: describe(intra), scaler: candidate.algorithm.rawValue, bytes: bytes, renditionPsnrY: renditionPsnr,
+                              referencePsnrY: reference.psnr, encodes: reference.encodes, lookaheadFrames: 0), candidate.algorithm, reference.factor)
+            }
+            // The verdict takes the smallest gap: once one kernel explains the keyframe, the rest cannot change it.
+            if let best, best.finding.gapDb <= VerdictThresholds.keyframeCostGapDb { break }
+        }
+        guard let best else { return nil }
+        var finding = best.finding
+        if finding.gapDb > VerdictThresholds.keyframeCostGapDb, let lookahead = settings.lookaheadEncoderOptions {
+            let source = aligner.source
+            let wanted = (j..<min(source.entries.count, j + settings.lookaheadFrames + 1)).map { source.entries[$0].pts }
+            let decoder = try SelectiveFrameDecoder(path: request.source)
+            let decoded = try decoder.frames(at: wanted, keyframes: source.entries.filter(\.isKeyFrame).map(\.pts))
+            sourceFramesDecoded += decoder.framesDecoded
+            let scaler = Scaler(width: rendition.width, height: rendition.height, format: AV_PIX_FMT_YUV420P, algorithm: best.algorithm)
+            let frames = try wanted.compactMap { decoded[$0] }.map { try scaler.scale($0) }
+            if frames.count == wanted.count,
+               let reference = try KeyframeCost.referencePsnr(frames: frames, sourceImage: YUVImage(frame: frames[0], time: 0), options: lookahead,
+                                                             targetBytes: bytes, startFactor: best.factor) {
+                referenceFramesEncoded += reference.encodes
+                logger.debug("keyframe cost with lookahead: reference \(reference.psnr) dB")
+                finding.referencePsnrY = reference.psnr
+                finding.settings = describe(lookahead)
+                finding.encodes += reference.encodes
+                finding.lookaheadFrames = frames.count - 1
+            }
+        }
+        return finding
+    }
+
+    /// Bits per second the rendition spent on its predicted frames in the reference window ending at `i`,
+    /// from packet sizes, counting only frames after the rendition's latest keyframe (its bits left out as the
+    /// reference leaves out its own; frames before it belong to another stretch of rate control).
+    private func renditionSpend(endingAt i: Int) -> Int? {
+        let entries = aligner.rendition.entries
+        guard i >= 0, i < entries.count else { return nil }
+        var start = i
+        while start > max(0, i - QualityReference.windowFrames + 1), !entries[start].isKeyFrame { start -= 1 }
+        let window = entries[start...i].filter { !$0.isKeyFrame }
+        guard !window.isEmpty else { return nil }
+        let bitsPerFrame = Double(window.reduce(0) { $0 + $1.size } * 8) / Double(window.count)
+        return Int(bitsPerFrame / aligner.rendition.frameSeconds)
     }
 
     private func renditionImage(_ frame: Frame, index: Int) throws -> YUVImage {
@@ -259,10 +338,14 @@ final class SampleAnalysis {
         let window = (max(0, j - QualityReference.windowFrames + 1)...j).compactMap { index in sourceFrame(index).map { (index, $0) } }
         guard window.count >= QualityReference.comparedFrames + 1 else { return nil }
         let scaled = try window.map { try scaledSource($0.1, index: $0.0) }
-        let bitrate = request.bitrate ?? Int(aligner.rendition.bitsPerSecond)
-        guard bitrate > 0 else { return nil }
+        let asked = request.bitrate ?? Int(aligner.rendition.bitsPerSecond)
+        guard asked > 0 else { return nil }
+        // Rate control moves bits between frames (x264 starves the frames after a segment's keyframe, then
+        // catches up), and the whole rendition's bitrate is judged on its own; here the reference gets what
+        // the rendition spent on these frames, when that is less than asked, so the floor compares encoders.
+        let bitrate = renditionSpend(endingAt: i).map { min(asked, $0) } ?? asked
         let (encoded, rateFactor) = try QualityReference.encode(scaled.map(\.0), bitrate: bitrate, frameRate: aligner.source.stream.averageFrameRate)
-        referenceFramesEncoded = 2 * scaled.count
+        referenceFramesEncoded += 2 * scaled.count
         guard encoded.count == scaled.count else { return nil }
         var renditionError = 0.0, referenceError = 0.0, renditionDetail = 0.0, referenceDetail = 0.0, sourceDetail = 0.0
         var compared = 0
@@ -287,7 +370,7 @@ final class SampleAnalysis {
         }
         guard compared > 0, sourceDetail > 0 else { return nil }
         let n = Double(compared)
-        return .init(referenceEncoder: "\(QualityReference.encoderName) \(QualityReference.preset)", bitrate: bitrate, rateFactor: rateFactor,
+        return .init(referenceEncoder: "\(QualityReference.encoderName) \(QualityReference.preset)", bitrate: bitrate, askedBitrate: asked, rateFactor: rateFactor,
                      referencePsnrY: PSNRKernel.psnr(meanSquaredError: max(referenceError / n, 1e-6)),
                      renditionPsnrY: PSNRKernel.psnr(meanSquaredError: max(renditionError / n, 1e-6)),
                      referenceDetail: referenceDetail / n, renditionDetail: renditionDetail / n,

@@ -59,7 +59,7 @@ public final class SegmentVerifier {
             // Content cannot be compared at another shape; the verdict is already clear.
             return (VerificationResult(verdict: "reject", reasons: reasons, metrics: nil,
                                        frames: .init(source: sourceIndex.frameCount, rendition: renditionIndex.frameCount, compared: 0),
-                                       regions: [], fingerprint: "", structure: structure, qualityFloor: nil, samples: [],
+                                       regions: [], fingerprint: "", structure: structure, qualityFloor: nil, keyframeCost: nil, samples: [],
                                        seed: request.seed.map(String.init),
                                        cost: .init(sourceFramesDecoded: 0, renditionFramesDecoded: 0, referenceFramesEncoded: 0,
                                                    seconds: Date().timeIntervalSince(started))), nil)
@@ -108,6 +108,10 @@ public final class SegmentVerifier {
         if analysis.renditionDecodeErrors > 0 {
             reasons.append(VerificationReason(.decodeErrors, "\(analysis.renditionDecodeErrors) damaged packets or frames while decoding the rendition"))
         }
+        if let cost = analysis.keyframeCost, cost.gapDb > VerdictThresholds.keyframeCostGapDb,
+           let first = analysis.evidence.first(where: { $0.renditionIndex == 0 }), first.isOrdinary, !first.isShifted {
+            reasons.append(VerificationReason(.alteredBeforeEncoding, String(format: "the first keyframe (%d bytes) reaches %.1f dB where libx264 with the rendition's own settings reaches %.1f dB on the source at that size (allowed %.1f dB less): the farmer encoded something other than the source, such as added noise, an overlay or a filter", cost.bytes, cost.renditionPsnrY, cost.referencePsnrY, VerdictThresholds.keyframeCostGapDb)))
+        }
         var floor: VerificationResult.QualityFloor?
         if let reference = analysis.reference {
             floor = reference
@@ -133,6 +137,7 @@ public final class SegmentVerifier {
             fingerprint: analysis.fingerprint.description,
             structure: structureOut,
             qualityFloor: floor,
+            keyframeCost: analysis.keyframeCost,
             samples: analysis.evidence.map { .init(rendition: $0.renditionIndex, source: $0.sourceIndex, time: $0.time,
                                                    psnrY: $0.quality.psnrY, ssimY: $0.quality.ssim[0], hashDistance: $0.hashDistance,
                                                    bestOffset: $0.bestOffset, suspect: $0.suspect,

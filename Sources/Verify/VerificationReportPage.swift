@@ -48,6 +48,10 @@ public enum VerificationReportPage {
             page += String(format: "<p>Quality floor: rendition luma PSNR %.2f dB, the verifier's own %@ encode at %d kbit/s %.2f dB; fine detail kept %.0f%% vs %.0f%%.</p>",
                            floor.renditionPsnrY, escape(floor.referenceEncoder), floor.bitrate / 1000, floor.referencePsnrY, floor.renditionDetail * 100, floor.referenceDetail * 100)
         }
+        if let cost = result.keyframeCost {
+            page += String(format: "<p>First keyframe (%d bytes of slices): rendition %.2f dB; libx264 with the rendition's own settings on the clean source (%@ scaling%@) at that size %.2f dB.</p>",
+                           cost.bytes, cost.renditionPsnrY, escape(cost.scaler), cost.lookaheadFrames > 0 ? ", \(cost.lookaheadFrames) frames of lookahead" : "", cost.referencePsnrY)
+        }
         page += "<div class=grid>"
         page += plot(title: "Luma PSNR per compared frame (dB)", samples: result.samples, value: { $0.psnrY }, format: "%.1f")
         page += plot(title: "Luma SSIM per compared frame", samples: result.samples, value: { $0.ssimY }, format: "%.3f")

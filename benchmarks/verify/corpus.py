@@ -96,7 +96,9 @@ def jobs(sources, quick):
     return out
 
 def graph_for(job, w, h):
-    """ffmpeg inputs and filter graph for a job: the tamper first, then the rung's scale."""
+    """ffmpeg inputs and filter graph for a job: the tamper first, then the rung's scale — except overlays (text,
+    logo) and noise, which are drawn on the rung-sized picture so that their stated share of the frame and strength
+    are those of the output (drawn on the 720p source, a "0.5 %" logo covered 0.125 % of a 360p frame)."""
     vf = job["vf"]
     inputs = ["-i", job["src"]]
     scale = f"scale={w}:{h}:flags=bicubic"
@@ -104,7 +106,7 @@ def graph_for(job, w, h):
         side, _, alpha, x, y = vf[6:].split(":")
         inputs += ["-loop", "1", "-i", f"{PHOTOS}/Painting-Colors_by__herobrine7gamer.jpg"]
         g = (f"[1:v]scale={side}:{side},format=rgba,colorchannelmixer=aa={alpha}[logo];"
-             f"[0:v][logo]overlay={x}:{y}:shortest=1,{scale}[v]")
+             f"[0:v]{scale}[base];[base][logo]overlay={x}:{y}:shortest=1[v]")
         return inputs, g
     if vf.startswith("[FREEZE]"):
         first, last = vf[8:].split(":")
@@ -120,6 +122,8 @@ def graph_for(job, w, h):
         if vf.endswith("all"):
             return inputs, f"[1:v]{scale}[v]"
         return inputs, f"[0:v]setsar=1,trim=end_frame=30,setpts=PTS-STARTPTS[a];[1:v]setsar=1,trim=start_frame=30,setpts=PTS-STARTPTS[b];[a][b]concat=n=2:v=1,{scale}[v]"
+    if vf.startswith("drawtext"):
+        return inputs, f"[0:v]{scale},{vf}[v]"
     return inputs, f"[0:v]{vf + ',' if vf else ''}{scale}[v]"
 
 def encode(job, work):
