@@ -140,6 +140,8 @@ enum KeyframeCost {
     static let maximumEncodes = 5
     /// Sizes within this fraction of the target count as equal.
     static let sizeTolerance = 0.03
+    /// Two encodes within this factor of the target size are interpolated (or extrapolated) instead of a third.
+    static let maximumExtrapolation = 1.25
 
     /// The source picture scaled to the rendition's size by each swscale kernel a farmer might have used (only
     /// the reference one when no scaling is involved).
@@ -172,15 +174,28 @@ enum KeyframeCost {
             let below = points.filter { Double($0.bytes) <= target }.max { $0.bytes < $1.bytes }
             let above = points.filter { Double($0.bytes) >= target }.min { $0.bytes < $1.bytes }
             if let below, let above, Double(above.bytes) / Double(below.bytes) < 1.25 { break }
+            // Two encodes whose sizes lie within a quarter of the target: PSNR is close to linear in log size
+            // over that span, so a short extrapolation is as good as a third encode.
+            if points.count >= 2, points.allSatisfy({ abs(log2(Double($0.bytes) / target)) < log2(maximumExtrapolation) }) { break }
             let next = min(51, max(0, factor + QualityReference.qpStepsPerDoubling * error))
             if next == factor { break }
             factor = next
         }
-        guard let below = points.filter({ Double($0.bytes) <= target }).max(by: { $0.bytes < $1.bytes }),
-              let above = points.filter({ Double($0.bytes) >= target }).min(by: { $0.bytes < $1.bytes }) else { return nil }
-        guard above.bytes > below.bytes else { return (below.psnr, points.count, below.factor) }
-        let t = log(target / Double(below.bytes)) / log(Double(above.bytes) / Double(below.bytes))
-        return (below.psnr + t * (above.psnr - below.psnr), points.count, below.factor + t * (above.factor - below.factor))
+        let sorted = points.sorted { abs(log(Double($0.bytes) / target)) < abs(log(Double($1.bytes) / target)) }
+        let below = points.filter { Double($0.bytes) <= target }.max { $0.bytes < $1.bytes }
+        let above = points.filter { Double($0.bytes) >= target }.min { $0.bytes < $1.bytes }
+        let pair: (a: (bytes: Int, psnr: Double, factor: Double), b: (bytes: Int, psnr: Double, factor: Double))
+        if let below, let above {
+            guard above.bytes > below.bytes else { return (below.psnr, points.count, below.factor) }
+            pair = (below, above)
+        } else if sorted.count >= 2, sorted[0].bytes != sorted[1].bytes,
+                  sorted[0...1].allSatisfy({ abs(log2(Double($0.bytes) / target)) < log2(maximumExtrapolation) }) {
+            pair = (sorted[0], sorted[1])
+        } else {
+            return nil
+        }
+        let t = log(target / Double(pair.a.bytes)) / log(Double(pair.b.bytes) / Double(pair.a.bytes))
+        return (pair.a.psnr + t * (pair.b.psnr - pair.a.psnr), points.count, pair.a.factor + t * (pair.b.factor - pair.a.factor))
     }
 
     /// Feeds `frames` to libx264 until its first packet (the keyframe) comes out, and returns that packet's

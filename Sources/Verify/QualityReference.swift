@@ -22,20 +22,55 @@ public enum QualityReference {
     /// Encodes `frames` (4:2:0, rendition size, in order) as an honest encoder would spend `bitrate` on them
     /// and returns the decoded pictures. A few frames are too few for ABR rate control (the keyframe would
     /// eat the budget), so the window is encoded twice at a constant rate factor: once to learn what this
-    /// content costs, once at the factor that spends the asked bits per predicted frame.
-    public static func encode(_ frames: [Frame], bitrate: Int, frameRate: AVRational) throws -> (pictures: [YUVImage], rateFactor: Double) {
+    /// content costs, once at the factor that spends the asked bits per predicted frame. The window's keyframe
+    /// is held at the size of the rendition's own keyframe (`keyframeBytes`, by a fixed QP found on it alone):
+    /// left to the rate factor it came free, and on still content the predicted frames after a near-lossless
+    /// keyframe stay near-lossless for few bits, which no honest encode that paid for its keyframe can match.
+    public static func encode(_ frames: [Frame], bitrate: Int, keyframeBytes: Int?, frameRate: AVRational) throws -> (pictures: [YUVImage], rateFactor: Double, keyframeQP: Int?) {
         let rate = frameRate.num > 0 && frameRate.den > 0 ? frameRate : AVRational(num: 30, den: 1)
         let bitsPerFrame = Double(bitrate) * Double(rate.den) / Double(rate.num)
-        let probe = try encodeOnce(frames, rateFactor: probeRateFactor, frameRate: rate, decode: false)
+        let keyframeQP = try keyframeBytes.flatMap { try quantiser(for: frames[0], bytes: $0, frameRate: rate) }
+        let probe = try encodeOnce(frames, rateFactor: probeRateFactor, keyframeQP: keyframeQP, frameRate: rate, decode: false)
         let predicted = probe.packets.filter { !$0.isKeyFrame }.map { Double($0.size * 8) }
-        guard !predicted.isEmpty else { return (try encodeOnce(frames, rateFactor: probeRateFactor, frameRate: rate, decode: true).pictures, probeRateFactor) }
+        guard !predicted.isEmpty else { return (try encodeOnce(frames, rateFactor: probeRateFactor, keyframeQP: keyframeQP, frameRate: rate, decode: true).pictures, probeRateFactor, keyframeQP) }
         let spent = max(64, predicted.reduce(0, +) / Double(predicted.count))
-        let factor = min(51, max(0, probeRateFactor + qpStepsPerDoubling * log2(spent / bitsPerFrame)))
-        return (try encodeOnce(frames, rateFactor: factor, frameRate: rate, decode: true).pictures, factor)
+        // Predicted frames are not quantised finer than the keyframe they follow (x264 itself keeps them about 3
+        // QP coarser): on still content, bits per predicted frame alone would buy the reference a near-lossless
+        // refinement (rate factor 6–7 at 720p@1.6 Mbit/s) that no encoder which paid for its keyframe makes.
+        let factor = min(51, max(Double(keyframeQP ?? 0), probeRateFactor + qpStepsPerDoubling * log2(spent / bitsPerFrame)))
+        return (try encodeOnce(frames, rateFactor: factor, keyframeQP: keyframeQP, frameRate: rate, decode: true).pictures, factor, keyframeQP)
     }
 
-    private static func encodeOnce(_ frames: [Frame], rateFactor: Double, frameRate rate: AVRational, decode: Bool) throws -> (packets: [Packet], pictures: [YUVImage]) {
-        try encodeX264(frames, options: ["preset": preset, "crf": String(format: "%.2f", rateFactor)], frameRate: rate, decode: decode)
+    /// The smallest x264 `ultrafast` QP at which `frame`, coded on its own, takes no more than `bytes` of slice data.
+    static func quantiser(for frame: Frame, bytes: Int, frameRate rate: AVRational) throws -> Int? {
+        guard bytes > 0 else { return nil }
+        var sizes: [Int: Int] = [:]
+        func size(_ qp: Int) throws -> Int {
+            if let known = sizes[qp] { return known }
+            let packets = try encodeX264([frame], options: ["preset": preset, "qp": String(qp)], frameRate: rate, decode: false).packets
+            let measured = packets.first.map { H264SliceBytes.count($0.data) } ?? 0
+            sizes[qp] = measured
+            return measured
+        }
+        var qp = 26
+        for _ in 0..<4 {
+            let measured = try size(qp)
+            guard measured > 0 else { return nil }
+            let next = min(51, max(1, qp + Int((qpStepsPerDoubling * log2(Double(measured) / Double(bytes))).rounded())))
+            if next == qp { break }
+            qp = next
+        }
+        // Step to the smallest QP that fits.
+        while qp < 51, try size(qp) > bytes { qp += 1 }
+        while qp > 1, try size(qp - 1) <= bytes { qp -= 1 }
+        let fits = try size(qp) <= bytes
+        return fits ? qp : nil
+    }
+
+    private static func encodeOnce(_ frames: [Frame], rateFactor: Double, keyframeQP: Int?, frameRate rate: AVRational, decode: Bool) throws -> (packets: [Packet], pictures: [YUVImage]) {
+        var options = ["preset": preset, "crf": String(format: "%.2f", rateFactor)]
+        if let keyframeQP { options["x264-params"] = "zones=0,0,q=\(keyframeQP)" }
+        return try encodeX264(frames, options: options, frameRate: rate, decode: decode)
     }
 
     /// Encodes `frames` with libx264 and the given private options (one GOP, no B-frames, one thread) and,

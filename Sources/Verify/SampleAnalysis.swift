@@ -344,7 +344,11 @@ final class SampleAnalysis {
         // catches up), and the whole rendition's bitrate is judged on its own; here the reference gets what
         // the rendition spent on these frames, when that is less than asked, so the floor compares encoders.
         let bitrate = renditionSpend(endingAt: i).map { min(asked, $0) } ?? asked
-        let (encoded, rateFactor) = try QualityReference.encode(scaled.map(\.0), bitrate: bitrate, frameRate: aligner.source.stream.averageFrameRate)
+        let entries = aligner.rendition.entries
+        let keyframe = entries[...min(i, entries.count - 1)].last { $0.isKeyFrame }
+        let (encoded, rateFactor, keyframeQP) = try QualityReference.encode(scaled.map(\.0), bitrate: bitrate, keyframeBytes: keyframe?.size,
+                                                                frameRate: aligner.source.stream.averageFrameRate)
+        logger.debug("quality reference at sample \(i): \(bitrate / 1000) kbit/s, keyframe held to \(keyframe?.size ?? 0) bytes, rate factor \(rateFactor)")
         referenceFramesEncoded += 2 * scaled.count
         guard encoded.count == scaled.count else { return nil }
         var renditionError = 0.0, referenceError = 0.0, renditionDetail = 0.0, referenceDetail = 0.0, sourceDetail = 0.0
@@ -370,7 +374,7 @@ final class SampleAnalysis {
         }
         guard compared > 0, sourceDetail > 0 else { return nil }
         let n = Double(compared)
-        return .init(referenceEncoder: "\(QualityReference.encoderName) \(QualityReference.preset)", bitrate: bitrate, askedBitrate: asked, rateFactor: rateFactor,
+        return .init(referenceEncoder: "\(QualityReference.encoderName) \(QualityReference.preset)", bitrate: bitrate, askedBitrate: asked, rateFactor: rateFactor, keyframeQP: keyframeQP,
                      referencePsnrY: PSNRKernel.psnr(meanSquaredError: max(referenceError / n, 1e-6)),
                      renditionPsnrY: PSNRKernel.psnr(meanSquaredError: max(renditionError / n, 1e-6)),
                      referenceDetail: referenceDetail / n, renditionDetail: renditionDetail / n,

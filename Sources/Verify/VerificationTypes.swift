@@ -114,6 +114,9 @@ public struct VerificationResult: Codable, Sendable {
         public var askedBitrate: Int
         /// The constant rate factor the reference encode ended at (what the asked bitrate buys here).
         public var rateFactor: Double
+        /// The QP that holds the reference's keyframe to the size of the rendition's (nil: not held); the rate
+        /// factor is never below it.
+        public var keyframeQP: Int?
         public var referencePsnrY: Double
         public var renditionPsnrY: Double
         /// Share of the source's finest octave kept (`PictureStatistics.topOctaveRetention`), reference and rendition.

@@ -146,4 +146,33 @@ import Testing
         #expect(budgets.count >= 10)
         #expect(budgets.contains { $0 < 800_000 }, "\(budgets)")
     }
+
+    /// On nearly still content an encoder's predicted frames are cheap, so a reference matched on bits per
+    /// predicted frame ran at a rate factor of 6–7 after a keyframe that cost it nothing, and honest x264
+    /// `medium` renditions of a slow 60 s pan were rejected as 11 dB below the floor (2 of 30 seeds). The
+    /// reference's keyframe is now held to the rendition's keyframe size and its predicted frames are not
+    /// quantised finer than that keyframe.
+    @Test func stillContentIsJudgedAgainstAKeyframeThatWasPaidFor() throws {
+        let still = try TestClips.make("still-frame.png", ["-i", TestClips.fixture("pan-720p.mp4"), "-frames:v", "1"])
+        let source = try TestClips.make("still-720p.mp4", ["-loop", "1", "-framerate", "30", "-i", still, "-t", "4", "-vf",
+                                                           "scale=w='trunc(iw*(1+0.02*n/120)/2)*2':h='trunc(ih*(1+0.02*n/120)/2)*2':eval=frame,crop=1280:720,noise=alls=4:allf=t,format=yuv420p",
+                                                           "-c:v", "libx264", "-preset", "slow", "-crf", "18", "-g", "250"])
+        let rendition = try TestClips.make("still-medium-720p.mp4", ["-i", source, "-c:v", "libx264", "-preset", "medium", "-b:v", "3000k", "-g", "60"])
+        var held = 0
+        for seed in UInt64(1)...8 {
+            var request = VerificationRequest(source: source, rendition: rendition)
+            request.width = 1280
+            request.height = 720
+            request.bitrate = 3_000_000
+            request.codec = "h264"
+            request.seed = seed
+            let result = try SegmentVerifier(request: request).run().0
+            #expect(result.verdict == "accept", "seed \(seed): \(result.reasons)")
+            let floor = try #require(result.qualityFloor)
+            let keyframeQP = try #require(floor.keyframeQP)
+            #expect(floor.rateFactor >= Double(keyframeQP), "seed \(seed): \(floor)")
+            if floor.rateFactor == Double(keyframeQP) { held += 1 }
+        }
+        #expect(held > 0, "the keyframe's QP never bounded the reference: the case this test is about did not occur")
+    }
 }
