@@ -13,13 +13,14 @@ import Testing
                                                "-c:v", "libx264", "-preset", "fast", "-crf", "16", "-g", "300"])
     }
 
-    static func verify(_ rendition: String, source: String) throws -> VerificationResult {
+    static func verify(_ rendition: String, source: String, width: Int = 640, height: Int = 360, bitrate: Int = 800_000,
+                       seed: UInt64 = 7) throws -> VerificationResult {
         var request = VerificationRequest(source: source, rendition: rendition)
-        request.width = 640
-        request.height = 360
-        request.bitrate = 800_000
+        request.width = width
+        request.height = height
+        request.bitrate = bitrate
         request.codec = "h264"
-        request.seed = 7
+        request.seed = seed
         return try SegmentVerifier(request: request).run().0
     }
 
@@ -129,13 +130,7 @@ import Testing
         try (lines + ["#EXT-X-ENDLIST"]).joined(separator: "\n").write(to: playlist, atomically: true, encoding: .utf8)
         var budgets: [Int] = []
         for seed in UInt64(1)...12 {
-            var request = VerificationRequest(source: source, rendition: playlist.path)
-            request.width = 640
-            request.height = 360
-            request.bitrate = 800_000
-            request.codec = "h264"
-            request.seed = seed
-            let result = try SegmentVerifier(request: request).run().0
+            let result = try Self.verify(playlist.path, source: source, seed: seed)
             #expect(result.verdict == "accept", "seed \(seed): \(result.reasons)")
             #expect(result.frames.rendition == 200)
             if let floor = result.qualityFloor {
@@ -160,13 +155,7 @@ import Testing
         let rendition = try TestClips.make("still-medium-720p.mp4", ["-i", source, "-c:v", "libx264", "-preset", "medium", "-b:v", "3000k", "-g", "60"])
         var held = 0
         for seed in UInt64(1)...8 {
-            var request = VerificationRequest(source: source, rendition: rendition)
-            request.width = 1280
-            request.height = 720
-            request.bitrate = 3_000_000
-            request.codec = "h264"
-            request.seed = seed
-            let result = try SegmentVerifier(request: request).run().0
+            let result = try Self.verify(rendition, source: source, width: 1280, height: 720, bitrate: 3_000_000, seed: seed)
             #expect(result.verdict == "accept", "seed \(seed): \(result.reasons)")
             let floor = try #require(result.qualityFloor)
             let keyframeQP = try #require(floor.keyframeQP)
