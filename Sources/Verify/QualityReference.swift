@@ -26,24 +26,27 @@ public enum QualityReference {
     /// is held at the size of the rendition's own keyframe (`keyframeBytes`, by a fixed QP found on it alone):
     /// left to the rate factor it came free, and on still content the predicted frames after a near-lossless
     /// keyframe stay near-lossless for few bits, which no honest encode that paid for its keyframe can match.
-    public static func encode(_ frames: [Frame], bitrate: Int, keyframeBytes: Int?, frameRate: AVRational) throws -> (pictures: [YUVImage], rateFactor: Double, keyframeQP: Int?) {
+    public static func encode(_ frames: [Frame], bitrate: Int, keyframeBytes: Int?, frameRate: AVRational) throws -> (pictures: [YUVImage], rateFactor: Double, keyframeQP: Int?, framesEncoded: Int) {
         let rate = frameRate.num > 0 && frameRate.den > 0 ? frameRate : AVRational(num: 30, den: 1)
         let bitsPerFrame = Double(bitrate) * Double(rate.den) / Double(rate.num)
-        let keyframeQP = try keyframeBytes.flatMap { try quantiser(for: frames[0], bytes: $0, frameRate: rate) }
+        let held = try keyframeBytes.map { try quantiser(for: frames[0], bytes: $0, frameRate: rate) }
+        let keyframeQP = held?.qp
+        let framesEncoded = 2 * frames.count + (held?.encodes ?? 0)
         let probe = try encodeOnce(frames, rateFactor: probeRateFactor, keyframeQP: keyframeQP, frameRate: rate, decode: false)
         let predicted = probe.packets.filter { !$0.isKeyFrame }.map { Double($0.size * 8) }
-        guard !predicted.isEmpty else { return (try encodeOnce(frames, rateFactor: probeRateFactor, keyframeQP: keyframeQP, frameRate: rate, decode: true).pictures, probeRateFactor, keyframeQP) }
+        guard !predicted.isEmpty else { return (try encodeOnce(frames, rateFactor: probeRateFactor, keyframeQP: keyframeQP, frameRate: rate, decode: true).pictures, probeRateFactor, keyframeQP, framesEncoded) }
         let spent = max(64, predicted.reduce(0, +) / Double(predicted.count))
         // Predicted frames are not quantised finer than the keyframe they follow (x264 itself keeps them about 3
         // QP coarser): on still content, bits per predicted frame alone would buy the reference a near-lossless
         // refinement (rate factor 6–7 at 720p@1.6 Mbit/s) that no encoder which paid for its keyframe makes.
         let factor = min(51, max(Double(keyframeQP ?? 0), probeRateFactor + qpStepsPerDoubling * log2(spent / bitsPerFrame)))
-        return (try encodeOnce(frames, rateFactor: factor, keyframeQP: keyframeQP, frameRate: rate, decode: true).pictures, factor, keyframeQP)
+        return (try encodeOnce(frames, rateFactor: factor, keyframeQP: keyframeQP, frameRate: rate, decode: true).pictures, factor, keyframeQP, framesEncoded)
     }
 
-    /// The smallest x264 `ultrafast` QP at which `frame`, coded on its own, takes no more than `bytes` of slice data.
-    static func quantiser(for frame: Frame, bytes: Int, frameRate rate: AVRational) throws -> Int? {
-        guard bytes > 0 else { return nil }
+    /// The smallest x264 `ultrafast` QP at which `frame`, coded on its own, takes no more than `bytes` of slice
+    /// data (nil when none does), and how many one-frame encodes finding it took.
+    static func quantiser(for frame: Frame, bytes: Int, frameRate rate: AVRational) throws -> (qp: Int?, encodes: Int) {
+        guard bytes > 0 else { return (nil, 0) }
         var sizes: [Int: Int] = [:]
         func size(_ qp: Int) throws -> Int {
             if let known = sizes[qp] { return known }
@@ -55,7 +58,7 @@ public enum QualityReference {
         var qp = 26
         for _ in 0..<4 {
             let measured = try size(qp)
-            guard measured > 0 else { return nil }
+            guard measured > 0 else { return (nil, sizes.count) }
             let next = min(51, max(1, qp + Int((qpStepsPerDoubling * log2(Double(measured) / Double(bytes))).rounded())))
             if next == qp { break }
             qp = next
@@ -64,7 +67,7 @@ public enum QualityReference {
         while qp < 51, try size(qp) > bytes { qp += 1 }
         while qp > 1, try size(qp - 1) <= bytes { qp -= 1 }
         let fits = try size(qp) <= bytes
-        return fits ? qp : nil
+        return (fits ? qp : nil, sizes.count)
     }
 
     private static func encodeOnce(_ frames: [Frame], rateFactor: Double, keyframeQP: Int?, frameRate rate: AVRational, decode: Bool) throws -> (packets: [Packet], pictures: [YUVImage]) {

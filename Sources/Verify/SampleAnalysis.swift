@@ -346,10 +346,10 @@ final class SampleAnalysis {
         let bitrate = renditionSpend(endingAt: i).map { min(asked, $0) } ?? asked
         let entries = aligner.rendition.entries
         let keyframe = entries[...min(i, entries.count - 1)].last { $0.isKeyFrame }
-        let (encoded, rateFactor, keyframeQP) = try QualityReference.encode(scaled.map(\.0), bitrate: bitrate, keyframeBytes: keyframe?.size,
+        let (encoded, rateFactor, keyframeQP, framesEncoded) = try QualityReference.encode(scaled.map(\.0), bitrate: bitrate, keyframeBytes: keyframe?.size,
                                                                 frameRate: aligner.source.stream.averageFrameRate)
         logger.debug("quality reference at sample \(i): \(bitrate / 1000) kbit/s, keyframe held to \(keyframe?.size ?? 0) bytes, rate factor \(rateFactor)")
-        referenceFramesEncoded += 2 * scaled.count
+        referenceFramesEncoded += framesEncoded
         guard encoded.count == scaled.count else { return nil }
         var renditionError = 0.0, referenceError = 0.0, renditionDetail = 0.0, referenceDetail = 0.0, sourceDetail = 0.0
         var compared = 0

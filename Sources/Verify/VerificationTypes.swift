@@ -168,6 +168,8 @@ public struct VerificationResult: Codable, Sendable {
     public struct Cost: Codable, Sendable {
         public var sourceFramesDecoded: Int
         public var renditionFramesDecoded: Int
+        /// Frames the verifier encoded itself: the quality reference (with the one-frame encodes that hold its
+        /// keyframe to the rendition's size) and the keyframe check.
         public var referenceFramesEncoded: Int
         public var seconds: Double
     }
