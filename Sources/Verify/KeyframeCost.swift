@@ -143,14 +143,16 @@ enum KeyframeCost {
     /// Two encodes within this factor of the target size are interpolated (or extrapolated) instead of a third.
     static let maximumExtrapolation = 1.25
 
-    /// The source picture scaled to the rendition's size by each swscale kernel a farmer might have used (only
-    /// the reference one when no scaling is involved).
-    static func scaledCandidates(source: Frame, width: Int, height: Int) throws -> [(algorithm: Scaler.Algorithm, frame: Frame, image: YUVImage)] {
-        let candidates: [Scaler.Algorithm] = source.width == width && source.height == height ? [.bicubic] : Scaler.Algorithm.allCases
-        return try candidates.map { algorithm in
-            let scaled = try Scaler(width: width, height: height, format: AV_PIX_FMT_YUV420P, algorithm: algorithm).scale(source)
-            return (algorithm, scaled, YUVImage(frame: scaled, time: 0))
-        }
+    /// The swscale kernels a farmer might have scaled with, Prism's own (bicubic) first; only that one when the
+    /// rendition has the source's size.
+    static func kernels(source: Frame, width: Int, height: Int) -> [Scaler.Algorithm] {
+        source.width == width && source.height == height ? [.bicubic] : Scaler.Algorithm.allCases
+    }
+
+    /// The source picture scaled to `width`×`height` (4:2:0) with `algorithm`, as a frame and as planes.
+    static func scaled(_ source: Frame, width: Int, height: Int, algorithm: Scaler.Algorithm) throws -> (frame: Frame, image: YUVImage) {
+        let frame = try Scaler(width: width, height: height, format: AV_PIX_FMT_YUV420P, algorithm: algorithm).scale(source)
+        return (frame, YUVImage(frame: frame, time: 0))
     }
 
     /// Encodes `frames` (the keyframe's picture first, then what the encoder's lookahead needs) with `options`

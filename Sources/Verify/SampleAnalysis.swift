@@ -180,11 +180,11 @@ final class SampleAnalysis {
     }
 
     /// The first keyframe against libx264 with the rendition's own settings on the clean source (see
-    /// `KeyframeCost`); nil for renditions that carry no reproducible x264 settings. Each swscale kernel a
-    /// farmer might have scaled with is tried (bicubic, Prism's own, first) until one explains the keyframe, and
-    /// the farmer gets the smallest gap; a gap past the threshold is
-    /// measured again with x264's lookahead rate control as the rendition used it (source frames after the
-    /// keyframe decoded for it), which only a suspect rendition pays for.
+    /// `KeyframeCost`); nil for renditions that carry no reproducible x264 settings. Each swscale kernel a farmer
+    /// might have scaled with is tried (bicubic, Prism's own, first) until one explains the keyframe, and the
+    /// farmer gets the smallest gap; a gap past the threshold is measured again with x264's lookahead rate
+    /// control as the rendition used it (source frames after the keyframe decoded for it), which only a suspect
+    /// rendition pays for.
     private func measureKeyframeCost(rendition frame: Frame, source: Frame, sourceIndex j: Int) throws -> VerificationResult.KeyframeCostFinding? {
         let demuxer = try Demuxer(path: request.rendition)
         guard let video = demuxer.bestVideoStream() else { return nil }
@@ -202,16 +202,17 @@ final class SampleAnalysis {
         }
         var best: (finding: VerificationResult.KeyframeCostFinding, algorithm: Scaler.Algorithm, factor: Double)?
         var factor = 23.0
-        for candidate in try KeyframeCost.scaledCandidates(source: source, width: rendition.width, height: rendition.height) {
+        for algorithm in KeyframeCost.kernels(source: source, width: rendition.width, height: rendition.height) {
+            let candidate = try KeyframeCost.scaled(source, width: rendition.width, height: rendition.height, algorithm: algorithm)
             guard let reference = try KeyframeCost.referencePsnr(frames: [candidate.frame], sourceImage: candidate.image, options: intra,
                                                                 targetBytes: bytes, startFactor: factor) else { continue }
             referenceFramesEncoded += reference.encodes
             factor = reference.factor
             let renditionPsnr = PSNRKernel.psnr(meanSquaredError: max(1e-6, PictureStatistics.meanSquaredDifference(rendition.luma, candidate.image.luma)))
-            logger.debug("keyframe cost with \(candidate.algorithm.rawValue): rendition \(renditionPsnr) dB, reference \(reference.psnr) dB")
+            logger.debug("keyframe cost with \(algorithm.rawValue): rendition \(renditionPsnr) dB, reference \(reference.psnr) dB")
             if best.map({ reference.psnr - renditionPsnr < $0.finding.gapDb }) ?? true {
-                best = (.init(settings: describe(intra), scaler: candidate.algorithm.rawValue, bytes: bytes, renditionPsnrY: renditionPsnr,
-                              referencePsnrY: reference.psnr, encodes: reference.encodes, lookaheadFrames: 0), candidate.algorithm, reference.factor)
+                best = (.init(settings: describe(intra), scaler: algorithm.rawValue, bytes: bytes, renditionPsnrY: renditionPsnr,
+                              referencePsnrY: reference.psnr, encodes: reference.encodes, lookaheadFrames: 0), algorithm, reference.factor)
             }
             // The verdict takes the smallest gap: once one kernel explains the keyframe, the rest cannot change it.
             if let best, best.finding.gapDb <= VerdictThresholds.keyframeCostGapDb { break }
