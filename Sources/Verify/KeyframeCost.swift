@@ -203,28 +203,9 @@ enum KeyframeCost {
     /// Feeds `frames` to libx264 until its first packet (the keyframe) comes out, and returns that packet's
     /// slice bytes and decoded picture; the later frames only fill the lookahead and are never coded.
     static func firstPicture(_ frames: [Frame], options: [String: String], threads: Int) throws -> (bytes: Int, picture: YUVImage)? {
-        guard let first = frames.first else { return nil }
-        let rate = AVRational(num: 30, den: 1)
-        var settings = VideoEncoderSettings(encoderName: QualityReference.encoderName, width: first.width, height: first.height,
-                                            timeBase: AVRational(num: rate.den, den: rate.num), frameRate: rate)
-        settings.gopSize = max(1, frames.count)
-        settings.maxBFrames = 0
-        settings.threads = threads
-        settings.options = options
-        let encoder = try Encoder(video: settings)
-        var packets: [Packet] = []
-        for (index, frame) in frames.enumerated() where packets.isEmpty {
-            let input = try frame.reference()
-            input.pts = Int64(index)
-            packets += try encoder.encode(input)
-        }
-        if packets.isEmpty { packets += try encoder.encode(nil) }
-        guard let packet = packets.first else { return nil }
-        let decoder = try EncodedPacketDecoder(for: encoder)
-        var decoded = try decoder.decode(packet)
-        decoded += try decoder.decode(nil)
-        guard let picture = decoded.first else { return nil }
-        var converter: Scaler?
-        return (H264SliceBytes.count(packet.data), YUVImage(frame: try FramePlanes.as420(picture, converter: &converter), time: 0))
+        let (packets, pictures) = try QualityReference.encodeX264(frames, options: options, threads: threads, frameRate: AVRational(num: 30, den: 1),
+                                                                  decode: true, firstPacketOnly: true)
+        guard let packet = packets.first, let picture = pictures.first else { return nil }
+        return (H264SliceBytes.count(packet.data), picture)
     }
 }

@@ -76,9 +76,11 @@ public enum QualityReference {
         return try encodeX264(frames, options: options, frameRate: rate, decode: decode)
     }
 
-    /// Encodes `frames` with libx264 and the given private options (one GOP, no B-frames, one thread) and,
-    /// when `decode`, decodes the result back to 4:2:0 pictures.
-    static func encodeX264(_ frames: [Frame], options: [String: String], threads: Int = 1, frameRate rate: AVRational, decode: Bool) throws -> (packets: [Packet], pictures: [YUVImage]) {
+    /// Encodes `frames` with libx264 and the given private options (one GOP, no B-frames, one thread unless
+    /// told) and, when `decode`, decodes the result back to 4:2:0 pictures. With `firstPacketOnly`, frames are fed
+    /// only until the first packet comes out (later ones just fill the lookahead) and only that one is returned.
+    static func encodeX264(_ frames: [Frame], options: [String: String], threads: Int = 1, frameRate rate: AVRational, decode: Bool,
+                           firstPacketOnly: Bool = false) throws -> (packets: [Packet], pictures: [YUVImage]) {
         guard let first = frames.first else { return ([], []) }
         var settings = VideoEncoderSettings(encoderName: encoderName, width: first.width, height: first.height,
                                             timeBase: AVRational(num: rate.den, den: rate.num), frameRate: rate)
@@ -88,12 +90,13 @@ public enum QualityReference {
         settings.options = options
         let encoder = try Encoder(video: settings)
         var packets: [Packet] = []
-        for (index, frame) in frames.enumerated() {
+        for (index, frame) in frames.enumerated() where !(firstPacketOnly && !packets.isEmpty) {
             let input = try frame.reference()
             input.pts = Int64(index)
             packets += try encoder.encode(input)
         }
-        packets += try encoder.encode(nil)
+        if !(firstPacketOnly && !packets.isEmpty) { packets += try encoder.encode(nil) }
+        if firstPacketOnly { packets = Array(packets.prefix(1)) }
         guard decode else { return (packets, []) }
         let decoder = try EncodedPacketDecoder(for: encoder)
         var decoded: [Frame] = []
