@@ -52,16 +52,26 @@ struct X264Settings: Equatable {
         return encoderOptions(lookahead: true)
     }
 
-    /// x264's `rc_lookahead`: how many frames after the keyframe its rate control looked at.
-    var lookaheadFrames: Int { options["rc_lookahead"].flatMap { Int($0) } ?? 0 }
+    /// x264's `rc_lookahead`: how many frames after the keyframe its rate control looked at (x264's own cap is 250).
+    var lookaheadFrames: Int { min(250, max(0, options["rc_lookahead"].flatMap { Int($0) } ?? 0)) }
+
+    /// Sliced-thread encodes are reproduced with at most this many slices' threads (the text could ask for any number).
+    static let maximumSlicedThreads = 16
 
     private func encoderOptions(lookahead: Bool) -> (options: [String: String], threads: Int)? {
         if let cqm = options["cqm"], cqm != "0" { return nil }
         if let interlaced = options["interlaced"], interlaced != "0" { return nil }
         let intraPartitions = options["analyse"]?.split(separator: ":").first.map(String.init) ?? "0"
         var params: [String] = []
+        // The text comes from the farmer's stream: only plain numbers are passed on, so nothing in it can add
+        // options of its own to the reference encode (`deadzone=21,11:qpmin=51` would otherwise).
+        func numbers(_ key: String, separator: Character, count: Int) -> [String]? {
+            guard let parts = options[key]?.split(separator: separator).map(String.init), parts.count == count,
+                  parts.allSatisfy({ !$0.isEmpty && $0.allSatisfy { "0123456789.+-".contains($0) } }) else { return nil }
+            return parts
+        }
         func pass(_ key: String, as name: String? = nil) {
-            if let value = options[key], Double(value) != nil { params.append("\(name ?? key)=\(value)") }
+            if let value = numbers(key, separator: " ", count: 1)?[0] { params.append("\(name ?? key)=\(value)") }
         }
         if lookahead {
             params.append("mbtree=1")
@@ -72,22 +82,24 @@ struct X264Settings: Equatable {
         }
         pass("cabac"); pass("subme"); pass("trellis"); pass("8x8dct"); pass("psy"); pass("nr")
         pass("decimate", as: "dct-decimate"); pass("constrained_intra", as: "constrained-intra")
-        if let psyRD = options["psy_rd"]?.split(separator: ":"), psyRD.count == 2 { params.append("psy-rd=\(psyRD[0]),\(psyRD[1])") }
-        if let deblock = options["deblock"]?.split(separator: ":"), deblock.count == 3 {
+        if let psyRD = numbers("psy_rd", separator: ":", count: 2) { params.append("psy-rd=\(psyRD[0]),\(psyRD[1])") }
+        if let deblock = numbers("deblock", separator: ":", count: 3) {
             params.append(deblock[0] == "0" ? "no-deblock=1" : "deblock=\(deblock[1]),\(deblock[2])")
         }
-        if let deadzone = options["deadzone"]?.split(separator: ","), deadzone.count == 2 {
+        if let deadzone = numbers("deadzone", separator: ",", count: 2) {
             params.append("deadzone-inter=\(deadzone[0])")
             params.append("deadzone-intra=\(deadzone[1])")
         }
-        if let aq = options["aq"]?.split(separator: ":") {
+        if let aq = numbers("aq", separator: ":", count: 2) {
             params.append("aq-mode=\(aq[0])")
-            if aq.count == 2 { params.append("aq-strength=\(aq[1])") }
+            params.append("aq-strength=\(aq[1])")
+        } else if let aq = numbers("aq", separator: ":", count: 1) {
+            params.append("aq-mode=\(aq[0])")
         }
         var threads = 1
         if options["sliced_threads"] == "1", let count = options["threads"].flatMap({ Int($0) }), count > 1 {
             params.append("sliced-threads=1")
-            threads = count
+            threads = min(count, Self.maximumSlicedThreads)
         }
         let preset = intraPartitions == "0" || intraPartitions == "0x0" ? "ultrafast" : "superfast"
         return (["preset": preset, "x264-params": params.joined(separator: ":")], threads)

@@ -88,6 +88,15 @@ import Testing
         // Custom quantisation matrices cannot be reproduced: no judgement.
         #expect(X264Settings(text: text.replacingOccurrences(of: "cqm=0", with: "cqm=1"))?.intraEncoderOptions == nil)
         #expect(X264Settings(text: "not x264 settings") == nil)
+        // The text is the farmer's: only plain numbers reach the reference encode, no extra options.
+        let forged = try #require(X264Settings(text: "analyse=0x3:0x113 subme=7:qpmin=51 trellis=x deadzone=21,11:nr=9999 aq=1:1.00:qpmax=1 "
+                                                  + "psy_rd=1.00:0.00 sliced_threads=1 threads=100000 rc_lookahead=100000 mbtree=1"))
+        let forgedIntra = try #require(forged.intraEncoderOptions)
+        let forgedParams = try #require(forgedIntra.options["x264-params"])
+        #expect(!forgedParams.contains("qpmin") && !forgedParams.contains("qpmax") && !forgedParams.contains("nr=9999"), "\(forgedParams)")
+        #expect(!forgedParams.contains("subme") && !forgedParams.contains("trellis") && !forgedParams.contains("deadzone"), "\(forgedParams)")
+        #expect(forgedParams.contains("psy-rd=1.00,0.00") && forgedIntra.threads == X264Settings.maximumSlicedThreads)
+        #expect(forged.lookaheadFrames == 250)
     }
 
     /// Slice bytes leave out parameter sets and SEI (x264's settings text), in MP4's length-prefixed form and
