@@ -17,6 +17,7 @@ let package = Package(
         .package(url: "https://github.com/vapor/postgres-nio", from: "1.33.2"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
         .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
+        .package(url: "https://github.com/swift-server/async-http-client", from: "1.37.0"),
     ],
     targets: [
         .systemLibrary(
@@ -40,7 +41,7 @@ let package = Package(
             .unsafeFlags(["-O"], .when(configuration: .debug)),
         ]),
         .target(name: "Honesty", dependencies: [
-            "Media", "Transcode", "Submitter", "Wire", "CFFmpeg",
+            "Media", "Transcode", "Verify", "FarmClient", "Wire", "CFFmpeg",
             .product(name: "Logging", package: "swift-log"),
         ], swiftSettings: [.unsafeFlags(["-O"], .when(configuration: .debug))]),
         .target(name: "Exec", dependencies: [
@@ -50,12 +51,21 @@ let package = Package(
             .product(name: "SwiftASN1", package: "swift-asn1"),
         ]),
         .target(name: "Farmer", dependencies: [
-            "Media", "Transcode", "Exec", "Wire", "CFFmpeg",
+            "Media", "Transcode", "Exec", "Wire", "FarmClient", "CFFmpeg",
             .product(name: "Hummingbird", package: "hummingbird"),
             .product(name: "Logging", package: "swift-log"),
         ]),
+        // The farm client: every call to farmers and registries, on async-http-client (no policy here).
+        .target(name: "FarmClient", dependencies: [
+            "Wire",
+            .product(name: "AsyncHTTPClient", package: "async-http-client"),
+            .product(name: "NIOCore", package: "swift-nio"),
+            .product(name: "NIOHTTP1", package: "swift-nio"),
+            .product(name: "Crypto", package: "swift-crypto"),
+            .product(name: "Logging", package: "swift-log"),
+        ]),
         .target(name: "Submitter", dependencies: [
-            "Media", "Transcode", "Verify", "Wire",
+            "Media", "Transcode", "Verify", "Wire", "FarmClient", "Honesty",
             .product(name: "SQLiteNIO", package: "sqlite-nio"),
             .product(name: "Logging", package: "swift-log"),
         ]),
@@ -73,7 +83,7 @@ let package = Package(
             .product(name: "Logging", package: "swift-log"),
         ]),
         .executableTarget(name: "prism", dependencies: [
-            "Media", "Transcode", "Verify", "Exec", "Honesty", "Wire", "Registry", "Farmer", "Submitter",
+            "Media", "Transcode", "Verify", "Exec", "Honesty", "Wire", "Registry", "Farmer", "Submitter", "FarmClient",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Logging", package: "swift-log"),
         ]),
@@ -88,7 +98,7 @@ let package = Package(
             .product(name: "_CryptoExtras", package: "swift-crypto"),
             .product(name: "SwiftASN1", package: "swift-asn1"),
         ]),
-        .testTarget(name: "FarmTests", dependencies: ["PrismTestSupport", "Wire"]),
+        .testTarget(name: "FarmTests", dependencies: ["PrismTestSupport", "Wire", "Media"]),
         .testTarget(name: "WireTests", dependencies: ["Wire", "PrismTestSupport"]),
         .testTarget(name: "RegistryTests", dependencies: [
             "Registry", "Wire", "PrismTestSupport",

@@ -1,7 +1,5 @@
+import FarmClient
 import Foundation
-#if canImport(FoundationNetworking)
-import FoundationNetworking
-#endif
 import Hummingbird
 import Logging
 import Wire
@@ -33,19 +31,7 @@ public enum FarmerServer {
 
     /// One signed heartbeat to the registry; failures are logged, not fatal (the registry may come back).
     static func announce(service: FarmerService, registry: String, logger: Logger) async {
-        do {
-            let envelope = try SignedEnvelope.sign(service.announcement, method: "POST", path: WirePath.heartbeats, by: service.configuration.identity)
-            guard let url = URL(string: registry.trimmingCharacters(in: CharacterSet(charactersIn: "/")) + WirePath.heartbeats) else { return }
-            var request = URLRequest(url: url)
-            request.httpMethod = "POST"
-            request.httpBody = try WireCoding.canonicalBytes(envelope)
-            request.setValue("application/json", forHTTPHeaderField: "Content-Type")
-            let (_, response) = try await URLSession.shared.data(for: request)
-            if let status = (response as? HTTPURLResponse)?.statusCode, status != 200 {
-                logger.warning("registry \(registry) refused the heartbeat: HTTP \(status)")
-            }
-        } catch {
-            logger.warning("heartbeat to \(registry) failed: \(error.localizedDescription)")
-        }
+        await RegistryClient(baseURL: registry).postLogged(service.announcement, path: WirePath.heartbeats,
+                                                           identity: service.configuration.identity, logger: logger)
     }
 }

@@ -178,6 +178,12 @@ public final class FarmerService: @unchecked Sendable {
               task.ladder.allSatisfy({ (LadderRung.minimumHeight...LadderRung.maximumHeight).contains($0.height) && $0.height % 2 == 0 }) else {
             throw FarmerAPIError(.badRequest, "bad-task", "a task needs 1 to 12 even rungs of 64 to 4320 lines and a known codec")
         }
+        let window = task.window.map {
+            SegmentWindow(start: $0.start, end: $0.end, timeBase: AVRational(num: $0.timeBaseNumerator, den: $0.timeBaseDenominator))
+        }
+        if let window, !window.isValid {
+            throw FarmerAPIError(.badRequest, "bad-task", "the task's frame window is empty or malformed")
+        }
         guard acquireSession() else {
             metrics.count("refused_busy")
             throw FarmerAPIError(.serviceUnavailable, "busy", "all \(configuration.sessions) sessions are busy", retryAfter: 2)
@@ -191,13 +197,13 @@ public final class FarmerService: @unchecked Sendable {
         let folder = configuration.store.folder(key)
         try? FileManager.default.removeItem(at: folder)
         try FileManager.default.createDirectory(at: folder.appendingPathComponent("out"), withIntermediateDirectories: true)
-        let sourcePath = folder.appendingPathComponent("source.ts").path
+        let sourcePath = folder.appendingPathComponent("source.media").path
         try source.write(to: URL(fileURLWithPath: sourcePath))
         // A challenger may ask for a claimed encoder by family; an overclaiming farmer quietly uses software
         // and still names the claimed one in its receipt (what the bitstream fingerprint is there to catch).
         let asked = task.options["encoder"].flatMap(EncoderPreference.init(rawValue:)) ?? .software
         let lying = configuration.misbehave == .overclaim && asked != .software && asked != .auto
-        let localTask = try makeLocalTask(task, codec: codec, encoder: lying ? .software : asked, source: sourcePath,
+        let localTask = try makeLocalTask(task, codec: codec, window: window, encoder: lying ? .software : asked, source: sourcePath,
                                           output: folder.appendingPathComponent("out").path)
         logger.info("task \(key.prefix(12)) from \(submitter): \(task.ladder.count) rungs \(task.codec), \(source.count) bytes")
         let executor = configuration.executor
@@ -231,7 +237,8 @@ public final class FarmerService: @unchecked Sendable {
     }
 
     /// The execution task for a wire task: geometry fixed from the source when the submitter left widths out.
-    private func makeLocalTask(_ task: Wire.SegmentTask, codec: VideoCodec, encoder: EncoderPreference, source: String, output: String) throws -> Transcode.SegmentTask {
+    private func makeLocalTask(_ task: Wire.SegmentTask, codec: VideoCodec, window: SegmentWindow?, encoder: EncoderPreference, source: String,
+                               output: String) throws -> Transcode.SegmentTask {
         let reader = try VideoFrameReader(path: source)
         let stream = reader.stream
         let rungs = task.ladder.map { rung in
@@ -240,7 +247,7 @@ public final class FarmerService: @unchecked Sendable {
                                        height: rung.height, bitrate: rung.bitrate)
         }
         let rate = stream.frameRate > 0 ? stream.averageFrameRate : AVRational(num: 25, den: 1)
-        let local = Transcode.SegmentTask(index: 0, source: source, rungs: rungs, codec: codec, preset: task.preset ?? PresetScale.defaultName,
+        let local = Transcode.SegmentTask(index: 0, source: source, window: window, rungs: rungs, codec: codec, preset: task.preset ?? PresetScale.defaultName,
                                           encoder: encoder, frameRate: rate, output: output)
         try local.validate()
         return local

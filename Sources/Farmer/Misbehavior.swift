@@ -20,6 +20,17 @@ public enum Misbehavior: String, CaseIterable, Codable, Sendable {
     case overclaim
     /// Accepts tasks and never answers.
     case stall
+    /// Claims twice the throughput it measured; every other answer honest.
+    case inflateThroughput = "inflate-throughput"
+
+    /// How much the claimed throughput exceeds what was measured.
+    public var throughputInflation: Double {
+        switch self {
+        case .overclaim: return 4
+        case .inflateThroughput: return 2
+        default: return 1
+        }
+    }
 
     /// How a task runs under this misbehaviour; nil where the task itself is honest.
     public var alteration: TaskAlteration? {
@@ -31,7 +42,7 @@ public enum Misbehavior: String, CaseIterable, Codable, Sendable {
         case .substitute:
             let box = SubstituteSource()
             return TaskAlteration(frameFilter: { frame, _ in try box.replacement(for: frame) })
-        case .overclaim, .stall: return nil
+        case .overclaim, .stall, .inflateThroughput: return nil
         }
     }
 

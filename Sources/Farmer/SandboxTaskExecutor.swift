@@ -22,13 +22,13 @@ public enum SandboxTaskExecutor {
         return { task in
             let folder = URL(fileURLWithPath: task.output).deletingLastPathComponent()
             var inside = task
-            inside.source = "/in/source.ts"
+            inside.source = "/in/source.media"
             inside.output = "/out"
             let spec = folder.appendingPathComponent("task.json")
             try JSONEncoder().encode(inside).write(to: spec)
             let job = JobSpec.hostProgram(executable, arguments: ["segment-task", "--spec", "/in/task.json"] + extraArguments,
                                           rootfs: .directory(emptyRoot.path),
-                                          inputs: [JobInput(name: "source.ts", path: task.source), JobInput(name: "task.json", path: spec.path)],
+                                          inputs: [JobInput(name: "source.media", path: task.source), JobInput(name: "task.json", path: spec.path)],
                                           output: task.output,
                                           limits: JobLimits(memoryBytes: memoryLimit, pids: processLimit, timeSeconds: timeLimitSeconds))
             let log = folder.appendingPathComponent("stderr.txt")

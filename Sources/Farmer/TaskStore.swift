@@ -4,7 +4,7 @@ import Wire
 /// A farmer's data folder: one folder per (submitter, task), named by a hash so nothing a request says
 /// becomes a path. Finished receipts and outputs survive restarts.
 ///
-/// `tasks/<key>/source.ts`, `tasks/<key>/out/<rung files>`, `tasks/<key>/receipt.json` (the signed
+/// `tasks/<key>/source.media`, `tasks/<key>/out/<rung files>`, `tasks/<key>/receipt.json` (the signed
 /// envelope sent back) and `tasks/<key>/owner` (the submitter's id).
 public struct TaskStore: Sendable {
     public let root: URL

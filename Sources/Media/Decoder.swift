@@ -69,9 +69,12 @@ public final class VideoFrameReader {
     /// Optional: whether a video packet's frame is unwanted, so the decoder may skip it when nothing refers to
     /// it (see `Decoder.skipsUnreferencedFrames`). Nil decodes everything.
     public var unwantedPacket: ((Packet) -> Bool)?
+    /// Only frames inside this window are handed out; the others are decoded (they prime the decoder) and dropped.
+    public let window: SegmentWindow?
 
     /// Opens `path` and its main video stream; throws `MediaError` for anything unusable.
-    public init(path: String, threads: Int = 0) throws {
+    public init(path: String, threads: Int = 0, window: SegmentWindow? = nil) throws {
+        self.window = window
         demuxer = try Demuxer(path: path)
         guard let video = demuxer.bestVideoStream() else { throw MediaError.noVideoStream(path: path) }
         guard video.width > 0, video.height > 0 else { throw MediaError.unsupportedCodec(path: path, codec: video.codecName) }
@@ -110,6 +113,10 @@ public final class VideoFrameReader {
             switch step {
             case .ok:
                 if frame.pts == nil { frame.pts = frame.bestEffortTimestamp }
+                if let window, !(frame.pts.map { window.contains($0, in: stream.timeBase) } ?? false) {
+                    av_frame_unref(frame.pointer)
+                    continue
+                }
                 return frame
             case .endOfStream:
                 finished = true

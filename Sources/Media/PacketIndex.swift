@@ -23,8 +23,9 @@ public struct PacketIndex: Sendable {
     /// Packets whose timestamps were missing entirely (they cannot be placed in time).
     public let untimedPackets: Int
 
-    /// Reads every packet of the main video stream of `path`. Throws `MediaError` for unreadable input.
-    public init(path: String) throws {
+    /// Reads every packet of the main video stream of `path` (only those presented inside `window`, when one
+    /// is given: the frames a segment cut with decoder priming is made of). Throws `MediaError` for unreadable input.
+    public init(path: String, window: SegmentWindow? = nil) throws {
         let demuxer = try Demuxer(path: path)
         guard let video = demuxer.bestVideoStream() else { throw MediaError.noVideoStream(path: path) }
         self.path = path
@@ -41,6 +42,7 @@ public struct PacketIndex: Sendable {
             guard packet.streamIndex == video.index else { continue }
             if first == nil { first = packet.isKeyFrame }
             guard let timestamp = packet.pts ?? packet.dts else { untimed += 1; continue }
+            if let window, !window.contains(timestamp, in: video.timeBase) { continue }
             entries.append(Entry(pts: timestamp, isKeyFrame: packet.isKeyFrame, size: packet.size, duration: packet.duration))
         }
         entries.sort { $0.pts < $1.pts }

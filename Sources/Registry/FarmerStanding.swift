@@ -1,26 +1,6 @@
 import Foundation
 import Wire
 
-/// How far a farmer's claims have been borne out by challenges.
-public enum ClaimStatus: String, Codable, Sendable, Comparable {
-    /// Its latest challenge passed.
-    case proven
-    /// Never challenged.
-    case unchallenged
-    /// Its latest challenge failed.
-    case disproven
-
-    private var rank: Int {
-        switch self {
-        case .proven: return 0
-        case .unchallenged: return 1
-        case .disproven: return 2
-        }
-    }
-
-    public static func < (lhs: ClaimStatus, rhs: ClaimStatus) -> Bool { lhs.rank < rhs.rank }
-}
-
 /// A farmer's reputation: what verified segments and challenges say about it.
 public struct Reputation: Codable, Sendable, Equatable {
     /// Segments submitters accepted and rejected (one verdict per submitter and segment).

@@ -1,20 +1,10 @@
+import FarmClient
 import Foundation
 import Logging
+import Media
 import Transcode
+import Verify
 import Wire
-
-/// A verifier's answer on one returned rendition.
-public struct RenditionJudgement: Sendable {
-    public var accepted: Bool
-    public var reasons: [String]
-    public init(accepted: Bool, reasons: [String]) {
-        self.accepted = accepted
-        self.reasons = reasons
-    }
-}
-
-/// Checks a rendition file against its source segment, given the rung and codec that were asked for.
-public typealias RenditionJudge = @Sendable (_ source: String, _ rendition: String, _ rung: Transcode.SegmentTask.Rung, _ codec: VideoCodec) throws -> RenditionJudgement
 
 /// Where verdicts go (a registry), if anywhere.
 public typealias VerdictSink = @Sendable (Verdict) -> Void
@@ -30,6 +20,11 @@ public struct DispatchSummary: Codable, Sendable {
         public var dropped: Bool
         /// What the registry (or this job's own challenge) says of its claims: proven, unchallenged, disproven.
         public var claims: String?
+        /// Share of its segments whose pixels were checked, and how many were.
+        public var auditRate: Double
+        public var audited: Int
+        /// It failed an audit: dropped, its other segments re-verified.
+        public var caught: Bool
     }
 
     public struct Rejection: Codable, Sendable {
@@ -53,6 +48,9 @@ public struct DispatchSummary: Codable, Sendable {
     public var verifySeconds: Double
     public var farmers: [FarmerTally]
     public var rejections: [Rejection]
+    /// Segments accepted on the cheap checks alone, and segments redone after their farmer was caught.
+    public var screened: Int
+    public var redone: Int
 }
 
 /// Sends segment tasks to farmers — respecting each one's session limit — verifies every rendition that
@@ -64,29 +62,49 @@ public final class FarmDispatcher: @unchecked Sendable {
         let sessions: Int
         /// Used only when no other farmer is left for a segment (its claims were disproven).
         let lastResort: Bool
+        let auditRate: Double
         var busy = 0
         var dropped = false
         var accepted = 0
         var rejected = 0
         var failed = 0
-        init(client: FarmerClient, id: PublicIdentity, sessions: Int, lastResort: Bool) {
+        var audited = 0
+        var caught = false
+        /// Its segments accepted unaudited in this job.
+        var held: [HeldSegment] = []
+        /// Audit draws from a seed (to reproduce a run); nil draws from the system CSPRNG.
+        var seeded: SeededGenerator?
+        init(client: FarmerClient, id: PublicIdentity, sessions: Int, lastResort: Bool, auditRate: Double) {
             self.client = client
             self.id = id
             self.sessions = sessions
             self.lastResort = lastResort
+            self.auditRate = auditRate
         }
     }
 
     let farms: [Farm]
     let identity: SigningIdentity
     let judge: RenditionJudge
+    let screen: RenditionJudge
     let verdicts: VerdictSink?
     let logger: Logger
     /// Verified segments from an earlier run of the same job, and where new ones are recorded.
     public var journal: SubmitJournal?
     /// Tries per segment before the job fails: each farmer at most once, and no more than this.
     public var maximumAttempts = 4
+    /// Where a segment redone after its farmer was caught goes (the transcoder rewrites it).
+    public var replacement: SegmentReplacement?
+    /// Makes each farmer's audit draws reproducible (its n-th answered segment gets the n-th draw of a generator
+    /// seeded with this plus its place in the farmer list); nil: the system CSPRNG.
+    public var auditSeed: UInt64? {
+        didSet { for (place, farm) in farms.enumerated() { farm.seeded = auditSeed.map { SeededGenerator(seed: $0 &+ UInt64(place)) } } }
+    }
+    /// Copies of segments accepted unaudited, removed by `close()`.
+    let holding: URL
     private let condition = NSCondition()
+    private var screened = 0
+    private var redone = 0
     private var retried = 0
     private var acceptedSegments = 0
     private var resumed = 0
@@ -99,13 +117,19 @@ public final class FarmDispatcher: @unchecked Sendable {
     /// Farmers in order of preference; each must have answered `capabilities()`. A segment goes to the first
     /// with a free session (so earlier farmers' sessions fill first); `lastResort` farmers (those whose claims
     /// were disproven) get one only when every other farmer is gone or has already tried that segment.
+    /// `judge` runs every check; `screen` only the cheap ones (a rendition its farmer's audit rate did not pick);
+    /// `auditRate` gives each farmer's share of audited segments.
     public init(farmers: [FarmerClient], lastResort: [FarmerClient] = [], identity: SigningIdentity, judge: @escaping RenditionJudge,
+                screen: @escaping RenditionJudge = SegmentVerifier.screen, auditRate: (FarmerClient) -> Double = { _ in 1 },
                 verdicts: VerdictSink?, logger: Logger) {
         farms = (farmers.map { ($0, false) } + lastResort.map { ($0, true) }).compactMap { client, lastResort in
-            client.announcement.map { Farm(client: client, id: $0.farmer, sessions: max(1, $0.capabilities.sessions), lastResort: lastResort) }
+            client.announcement.map { Farm(client: client, id: $0.farmer, sessions: max(1, $0.capabilities.sessions), lastResort: lastResort,
+                                           auditRate: min(1, max(AuditPolicy.minimumRate, auditRate(client)))) }
         }
+        holding = FileManager.default.temporaryDirectory.appendingPathComponent("prism-held-\(UUID().uuidString.prefix(12))")
         self.identity = identity
         self.judge = judge
+        self.screen = screen
         self.verdicts = verdicts
         self.logger = logger
     }
@@ -123,18 +147,36 @@ public final class FarmDispatcher: @unchecked Sendable {
         return DispatchSummary(accepted: acceptedSegments, retried: retried, resumed: resumed, networkSeconds: networkSeconds,
                                bytesUp: bytesUp, bytesDown: bytesDown, verifySeconds: verifySeconds,
                                farmers: farms.map { .init(url: $0.client.baseURL, id: $0.id.description, accepted: $0.accepted,
-                                                          rejected: $0.rejected, failed: $0.failed, dropped: $0.dropped) },
-                               rejections: rejections)
+                                                          rejected: $0.rejected, failed: $0.failed, dropped: $0.dropped, auditRate: $0.auditRate,
+                                                          audited: $0.audited, caught: $0.caught) },
+                               rejections: rejections, screened: screened, redone: redone)
     }
+
+    /// Removes the held copies (call once the job is over).
+    public func close() { try? FileManager.default.removeItem(at: holding) }
 
     /// The executor `LadderTranscoder` calls for each segment.
     public var executor: SegmentTaskExecutor { { [self] task in try self.execute(task) } }
 
+    /// What the verifier is asked about one rung of a task.
+    static func request(for task: Transcode.SegmentTask, rendition: String, rung: Transcode.SegmentTask.Rung) -> VerificationRequest {
+        var request = VerificationRequest(source: task.source, rendition: rendition)
+        request.sourceWindow = task.window
+        request.width = rung.width
+        request.height = rung.height
+        request.bitrate = rung.bitrate
+        request.codec = task.codec.rawValue
+        return request
+    }
+
     func execute(_ task: Transcode.SegmentTask) throws -> SegmentTaskResult {
-        let source = try Data(contentsOf: URL(fileURLWithPath: task.source))
-        let wireTask = SegmentTask(source: ContentAddress(hashing: source),
+        let sourceAddress = try FarmHTTP.address(ofFile: task.source)
+        let sourceBytes = (try FileManager.default.attributesOfItem(atPath: task.source)[.size] as? Int) ?? 0
+        let wireTask = SegmentTask(source: sourceAddress,
                                    ladder: task.rungs.map { TaskRung(height: $0.height, width: $0.width, bitrate: $0.bitrate) },
-                                   codec: task.codec.rawValue, preset: task.preset)
+                                   codec: task.codec.rawValue, preset: task.preset,
+                                   window: task.window.map { TaskWindow(start: $0.start, end: $0.end, timeBaseNumerator: $0.timeBaseNumerator,
+                                                                        timeBaseDenominator: $0.timeBaseDenominator) })
         let address = try wireTask.address()
         if let journal, let restored = try journal.restore(task: address, into: URL(fileURLWithPath: task.output)) {
             bump(\.resumed)
@@ -150,67 +192,166 @@ public final class FarmDispatcher: @unchecked Sendable {
             if attempt > 1 { bump(\.retried) }
             let started = Date()
             do {
-                let receipt = try farm.client.submit(wireTask, source: source)
+                let client = farm.client
+                let receipt = try FarmHTTP.wait { try await client.submit(wireTask, sourceFile: task.source) }
                 var renditions: [SegmentTaskResult.Rendition] = []
-                var problems: [(String, [String])] = []
-                var judging = 0.0, downloaded = 0
+                var files: [String: String] = [:]
+                var missing: [(String, [String])] = []
+                var downloaded = 0
                 for rung in task.rungs {
                     guard let produced = receipt.rungs.first(where: { $0.height == rung.height }) else {
-                        problems.append((rung.name, ["missing-rendition"]))
+                        missing.append((rung.name, ["missing-rendition"]))
                         continue
                     }
-                    let bytes = try farm.client.output(of: wireTask, height: rung.height)
-                    guard ContentAddress(hashing: bytes) == produced.output else {
+                    let file = URL(fileURLWithPath: task.output).appendingPathComponent(task.outputFile(for: rung))
+                    let (outputAddress, bytes) = try FarmHTTP.wait { try await client.output(of: wireTask, height: rung.height, to: file.path) }
+                    guard outputAddress == produced.output else {
                         throw FarmerCallError.badReply(url: farm.client.baseURL, reason: "\(rung.name) output does not match its receipt")
                     }
-                    let file = URL(fileURLWithPath: task.output).appendingPathComponent(task.outputFile(for: rung))
-                    try bytes.write(to: file)
-                    // A rendition that cannot be checked is not accepted.
-                    downloaded += bytes.count
-                    let judgeStarted = Date()
-                    let judgement = (try? judge(task.source, file.path, rung, task.codec))
-                        ?? RenditionJudgement(accepted: false, reasons: ["unverifiable"])
-                    judging += Date().timeIntervalSince(judgeStarted)
-                    if !judgement.accepted { problems.append((rung.name, judgement.reasons)) }
-                    renditions.append(.init(rung: rung.name, file: task.outputFile(for: rung), frames: produced.frames, bytes: bytes.count,
+                    downloaded += bytes
+                    files[rung.name] = file.path
+                    renditions.append(.init(rung: rung.name, file: task.outputFile(for: rung), frames: produced.frames, bytes: bytes,
                                             encodeSeconds: receipt.timings.encodeSeconds / Double(max(1, task.rungs.count))))
                 }
+                // Drawn after the farmer answered, so it cannot know which of its segments are looked at closely.
+                var audited = mustAudit(farm)
+                let judgeStarted = Date()
+                var problems = missing + judged(task, files: files, full: audited)
+                if problems.isEmpty && !audited && !hold(task, address: address, source: sourceAddress, files: files, from: farm) {
+                    // Its farmer was caught meanwhile: this segment gets the full checks now.
+                    audited = true
+                    problems = judged(task, files: files, full: true)
+                }
+                let judging = Date().timeIntervalSince(judgeStarted)
                 let accepted = problems.isEmpty
                 verdicts?(Verdict(submitter: identity.publicIdentity, farmer: farm.id, segment: wireTask.source, accepted: accepted,
                                   reasons: problems.flatMap(\.1)))
                 if accepted {
                     let network = Date().timeIntervalSince(started) - judging - receipt.timings.totalSeconds
-                    addCosts(network: network, verify: judging, up: source.count, down: downloaded)
-                    release(farm, outcome: .accepted)
+                    addCosts(network: network, verify: judging, up: sourceBytes, down: downloaded)
+                    release(farm, outcome: .accepted, audited: audited)
                     bump(\.acceptedSegments)
+                    if !audited { bump(\.screened) }
                     let frames = renditions.map(\.frames).min() ?? 0
                     let result = SegmentTaskResult(index: task.index, frames: frames, encoder: receipt.encoder, family: "farmer",
                                                    renditions: renditions, decodeErrors: 0, wallSeconds: Date().timeIntervalSince(started))
                     try journal?.record(task: address, result: result, files: URL(fileURLWithPath: task.output), farmer: farm.id.description)
                     return result
                 }
-                release(farm, outcome: .rejected)
+                release(farm, outcome: .rejected, audited: audited)
                 let reasons = problems.map { "\($0.0): \($0.1.joined(separator: ","))" }
                 lastProblem = "\(farm.client.baseURL) rejected: \(reasons.joined(separator: "; "))"
                 logger.warning("segment \(task.index) from \(farm.client.baseURL) rejected (\(reasons.joined(separator: "; "))); moving it to another farmer")
                 record(.init(segment: task.index, farmer: farm.id.description, url: farm.client.baseURL, rung: problems.first?.0,
                              reasons: problems.flatMap(\.1)))
+                if audited { try caught(farm) }
             } catch let error as FarmerCallError {
                 lastProblem = error.description
                 switch error {
                 case .busy(_, let retryAfter):
-                    release(farm, outcome: .none)
+                    release(farm, outcome: .none, audited: false)
                     tried.remove(farm.id)
                     Thread.sleep(forTimeInterval: min(retryAfter, 5))
-                case .unavailable, .badReply:
+                case .unavailable, .badReply, .timedOut:
                     logger.warning("dropping farmer \(farm.client.baseURL) for segment \(task.index): \(error)")
-                    release(farm, outcome: .dropped)
+                    release(farm, outcome: .dropped, audited: false)
                 case .refused:
-                    release(farm, outcome: .failed)
+                    release(farm, outcome: .failed, audited: false)
                 }
             }
         }
         throw SubmitError.segmentUndelivered(index: task.index, reason: lastProblem)
+    }
+
+    /// The verifier's problems with each rung's rendition: every check (`full`), or the cheap ones.
+    func judged(_ task: Transcode.SegmentTask, files: [String: String], full: Bool) -> [(String, [String])] {
+        var problems: [(String, [String])] = []
+        for rung in task.rungs {
+            guard let file = files[rung.name] else { continue }
+            let request = Self.request(for: task, rendition: file, rung: rung)
+            // A rendition that cannot be checked is not accepted.
+            let judgement = (try? (full ? judge : screen)(request)) ?? RenditionJudgement(accepted: false, reasons: ["unverifiable"])
+            if !judgement.accepted { problems.append((rung.name, judgement.reasons)) }
+        }
+        return problems
+    }
+
+    private func mustAudit(_ farm: Farm) -> Bool {
+        condition.lock()
+        defer { condition.unlock() }
+        if farm.caught || farm.auditRate >= 1 { return true }
+        if farm.seeded != nil { return Double.random(in: 0..<1, using: &farm.seeded!) < farm.auditRate }
+        var generator = SystemRandomNumberGenerator()
+        return Double.random(in: 0..<1, using: &generator) < farm.auditRate
+    }
+
+    /// Keeps copies of an unaudited segment for the rest of the job; false (nothing kept) once its farmer is caught.
+    private func hold(_ task: Transcode.SegmentTask, address: ContentAddress, source: ContentAddress, files: [String: String],
+                      from farm: Farm) -> Bool {
+        let folder = holding.appendingPathComponent("segment_\(task.index)_\(farm.id.description.suffix(8))")
+        var kept = task
+        var renditions: [String: String] = [:]
+        do {
+            try? FileManager.default.removeItem(at: folder)
+            try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+            kept.source = folder.appendingPathComponent("source.media").path
+            try FileManager.default.copyItem(atPath: task.source, toPath: kept.source)
+            for (rung, file) in files {
+                let copy = folder.appendingPathComponent(URL(fileURLWithPath: file).lastPathComponent).path
+                try FileManager.default.copyItem(atPath: file, toPath: copy)
+                renditions[rung] = copy
+            }
+        } catch {
+            logger.warning("cannot keep segment \(task.index) aside (\(error)): checking it in full now")
+            return false
+        }
+        condition.lock()
+        defer { condition.unlock() }
+        guard !farm.caught else { return false }
+        farm.held.append(HeldSegment(task: kept, address: address, source: source, renditions: renditions))
+        return true
+    }
+
+    /// A farmer failed an audit: it gets no more segments, and every segment of it accepted unaudited is verified
+    /// in full now; those that fail are redone by other farmers and replace what was written.
+    private func caught(_ farm: Farm) throws {
+        condition.lock()
+        let held = farm.held
+        farm.held = []
+        farm.caught = true
+        farm.dropped = true
+        condition.broadcast()
+        condition.unlock()
+        logger.warning("\(farm.client.baseURL) failed an audit: dropped from this job; re-verifying its \(held.count) segment(s) accepted unaudited")
+        for segment in held {
+            let problems = judged(segment.task, files: segment.renditions, full: true)
+            guard !problems.isEmpty else { continue }
+            let reasons = problems.map { "\($0.0): \($0.1.joined(separator: ","))" }.joined(separator: "; ")
+            logger.warning("segment \(segment.task.index) from \(farm.client.baseURL) fails re-verification (\(reasons)): redoing it")
+            record(.init(segment: segment.task.index, farmer: farm.id.description, url: farm.client.baseURL, rung: problems.first?.0,
+                         reasons: problems.flatMap(\.1)))
+            verdicts?(Verdict(submitter: identity.publicIdentity, farmer: farm.id, segment: segment.source, accepted: false,
+                              reasons: problems.flatMap(\.1)))
+            try redo(segment)
+        }
+    }
+
+    private func redo(_ segment: HeldSegment) throws {
+        guard let replacement else {
+            throw SubmitError.segmentUndelivered(index: segment.task.index, reason: "its farmer was caught cheating and it cannot be replaced here")
+        }
+        try journal?.forget(task: segment.address)
+        var task = segment.task
+        let output = holding.appendingPathComponent("redo_\(task.index)_\(UUID().uuidString.prefix(6))")
+        try FileManager.default.createDirectory(at: output, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: output) }
+        task.output = output.path
+        let result = try execute(task)
+        try replacement.replace(task, with: result)
+        bump(\.redone)
+        condition.lock()
+        acceptedSegments -= 1
+        condition.unlock()
     }
 
     enum Outcome { case accepted, rejected, failed, dropped, none }
@@ -233,9 +374,10 @@ public final class FarmDispatcher: @unchecked Sendable {
         }
     }
 
-    private func release(_ farm: Farm, outcome: Outcome) {
+    private func release(_ farm: Farm, outcome: Outcome, audited: Bool) {
         condition.lock()
         farm.busy -= 1
+        if audited { farm.audited += 1 }
         switch outcome {
         case .accepted: farm.accepted += 1
         case .rejected: farm.rejected += 1

@@ -67,6 +67,12 @@ public final class SubmitJournal: @unchecked Sendable {
         }
     }
 
+    /// Drops a recorded segment (its farmer was caught cheating after it was accepted).
+    public func forget(task: ContentAddress) throws {
+        try? FileManager.default.removeItem(at: folder.appendingPathComponent(Hex.encode(task.digest)))
+        try blocking { _ = try await self.connection.query("DELETE FROM verified_segments WHERE task = ?", [.text(task.description)]) }
+    }
+
     private var closed = false
 
     /// Closes the database, keeping the journal for a later run.

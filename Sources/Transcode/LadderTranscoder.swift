@@ -17,6 +17,8 @@ public struct TranscodeOptions: Sendable {
     /// When set, each segment is cut to a standalone file and transcoded as a `SegmentTask` by this
     /// executor (the plain sandbox, a farmer) instead of in this process.
     public var taskExecutor: SegmentTaskExecutor?
+    /// Where that executor hands in a redone segment (see `SegmentReplacement`).
+    public var segmentReplacement: SegmentReplacement?
 
     public init() {}
 
@@ -84,7 +86,21 @@ public final class LadderTranscoder {
         }
         let folder = try OutputFolder(destination: output)
         do {
-            var report = try transcode(reader: reader, targets: targets, choice: choice, device: device, staging: folder.staging)
+            var report: TranscodeReport
+            if let executor = options.taskExecutor {
+                let cutter = try SourceCutter(path: input, demuxer: reader.demuxer, stream: stream, otherPacket: nil)
+                if cutter.endedEarly {
+                    throw TranscodeError.truncatedInput(path: input, decoded: cutter.packets.count, declared: stream.frameCountHint)
+                }
+                if let plan = cutter.plan(segmentSeconds: options.segmentSeconds) {
+                    report = try transcodeByTasks(cutter: cutter, plan: plan, executor: executor, targets: targets, choice: choice, staging: folder.staging)
+                } else {
+                    logger.notice("\(input): packets lack usable timestamps or keyframes; segments are decoded and sent as mezzanines")
+                    report = try transcode(reader: try VideoFrameReader(path: input), targets: targets, choice: choice, device: device, staging: folder.staging)
+                }
+            } else {
+                report = try transcode(reader: reader, targets: targets, choice: choice, device: device, staging: folder.staging)
+            }
             report.wallSeconds = Date().timeIntervalSince(started)
             report.cpuSeconds = processCPUSeconds() - cpuAtStart
             try report.jsonData().write(to: folder.staging.appendingPathComponent("report.json"))
@@ -114,6 +130,9 @@ public final class LadderTranscoder {
         defer { if let work = (processor as? TaskSegmentProcessor)?.workFolder { try? FileManager.default.removeItem(at: work) } }
         let writers = try targets.map { try RenditionWriter(directory: staging.appendingPathComponent($0.rung.name), container: container) }
         let sequencer = SegmentSequencer(writers: writers, targets: targets, encoderName: choice.encoderName)
+        options.segmentReplacement?.install { task, result in
+            try sequencer.replace(try EncodedSegment.load(task: task, result: result, from: URL(fileURLWithPath: task.output)))
+        }
         let offsetTicks = Int64((LadderTranscoder.outputStartSeconds / secondsPerTick).rounded())
 
         var audio: AudioRendition?
@@ -202,13 +221,157 @@ public final class LadderTranscoder {
         if reader.endedEarly || (stream.frameCountHint.map { frames < $0 - LadderTranscoder.frameCountSlack } ?? false) {
             throw TranscodeError.truncatedInput(path: input, decoded: frames, declared: stream.frameCountHint)
         }
-        for writer in writers { try writer.finish() }
+        return try finishLadder(LadderRun(stream: stream, targets: targets, writers: writers, sequencer: sequencer, audio: audio,
+                                          starts: segmentStarts.map { Double($0) * secondsPerTick },
+                                          endSeconds: Double(lastRelative + lastDuration) * secondsPerTick, frameRate: frameRate,
+                                          frames: frames, keyframes: reader.keyPacketsRead, decodeErrors: reader.decodeErrors, choice: choice,
+                                          workers: workers, threadsPerEncoder: threadsPerEncoder, cutting: nil),
+                                staging: staging)
+    }
+}
 
-        let starts = segmentStarts.map { Double($0) * secondsPerTick }
-        let endSeconds = Double(lastRelative + lastDuration) * secondsPerTick
+extension LadderTranscoder {
+    /// Sends each planned segment — the source's own packets, primed packets or a mezzanine — as a task through
+    /// `executor`, `workers` at a time, and writes the results in order. Nothing is decoded here except for
+    /// mezzanine segments.
+    func transcodeByTasks(cutter: SourceCutter, plan: CutPlan, executor: @escaping SegmentTaskExecutor, targets: [RungTarget],
+                          choice: EncoderChoice, staging: URL) throws -> TranscodeReport {
+        let stream = cutter.stream
+        let container = options.codec.container
+        let secondsPerTick = av_q2d(stream.timeBase)
+        let frameRate = stream.frameRate > 0 ? stream.averageFrameRate : AVRational(num: 25, den: 1)
+        let workers = options.workers
+        let frames = plan.segments.reduce(0) { $0 + $1.frames }
+        guard frames > 0 else { throw TranscodeError.zeroDuration(path: input) }
+        if let declared = stream.frameCountHint, frames < declared - LadderTranscoder.frameCountSlack {
+            throw TranscodeError.truncatedInput(path: input, decoded: frames, declared: declared)
+        }
+        let shift = Int64((LadderTranscoder.outputStartSeconds / secondsPerTick).rounded()) - plan.firstPTS
+        let writers = try targets.map { try RenditionWriter(directory: staging.appendingPathComponent($0.rung.name), container: container) }
+        let sequencer = SegmentSequencer(writers: writers, targets: targets, encoderName: choice.encoderName)
+        options.segmentReplacement?.install { task, result in
+            try sequencer.replace(try EncodedSegment.load(task: task, result: result, from: URL(fileURLWithPath: task.output)))
+        }
+        let work = FileManager.default.temporaryDirectory.appendingPathComponent("prism-tasks-\(UUID().uuidString.prefix(12))")
+        try FileManager.default.createDirectory(at: work, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: work) }
+        let rungs = targets.map { SegmentTask.Rung(name: $0.rung.name, width: $0.width, height: $0.height, bitrate: $0.rung.bitrate) }
+        let encoder = choice.family == .software ? EncoderPreference.software : EncoderPreference(rawValue: choice.family.rawValue) ?? .software
+        let carriages = Dictionary(grouping: plan.segments, by: \.carriage).mapValues(\.count)
+        logger.info("cutting \(input) \(plan.cutting == .keyframes ? "at its keyframes" : "every \(options.segmentSeconds) s (keyframes are sparse)"): \(plan.segments.count) segments, \(carriages[.packets] ?? 0) as their own packets, \(carriages[.primed] ?? 0) primed from an earlier keyframe, \(carriages[.mezzanine] ?? 0) as mezzanines")
+        logger.info("transcoding \(input) (\(stream.width)x\(stream.height) \(stream.codecName)) to \(targets.map(\.rung.description).joined(separator: ", ")) as tasks, \(workers) at a time")
+
+        let counter = ProgressCounter(expectedFrames: frames, expectedSeconds: Double(plan.endPTS - plan.firstPTS) * secondsPerTick,
+                                      secondsPerFrame: 1 / av_q2d(frameRate), callback: progress)
+        let inFlight = DispatchSemaphore(value: workers)
+        let group = DispatchGroup()
+        let failure = FirstError()
+        let tally = TaskTally()
+        let options = self.options
+        do {
+            try cutter.cut(plan, into: work, shift: shift, frameRate: frameRate) { segment in
+                inFlight.wait()
+                if let error = failure.error { inFlight.signal(); throw error }
+                tally.add(bytes: segment.bytes)
+                group.enter()
+                let thread = Thread {
+                    let folder = URL(fileURLWithPath: segment.path).deletingLastPathComponent()
+                    defer { try? FileManager.default.removeItem(at: folder); inFlight.signal(); group.leave() }
+                    do {
+                        let output = folder.appendingPathComponent("out")
+                        try FileManager.default.createDirectory(at: output, withIntermediateDirectories: true)
+                        let task = SegmentTask(index: segment.plan.index, source: segment.path, window: segment.window, rungs: rungs,
+                                               codec: options.codec, preset: options.preset, encoder: encoder, frameRate: frameRate, output: output.path)
+                        let result = try executor(task)
+                        guard result.frames == segment.plan.frames else {
+                            throw TranscodeError.badTask("task \(segment.plan.index) returned \(result.frames) frames for a \(segment.plan.frames)-frame segment")
+                        }
+                        tally.add(decodeErrors: result.decodeErrors)
+                        try sequencer.deliver(try EncodedSegment.load(task: task, result: result, from: output))
+                        for _ in 0..<result.frames { counter.frameDone() }
+                    } catch {
+                        failure.record(error)
+                    }
+                }
+                thread.stackSize = 16 << 20
+                thread.name = "prism-task-\(segment.plan.index)"
+                thread.start()
+            }
+        } catch {
+            group.wait()
+            throw failure.error ?? error
+        }
+        group.wait()
+        if let error = failure.error { throw error }
+
+        // Audio stays here: one more demux pass (no video decoding) feeds the AAC rendition.
+        var audio: AudioRendition?
+        let demuxer = try Demuxer(path: input)
+        if let audioStream = demuxer.bestAudioStream() {
+            let track = try AudioRendition(demuxer: demuxer, stream: audioStream, directory: staging.appendingPathComponent("audio"),
+                                           container: container, bitrate: options.audioBitrate)
+            track.videoStartSeconds = Double(plan.firstPTS) * secondsPerTick
+            let packet = Packet()
+            while (try? demuxer.read(into: packet)) == true {
+                if packet.streamIndex == audioStream.index { try track.consume(packet) }
+            }
+            audio = track
+        }
+        let cutting = TranscodeReport.Cutting(mode: plan.cutting.rawValue, packets: carriages[.packets] ?? 0, primed: carriages[.primed] ?? 0,
+                                              mezzanine: carriages[.mezzanine] ?? 0, sourceVideoBytes: plan.videoBytes, bytesSent: tally.bytes)
+        return try finishLadder(LadderRun(stream: stream, targets: targets, writers: writers, sequencer: sequencer, audio: audio,
+                                          starts: plan.segments.map { Double($0.start - plan.firstPTS) * secondsPerTick },
+                                          endSeconds: Double(plan.endPTS - plan.firstPTS) * secondsPerTick, frameRate: frameRate,
+                                          frames: frames, keyframes: plan.keyframes, decodeErrors: tally.decodeErrors, choice: choice,
+                                          workers: workers, threadsPerEncoder: 1, cutting: cutting),
+                                staging: staging)
+    }
+}
+
+/// Bytes sent and damage reported across task threads.
+final class TaskTally: @unchecked Sendable {
+    private let lock = NSLock()
+    private var sent = 0
+    private var damaged = 0
+    var bytes: Int { lock.lock(); defer { lock.unlock() }; return sent }
+    var decodeErrors: Int { lock.lock(); defer { lock.unlock() }; return damaged }
+    func add(bytes: Int = 0, decodeErrors: Int = 0) {
+        lock.lock()
+        sent += bytes
+        damaged += decodeErrors
+        lock.unlock()
+    }
+}
+
+/// What a finished run of segments leaves for packaging.
+struct LadderRun {
+    let stream: StreamInfo
+    let targets: [RungTarget]
+    let writers: [RenditionWriter]
+    let sequencer: SegmentSequencer
+    let audio: AudioRendition?
+    /// Segment starts and the end of the last frame, seconds from the first frame.
+    let starts: [Double]
+    let endSeconds: Double
+    let frameRate: AVRational
+    let frames: Int
+    let keyframes: Int
+    let decodeErrors: Int
+    let choice: EncoderChoice
+    let workers: Int
+    let threadsPerEncoder: Int
+    let cutting: TranscodeReport.Cutting?
+}
+
+extension LadderTranscoder {
+    /// Closes the rendition writers, finishes the audio, writes playlists and returns the report.
+    func finishLadder(_ run: LadderRun, staging: URL) throws -> TranscodeReport {
+        let (stream, targets, sequencer, audio, starts, endSeconds, frameRate, frames) =
+            (run.stream, run.targets, run.sequencer, run.audio, run.starts, run.endSeconds, run.frameRate, run.frames)
+        let container = options.codec.container
+        for writer in run.writers { try writer.finish() }
         var durations: [Double] = []
         for index in starts.indices { durations.append((index + 1 < starts.count ? starts[index + 1] : endSeconds) - starts[index]) }
-
         var audioSummary: TranscodeReport.Audio?
         var audioPlaylist: HLSPlaylist.AudioRendition?
         if let audio {
@@ -256,13 +419,14 @@ public final class LadderTranscoder {
         }
         let source = TranscodeReport.Source(path: input, codec: stream.codecName, width: stream.width, height: stream.height,
                                             frameRate: av_q2d(frameRate), frames: frames, durationSeconds: endSeconds,
-                                            hasAudio: audio != nil, keyframes: reader.keyPacketsRead)
-        let encoding = TranscodeReport.Encoding(codec: options.codec.rawValue, encoder: choice.encoderName, family: choice.family.rawValue,
-                                                preset: choice.preset, fallbackReason: choice.fallbackReason, container: container.rawValue,
-                                                segmentSeconds: options.segmentSeconds, workers: workers, threadsPerEncoder: threadsPerEncoder)
+                                            hasAudio: audio != nil, keyframes: run.keyframes)
+        let encoding = TranscodeReport.Encoding(codec: options.codec.rawValue, encoder: run.choice.encoderName, family: run.choice.family.rawValue,
+                                                preset: run.choice.preset, fallbackReason: run.choice.fallbackReason, container: container.rawValue,
+                                                segmentSeconds: options.segmentSeconds, workers: run.workers, threadsPerEncoder: run.threadsPerEncoder)
         logger.info("wrote \(segments.count) segments × \(targets.count) rungs, \(frames) frames each")
         return TranscodeReport(prism: PrismVersion.string, source: source, encoding: encoding, renditions: renditions, audio: audioSummary,
-                               segments: segments, wallSeconds: 0, cpuSeconds: 0, decodeErrors: reader.decodeErrors + (audio?.decodeErrors ?? 0))
+                               segments: segments, cutting: run.cutting, wallSeconds: 0, cpuSeconds: 0,
+                               decodeErrors: run.decodeErrors + (audio?.decodeErrors ?? 0))
     }
 }
 
@@ -310,6 +474,37 @@ final class SegmentSequencer: @unchecked Sendable {
         self.writers = writers
         self.targets = targets
         self.encoderName = encoderName
+    }
+
+    /// Puts a redone segment in place of one delivered earlier: still waiting, it is swapped; already written,
+    /// its files are written again on their own (an MPEG-TS segment then restarts its continuity counters,
+    /// which players take as a discontinuity of the transport, not of the timeline).
+    func replace(_ segment: EncodedSegment) throws {
+        lock.lock()
+        defer { lock.unlock() }
+        guard let position = written.firstIndex(where: { $0.index == segment.index }) else {
+            waiting[segment.index] = segment
+            return
+        }
+        var parts = written[position].renditions
+        for (rung, rendition) in segment.renditions.enumerated() {
+            // Written beside the rendition (same file system), so it can be renamed into place.
+            let scratch = writers[rung].directory.deletingLastPathComponent().appendingPathComponent(".rewrite-\(UUID().uuidString.prefix(12))")
+            defer { try? FileManager.default.removeItem(at: scratch) }
+            let writer = try RenditionWriter(directory: scratch, container: writers[rung].container)
+            let bytes = try writer.writeSegment(index: segment.index, parameters: rendition.parameters, packets: rendition.packets)
+            try writer.finish()
+            let name = RenditionWriter.segmentName(segment.index, container: writers[rung].container)
+            let target = writers[rung].directory.appendingPathComponent(name)
+            // rename(2) swaps the file in one step: a reader sees the old segment or the new one, never half of either.
+            guard rename(scratch.appendingPathComponent(name).path, target.path) == 0 else {
+                throw MediaError.cannotWrite(path: target.path, reason: String(cString: strerror(errno)))
+            }
+            parts[rung].bytes = bytes
+            parts[rung].frames = rendition.frames
+            parts[rung].encodeSeconds = rendition.encodeSeconds
+        }
+        written[position] = Written(index: segment.index, frames: segment.frames, renditions: parts)
     }
 
     func deliver(_ segment: EncodedSegment) throws {

@@ -20,8 +20,10 @@ public struct SegmentTask: Codable, Sendable, Equatable {
     }
 
     public var index: Int
-    /// The source segment file (a mezzanine cut by `SegmentCutter`, starting with a keyframe).
+    /// The source segment file: the source's own packets from a keyframe on (or a mezzanine), see `SourceCutter`.
     public var source: String
+    /// The frames of `source` to encode, when it starts earlier than the segment (decoder priming); nil: all.
+    public var window: SegmentWindow?
     public var rungs: [Rung]
     public var codec: VideoCodec
     public var preset: String
@@ -31,10 +33,11 @@ public struct SegmentTask: Codable, Sendable, Equatable {
     /// Where the rung files and `result.json` go.
     public var output: String
 
-    public init(index: Int, source: String, rungs: [Rung], codec: VideoCodec, preset: String, encoder: EncoderPreference,
-                frameRate: AVRational, output: String) {
+    public init(index: Int, source: String, window: SegmentWindow? = nil, rungs: [Rung], codec: VideoCodec, preset: String,
+                encoder: EncoderPreference, frameRate: AVRational, output: String) {
         self.index = index
         self.source = source
+        self.window = window
         self.rungs = rungs
         self.codec = codec
         self.preset = preset
@@ -64,6 +67,7 @@ public struct SegmentTask: Codable, Sendable, Equatable {
         }
         guard frameRateNumerator > 0, frameRateDenominator > 0 else { throw TranscodeError.badTask("frame rate must be positive") }
         guard index >= 0 else { throw TranscodeError.badTask("negative segment index") }
+        if let window, !window.isValid { throw TranscodeError.badTask("the segment's frame window is empty or malformed") }
         _ = try EncoderPreference.parse(encoder)
     }
 }
@@ -124,7 +128,7 @@ public enum SegmentTaskRunner {
     public static func run(_ task: SegmentTask, alteration: TaskAlteration? = nil) throws -> SegmentTaskResult {
         try task.validate()
         let started = Date()
-        let reader = try VideoFrameReader(path: task.source)
+        let reader = try VideoFrameReader(path: task.source, window: task.window)
         let (choice, device) = try EncoderSelection.choose(codec: task.codec, preference: try EncoderPreference.parse(task.encoder), preset: task.preset)
         let frameRate = AVRational(num: task.frameRateNumerator, den: task.frameRateDenominator)
         // One thread per encoder, as in-process segment workers use: x264's rate control starts a fresh 2 s segment

@@ -17,10 +17,33 @@ extension SegmentEncoder: SegmentProcessor {
 /// Runs a task somewhere and returns its result; the rung files are in `task.output` when it returns.
 public typealias SegmentTaskExecutor = @Sendable (SegmentTask) throws -> SegmentTaskResult
 
-/// Writes a segment's frames as a standalone lossless file (x264 qp 0): a source segment that starts with
-/// a keyframe, decodes to exactly the frames the job decoded, and keeps the job's timestamps.
+/// Lets a task executor hand in a new result for a segment it already returned (a submitter whose farmer was
+/// caught cheating on a later segment redoes its earlier ones); the transcoder rewrites that segment's files.
+public final class SegmentReplacement: @unchecked Sendable {
+    private let lock = NSLock()
+    private var handler: ((SegmentTask, SegmentTaskResult) throws -> Void)?
+
+    public init() {}
+
+    func install(_ handler: @escaping (SegmentTask, SegmentTaskResult) throws -> Void) {
+        lock.withLock { self.handler = handler }
+    }
+
+    /// Replaces segment `task.index` with `result` (rung files in `task.output`).
+    public func replace(_ task: SegmentTask, with result: SegmentTaskResult) throws {
+        guard let handler = lock.withLock({ self.handler }) else {
+            throw TranscodeError.badTask("segment \(task.index) cannot be replaced: no transcode is running")
+        }
+        try handler(task, result)
+    }
+}
+
+/// Writes a segment's frames as a standalone high-quality file (x264 veryfast CRF 16, not lossless: a lossless
+/// mezzanine was 30–70× the source's bytes): a source segment that starts with a keyframe, decodes to as many
+/// frames as it was given, and keeps the job's timestamps. Used only where the source's own packets cannot be sent.
 public struct MezzanineWriter: Sendable {
     static let encoderName = "libx264"
+    static let options = ["preset": "veryfast", "crf": "16"]
     let width: Int
     let height: Int
     let timeBase: AVRational
@@ -36,7 +59,7 @@ public struct MezzanineWriter: Sendable {
     /// Writes `frames` to `path`; returns how many were written.
     public func write(to path: String, frames nextFrame: () throws -> Frame?, onFrame: () -> Void) throws -> Int {
         var settings = VideoEncoderSettings(encoderName: MezzanineWriter.encoderName, width: width, height: height, timeBase: timeBase, frameRate: frameRate)
-        settings.options = ["preset": "ultrafast", "qp": "0"]
+        settings.options = MezzanineWriter.options
         settings.threads = 1
         let encoder = try Encoder(video: settings)
         let scaler = Scaler(width: width, height: height, format: AV_PIX_FMT_YUV420P)
@@ -71,7 +94,7 @@ struct TaskSegmentProcessor: SegmentProcessor {
         let folder = workFolder.appendingPathComponent(String(format: "task_%05d", index))
         try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(at: folder) }
-        let source = folder.appendingPathComponent("source.ts").path
+        let source = folder.appendingPathComponent("source.media").path
         let output = folder.appendingPathComponent("out")
         try FileManager.default.createDirectory(at: output, withIntermediateDirectories: true)
         let written = try mezzanine.write(to: source, frames: frames, onFrame: onFrame)

@@ -68,12 +68,26 @@ public struct TranscodeReport: Codable, Sendable {
         public var playlist: String
     }
 
+    /// How the source was cut into tasks that run elsewhere (absent when encoded in this process).
+    public struct Cutting: Codable, Sendable {
+        /// `keyframes` (segments start at source keyframes) or `nominal` (every segment length, primed or mezzanine).
+        public var mode: String
+        /// Segments sent as their own packets, primed from an earlier keyframe, or as a mezzanine.
+        public var packets: Int
+        public var primed: Int
+        public var mezzanine: Int
+        /// Bytes of the source's video packets, and of everything sent to the encoders.
+        public var sourceVideoBytes: Int
+        public var bytesSent: Int
+    }
+
     public var prism: String
     public var source: Source
     public var encoding: Encoding
     public var renditions: [Rendition]
     public var audio: Audio?
     public var segments: [Segment]
+    public var cutting: Cutting?
     public var wallSeconds: Double
     public var cpuSeconds: Double
     public var decodeErrors: Int

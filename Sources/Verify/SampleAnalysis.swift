@@ -55,8 +55,14 @@ struct SampleEvidence {
     var isSubstituted: Bool {
         hashDistance > VerdictThresholds.substitutedHashDistance && quality.psnrY < VerdictThresholds.substitutedPsnr && !isBlack && !isMirrored
     }
+    /// The rendition frame repeats its predecessor while the source moved: an encoder's skipped frame (x264 does
+    /// this at low rates) — it looks like the source one frame earlier, which says nothing about timing.
+    var repeatsPrevious: Bool {
+        guard let renditionMotion, let sourceMotion, sourceMotion > 0 else { return false }
+        return renditionMotion < VerdictThresholds.frozenMotionShare * sourceMotion
+    }
     var isShifted: Bool {
-        guard bestOffset != 0, let aligned = offsetErrors[0], let best = offsetErrors[bestOffset] else { return false }
+        guard bestOffset != 0, !repeatsPrevious, let aligned = offsetErrors[0], let best = offsetErrors[bestOffset] else { return false }
         return best < VerdictThresholds.shiftedErrorShare * aligned
     }
     /// Frames whose content is wholly wrong carry no local evidence.

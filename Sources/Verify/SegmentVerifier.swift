@@ -23,10 +23,24 @@ public final class SegmentVerifier {
     /// Samples decoded and analysed together (bounds memory with `--full`).
     static let chunkSize = 12
 
-    /// Runs every check. Throws `VerificationInputError` or `MediaError` when the inputs cannot be checked.
-    public func run() throws -> (VerificationResult, VerificationReportData?) {
-        let started = Date()
-        let sourceIndex = try PacketIndex(path: request.source)
+    /// What the packets alone say: both files indexed, the rendition's shape, and the structural reasons.
+    struct Structure {
+        let source: PacketIndex
+        let rendition: PacketIndex
+        let reasons: [VerificationReason]
+        let wrongSize: Bool
+        let summary: VerificationResult.Structure
+    }
+
+    /// The checks that need no decoding (codec, size, frame count, duration, keyframe, bitrate): what every
+    /// rendition gets even when its pixels are not audited. Throws like `run()` for inputs that cannot be checked.
+    public func checkStructure() throws -> RenditionJudgement {
+        let structure = try readStructure()
+        return RenditionJudgement(accepted: structure.reasons.isEmpty, reasons: structure.reasons.map(\.code))
+    }
+
+    func readStructure() throws -> Structure {
+        let sourceIndex = try PacketIndex(path: request.source, window: request.sourceWindow)
         let renditionIndex = try PacketIndex(path: request.rendition)
         guard !sourceIndex.entries.isEmpty else { throw VerificationInputError.noFrames(path: request.source) }
         guard !renditionIndex.entries.isEmpty else { throw VerificationInputError.noFrames(path: request.rendition) }
@@ -50,11 +64,19 @@ public final class SegmentVerifier {
             throw VerificationInputError.sourceShorter(source: sourceIndex.durationSeconds, rendition: renditionIndex.durationSeconds)
         }
         reasons += structuralReasons(source: sourceIndex, rendition: renditionIndex)
-
-        let structure = VerificationResult.Structure(
+        let summary = VerificationResult.Structure(
             codec: rendition.codecName, width: rendition.width, height: rendition.height,
             bitrate: Int(renditionIndex.bitsPerSecond), durationSeconds: renditionIndex.durationSeconds,
             sourceDurationSeconds: sourceIndex.durationSeconds, startsWithKeyframe: renditionIndex.startsWithKeyFrame, decodeErrors: 0)
+        return Structure(source: sourceIndex, rendition: renditionIndex, reasons: reasons, wrongSize: wrongSize, summary: summary)
+    }
+
+    /// Runs every check. Throws `VerificationInputError` or `MediaError` when the inputs cannot be checked.
+    public func run() throws -> (VerificationResult, VerificationReportData?) {
+        let started = Date()
+        let checked = try readStructure()
+        let sourceIndex = checked.source, renditionIndex = checked.rendition, wrongSize = checked.wrongSize, structure = checked.summary
+        var reasons = checked.reasons
         if wrongSize {
             // Content cannot be compared at another shape; the verdict is already clear.
             return (VerificationResult(verdict: "reject", reasons: reasons, metrics: nil,

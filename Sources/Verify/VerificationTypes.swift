@@ -1,4 +1,5 @@
 import Foundation
+import Media
 
 /// What the submitter asked a farmer for, and how hard to look.
 public struct VerificationRequest: Sendable {
@@ -10,6 +11,8 @@ public struct VerificationRequest: Sendable {
     }
 
     public var source: String
+    /// The source frames the rendition was made from, when the source file holds more (decoder priming).
+    public var sourceWindow: SegmentWindow?
     public var rendition: String
     public var width: Int?
     public var height: Int?

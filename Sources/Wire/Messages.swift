@@ -151,18 +151,37 @@ public struct SegmentTask: Codable, Sendable, Equatable {
     public var preset: String?
     /// Extra encoder options by name.
     public var options: [String: String]
+    /// The frames of the source to encode when it holds more (it starts at an earlier keyframe); nil: every frame.
+    public var window: TaskWindow?
 
-    public init(source: ContentAddress, ladder: [TaskRung], codec: String, preset: String? = nil, options: [String: String] = [:]) {
+    public init(source: ContentAddress, ladder: [TaskRung], codec: String, preset: String? = nil, options: [String: String] = [:],
+                window: TaskWindow? = nil) {
         self.source = source
         self.ladder = ladder
         self.codec = codec
         self.preset = preset
         self.options = options
+        self.window = window
     }
 
     /// Content address of this task's canonical bytes, which a receipt refers to.
     public func address() throws -> ContentAddress {
         ContentAddress(hashing: try WireCoding.canonicalBytes(self))
+    }
+}
+
+/// Presentation times [start, end) in a time base of numerator/denominator seconds per tick.
+public struct TaskWindow: Codable, Sendable, Equatable {
+    public var start: Int64
+    public var end: Int64
+    public var timeBaseNumerator: Int32
+    public var timeBaseDenominator: Int32
+
+    public init(start: Int64, end: Int64, timeBaseNumerator: Int32, timeBaseDenominator: Int32) {
+        self.start = start
+        self.end = end
+        self.timeBaseNumerator = timeBaseNumerator
+        self.timeBaseDenominator = timeBaseDenominator
     }
 }
 
@@ -227,4 +246,24 @@ public struct SegmentReceipt: Codable, Sendable, Equatable {
         self.encoder = encoder
         self.timings = timings
     }
+}
+
+/// How far a farmer's claims have been borne out by challenges.
+public enum ClaimStatus: String, Codable, Sendable, Comparable {
+    /// Its latest challenge passed.
+    case proven
+    /// Never challenged.
+    case unchallenged
+    /// Its latest challenge failed.
+    case disproven
+
+    private var rank: Int {
+        switch self {
+        case .proven: return 0
+        case .unchallenged: return 1
+        case .disproven: return 2
+        }
+    }
+
+    public static func < (lhs: ClaimStatus, rhs: ClaimStatus) -> Bool { lhs.rank < rhs.rank }
 }

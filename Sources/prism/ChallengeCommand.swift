@@ -1,8 +1,6 @@
 import ArgumentParser
+import FarmClient
 import Foundation
-#if canImport(FoundationNetworking)
-import FoundationNetworking
-#endif
 import Honesty
 import Logging
 import Media
@@ -45,12 +43,12 @@ struct ChallengeCommand: ParsableCommand {
         FFmpegLibrary.setLogLevel(verbose: false)
         let identity = try KeyFileOption.load(key)
         let client = FarmerClient(baseURL: farmer, identity: identity, timeout: 30)
-        do { try client.capabilities() } catch { throw CommandFailure.badInput("cannot reach farmer \(farmer): \(error)") }
+        do { _ = try FarmHTTP.wait { try await client.capabilities() } } catch { throw CommandFailure.badInput("cannot reach farmer \(farmer): \(error)") }
         let seedValue = try seed.map { text -> UInt64 in
             guard let value = UInt64(text, radix: 16) else { throw CommandFailure.badInput("--seed must be hex") }
             return value
         }
-        let report = try Self.challenge(client, identity: identity, registry: registry, logger: logger) { challenge in
+        let report = try FarmerChallenge.challenge(client, identity: identity, registry: registry, logger: logger) { challenge in
             challenge.deadlineFactor = deadlineFactor
             if let seedValue { challenge.seed = seedValue }
         }
@@ -67,16 +65,5 @@ struct ChallengeCommand: ParsableCommand {
             for finding in report.findings { print("finding: \(finding)") }
         }
         if !report.passed { throw ExitCode(1) }
-    }
-
-    /// One challenge of a farmer whose capabilities `client` has fetched, every rendition through the full
-    /// verifier, the signed result posted to `registry` when given. `prism submit` re-challenges through this too.
-    static func challenge(_ client: FarmerClient, identity: SigningIdentity, registry: String?, logger: Logger,
-                          adjust: (inout FarmerChallenge) -> Void = { _ in }) throws -> ChallengeReport {
-        var challenge = FarmerChallenge(client: client, judge: SubmitCommand.judge(logger: logger), logger: logger)
-        adjust(&challenge)
-        return try challenge.run(publishing: registry.map { url in
-            { RegistryPost.send($0, path: WirePath.challenges, to: url, identity: identity, logger: logger) }
-        })
     }
 }

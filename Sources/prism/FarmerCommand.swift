@@ -81,7 +81,8 @@ struct FarmerCommand: AsyncParsableCommand {
                 executor = { try SegmentTaskRunner.run($0, alteration: alteration) }
             default: throw CommandFailure.badInput("unknown sandbox '\(sandbox)': choose plain or none")
             }
-            let capabilities = try Self.measureCapabilities(sessions: sessions, overclaim: misbehavior == .overclaim, logger: logger)
+            let capabilities = try FarmerClaims.measure(executor: executor, sessions: sessions, inflation: misbehavior?.throughputInflation ?? 1,
+                                                        extraEncoders: misbehavior == .overclaim ? ["h264_nvenc"] : [], version: PrismVersion.string)
             let store = try TaskStore(root: URL(fileURLWithPath: data))
             if let misbehavior { logger.warning("MISBEHAVING ON PURPOSE: \(misbehavior.rawValue). This farmer is dishonest; it says so in its capabilities.") }
             var configuration = FarmerConfiguration(identity: identity, store: store, advertisedURL: advertise ?? "http://\(address)",
@@ -95,35 +96,6 @@ struct FarmerCommand: AsyncParsableCommand {
                 print("listening on http://\(address.host):\(port) as \(identity.publicIdentity)")
                 logger.info("farmer \(identity.publicIdentity): \(capabilities.sessions) sessions, encoders \(capabilities.encoders.joined(separator: ",")), \(String(format: "%.0f", capabilities.framesPerSecond)) fps at 720p")
             }
-        }
-
-        /// Claims from what really opens and a short measurement here (inflated only under `overclaim`).
-        static func measureCapabilities(sessions: Int?, overclaim: Bool, logger: Logger) throws -> FarmerCapabilities {
-            // Throughput is claimed the way a challenge measures it: a 720p/480p/360p task, in 720p-equivalent frames per second.
-            var bench = HostBenchmark()
-            bench.segmentSeconds = 1
-            bench.rungs = [LadderRung(height: 720, bitrate: 3_000_000)]
-            bench.encoders = ["libx264"]
-            bench.maximumSessions = sessions == nil ? 4 : 1
-            let report = try bench.run()
-            var encoders = EncoderFamily.allCases.flatMap { family in
-                VideoCodec.allCases.compactMap { codec -> String? in
-                    guard let name = family.encoderName(for: codec) else { return nil }
-                    if family == .software { return name }
-                    if case .success = EncoderSelection.openSession(family: family, codec: codec) { return name }
-                    return nil
-                }
-            }
-            let pixelWork = HostBenchmark.capacityLadder.reduce(0.0) { $0 + Double($1.height * $1.height) } / Double(720 * 720)
-            let oneSession = report.sessions?.trials.first?.slowestSeconds ?? 0
-            var fps = oneSession > 0 ? Double(report.frameRate) * bench.segmentSeconds * pixelWork / oneSession : 0
-            if overclaim {
-                encoders.append("h264_nvenc")
-                fps *= 4
-            }
-            let measuredSessions = max(1, report.sessions?.capacity ?? 1)
-            return FarmerCapabilities(encoders: encoders, framesPerSecond: fps, sessions: sessions ?? measuredSessions, pricePerMinute: 0,
-                                      version: PrismVersion.string)
         }
     }
 }

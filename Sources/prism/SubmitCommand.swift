@@ -1,12 +1,9 @@
 import ArgumentParser
+import FarmClient
 import Foundation
-#if canImport(FoundationNetworking)
-import FoundationNetworking
-#endif
 import Honesty
 import Logging
 import Media
-import Registry
 import Submitter
 import Transcode
 import Verify
@@ -18,11 +15,15 @@ struct SubmitCommand: ParsableCommand {
         commandName: "submit",
         abstract: "Transcode a video on farmers, verifying every segment they return.",
         discussion: """
-        Cuts INPUT into segments (each a lossless mezzanine that starts with a keyframe), sends each to a \
-        farmer with a free session (from --farmers, or the registry's list best first), checks the signed \
-        receipt and the output hashes, verifies every rendition against its source segment with \
-        `prism verify`'s engine, and moves a rejected, failed or stalled segment to another farmer. The \
-        ladder is written exactly as `prism transcode` writes it.
+        Cuts INPUT into segments without decoding it: at its own keyframes when they come at least every \
+        max(2 × --segment-seconds, 3 s), each segment sent as exactly its own packets; otherwise every \
+        --segment-seconds, each sent as the packets from the keyframe before it with the frames to encode named, \
+        or as a high-quality mezzanine when that is fewer bytes. Audio stays here. Each segment goes to a farmer \
+        with a free session (from --farmers, or the registry's list best first); the signed receipt, the output \
+        hashes and each rendition's structure are always checked, and its pixels with `prism verify`'s engine for \
+        the share of segments --audit-rate draws at random (all of them for farmers not proven). A rejected, \
+        failed or stalled segment moves to another farmer; a farmer that fails an audit is dropped and its other \
+        segments are verified in full and redone where they fail. The ladder is written as `prism transcode` writes it.
 
         With --registry, farmers whose claims were proven get segments first, unchallenged ones next, and \
         those whose claims were disproven only when no other farmer is left. Before the job, each farmer \
@@ -30,8 +31,8 @@ struct SubmitCommand: ParsableCommand {
         --rechallenge-mean) is challenged as `prism challenge` does it, at most --rechallenge-limit of them; \
         results go to the registry, and a farmer that fails is left out of the job unless no other remains.
 
-        --json prints {"segments", "renditions", "accepted", "retried", "farmers": [...], "rejections": [...], \
-        "challenges": [{"farmer", "id", "passed", "findings"}]}.
+        --json prints {"segments", "renditions", "accepted", "retried", "bytesUp", "bytesDown", "verifySeconds", \
+        "cpuSeconds", "audit", "cutting", "farmers": [...], "rejections": [...], "challenges": [{"farmer", "id", "passed", "findings"}]}.
         """)
 
     @Argument(help: "The video to transcode.")
@@ -61,6 +62,16 @@ struct SubmitCommand: ParsableCommand {
     @Option(help: "With --registry: farmers challenged at most before one job (picked at random among the due ones).")
     var rechallengeLimit: Int = ChallengeSchedule.defaultMaximumPerJob
 
+    @Option(help: ArgumentHelp("Share of each farmer's segments whose pixels are checked (0.01 to 1); default 1 for unknown farmers, \(AuditPolicy.provenRate) for proven ones. Every rendition always gets the receipt, hash and structure checks.",
+                               valueName: "rate"))
+    var auditRate: String?
+
+    @Option(help: ArgumentHelp("all: check every segment's pixels whatever the farmer's standing; sampled: by --audit-rate (default).", valueName: "mode"))
+    var audit: String = "sampled"
+
+    @Option(help: ArgumentHelp("Draw audits from this seed (hex) to reproduce a run, instead of the system's CSPRNG.", valueName: "hex"))
+    var auditSeed: String?
+
     @OptionGroup var outputFlags: OutputFlags
 
     func run() throws {
@@ -71,44 +82,55 @@ struct SubmitCommand: ParsableCommand {
         guard rechallengeLimit >= 0 else { throw CommandFailure.badInput("--rechallenge-limit must be 0 or more") }
         let rechallengeInterval: TimeInterval?
         do { rechallengeInterval = try ChallengeSchedule.parseMeanInterval(rechallengeMean) } catch { throw CommandFailure.badInput("\(error)") }
+        guard audit == "all" || audit == "sampled" else { throw CommandFailure.badInput("--audit must be all or sampled, not '\(audit)'") }
+        let policy: AuditPolicy
+        do { policy = AuditPolicy(fixedRate: try auditRate.map(AuditPolicy.parseRate), everything: audit == "all") } catch {
+            throw CommandFailure.badInput("\(error)")
+        }
+        let seedValue = try auditSeed.map { text -> UInt64 in
+            guard let value = UInt64(text, radix: 16) else { throw CommandFailure.badInput("--audit-seed must be hex, not '\(text)'") }
+            return value
+        }
+        let cpuAtStart = processCPUSeconds()
         let identity = try KeyFileOption.load(key)
         var options = try ladderOptions.transcodeOptions()
         options.encoder = .software
         _ = try PresetScale.options(for: options.preset, encoder: options.codec.softwareEncoder, codec: options.codec)
 
-        let listed: [ListedFarmer] = try farmers.map { $0.split(separator: ",").map { ListedFarmer(url: String($0).trimmingCharacters(in: .whitespaces)) } }
-            ?? Self.farmersFromRegistry(registry!, logger: logger)
-        var reachable: [(farmer: ListedFarmer, client: FarmerClient)] = []
-        for farmer in listed {
-            let client = FarmerClient(baseURL: farmer.url, identity: identity, timeout: taskTimeout)
-            do {
-                let announcement = try client.capabilities()
-                if let misbehave = announcement.misbehave { logger.warning("\(farmer.url) says it misbehaves on purpose (\(misbehave))") }
-                reachable.append((farmer, client))
-            } catch {
-                logger.warning("skipping farmer \(farmer.url): \(error)")
-            }
+        let listed: [ListedFarmer]
+        if let farmers {
+            listed = farmers.split(separator: ",").map { ListedFarmer(url: String($0).trimmingCharacters(in: .whitespaces)) }
+        } else {
+            do { listed = try FarmerRoster.fromRegistry(registry!) } catch { throw CommandFailure.badInput("cannot read the farmer list of registry \(registry!): \(error)") }
         }
-        guard !reachable.isEmpty else { throw CommandFailure.badInput("no usable farmer among \(listed.map(\.url).joined(separator: ", "))") }
-        var challenges: [ChallengeOutcome] = []
+        var roster = FarmerRoster(listed, identity: identity, timeout: taskTimeout, logger: logger)
+        guard !roster.entries.isEmpty else { throw CommandFailure.badInput("no usable farmer among \(listed.map(\.url).joined(separator: ", "))") }
         if let registry, farmers == nil, let rechallengeInterval, rechallengeLimit > 0 {
-            let schedule = ChallengeSchedule(meanInterval: rechallengeInterval, maximumPerJob: rechallengeLimit)
-            (reachable, challenges) = Self.rechallenge(reachable, schedule: schedule, identity: identity, registry: registry, logger: logger)
+            roster.rechallenge(schedule: ChallengeSchedule(meanInterval: rechallengeInterval, maximumPerJob: rechallengeLimit),
+                               identity: identity, registry: registry, logger: logger)
         }
-        // The registry's order, with this job's challenges moving a farmer into its new tier.
-        let ranked = reachable.enumerated().sorted { ($0.element.farmer.tier, $0.offset) < ($1.element.farmer.tier, $1.offset) }.map(\.element)
+        let ranked = roster.ranked
+        let challenges = roster.challenges
         if registry != nil && farmers == nil {
             logger.info("farmers by claims: \(ranked.map { "\($0.farmer.url) \($0.farmer.claims?.rawValue ?? "unknown")" }.joined(separator: ", "))")
         }
         let claimsByURL = Dictionary(ranked.map { ($0.client.baseURL, $0.farmer.claims?.rawValue) }, uniquingKeysWith: { first, _ in first })
-        let registryURL = registry
+        let verdictSink: VerdictSink? = registry.map { url in
+            { verdict in
+                try? FarmHTTP.wait { await RegistryClient(baseURL: url).postLogged(verdict, path: WirePath.verdicts, identity: identity, logger: logger) }
+            }
+        }
+        let claimsOf = Dictionary(ranked.map { (ObjectIdentifier($0.client), $0.farmer.claims) }, uniquingKeysWith: { first, _ in first })
         let dispatcher = FarmDispatcher(farmers: ranked.filter { $0.farmer.claims != .disproven }.map(\.client),
                                         lastResort: ranked.filter { $0.farmer.claims == .disproven }.map(\.client),
-                                        identity: identity, judge: Self.judge(logger: logger),
-                                        verdicts: registryURL.map { url -> VerdictSink in
-                                            { RegistryPost.send($0, path: WirePath.verdicts, to: url, identity: identity, logger: logger) }
-                                        },
-                                        logger: logger)
+                                        identity: identity, judge: SegmentVerifier.judge(logger: logger),
+                                        auditRate: { policy.rate(claims: claimsOf[ObjectIdentifier($0)] ?? nil) },
+                                        verdicts: verdictSink, logger: logger)
+        defer { dispatcher.close() }
+        dispatcher.auditSeed = seedValue
+        let replacement = SegmentReplacement()
+        dispatcher.replacement = replacement
+        options.segmentReplacement = replacement
         let journal = try SubmitJournal.open(forOutput: URL(fileURLWithPath: output), logger: logger)
         dispatcher.journal = journal
         defer { journal.close() }
@@ -129,7 +151,10 @@ struct SubmitCommand: ParsableCommand {
         if outputFlags.json {
             let result = SubmitSummary(segments: report.segments.count, renditions: report.renditions.count, accepted: summary.accepted,
                                        retried: summary.retried, resumed: summary.resumed, networkSeconds: summary.networkSeconds,
-                                       verifySeconds: summary.verifySeconds, bytesUp: summary.bytesUp, bytesDown: summary.bytesDown, farmers: summary.farmers, rejections: summary.rejections,
+                                       verifySeconds: summary.verifySeconds, cpuSeconds: processCPUSeconds() - cpuAtStart,
+                                       bytesUp: summary.bytesUp, bytesDown: summary.bytesDown,
+                                       audit: .init(mode: audit, rate: policy.fixedRate, screened: summary.screened, redone: summary.redone),
+                                       cutting: report.cutting, farmers: summary.farmers, rejections: summary.rejections,
                                        challenges: challenges, master: "\(output)/master.m3u8")
             let encoder = JSONEncoder()
             encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
@@ -137,95 +162,6 @@ struct SubmitCommand: ParsableCommand {
         }
     }
 
-    /// Every returned rendition goes through the full verifier against its source segment.
-    static func judge(logger: Logger) -> RenditionJudge {
-        { source, rendition, rung, codec in
-            var request = VerificationRequest(source: source, rendition: rendition)
-            request.width = rung.width
-            request.height = rung.height
-            request.bitrate = rung.bitrate
-            request.codec = codec.rawValue
-            let (result, _) = try SegmentVerifier(request: request, logger: logger).run()
-            return RenditionJudgement(accepted: result.verdict == "accept", reasons: result.reasons.map(\.code))
-        }
-    }
-
-    static func farmersFromRegistry(_ registry: String, logger: Logger) throws -> [ListedFarmer] {
-        guard let url = URL(string: registry.trimmingCharacters(in: CharacterSet(charactersIn: "/")) + WirePath.farmers),
-              let data = try? Data(contentsOf: url) else {
-            throw CommandFailure.badInput("cannot reach registry \(registry)")
-        }
-        guard let list = try? JSONDecoder().decode(FarmerList.self, from: data) else {
-            throw CommandFailure.badInput("\(registry) did not answer with a farmer list")
-        }
-        return list.farmers.map { ListedFarmer(url: $0.url, claims: $0.reputation.claims,
-                                               lastChallenged: $0.lastChallengedAt.map { Date(timeIntervalSince1970: TimeInterval($0)) }) }
-    }
-
-    /// Challenges the farmers `schedule` finds due (as `prism challenge --registry` would), posting each result;
-    /// returns the farmers with their claims brought up to date, less those that failed (unless none would remain).
-    static func rechallenge(_ farmers: [(farmer: ListedFarmer, client: FarmerClient)], schedule: ChallengeSchedule, identity: SigningIdentity,
-                            registry: String, logger: Logger) -> ([(farmer: ListedFarmer, client: FarmerClient)], [ChallengeOutcome]) {
-        let due = schedule.pick(Array(farmers.indices), lastChallenged: { farmers[$0].farmer.lastChallenged })
-        guard !due.isEmpty else { return (farmers, []) }
-        logger.info("re-challenging \(due.map { farmers[$0].farmer.url }.joined(separator: ", ")) before the job")
-        var updated = farmers, outcomes: [ChallengeOutcome] = [], failed: Set<Int> = []
-        for index in due {
-            let (farmer, client) = farmers[index]
-            let id = client.announcement?.farmer.description ?? ""
-            do {
-                let report = try ChallengeCommand.challenge(client, identity: identity, registry: registry, logger: logger)
-                updated[index].farmer.claims = report.passed ? .proven : .disproven
-                if !report.passed { failed.insert(index) }
-                outcomes.append(ChallengeOutcome(farmer: farmer.url, id: id, passed: report.passed, findings: report.findings, error: nil))
-                let verdict = report.passed ? "passed" : "failed: \(report.findings.joined(separator: "; "))"
-                if report.passed { logger.info("challenge of \(farmer.url) \(verdict)") } else { logger.warning("challenge of \(farmer.url) \(verdict)") }
-            } catch let error as FarmerCallError {
-                // Gone or refusing: no result to publish, and no farmer to send segments to.
-                failed.insert(index)
-                outcomes.append(ChallengeOutcome(farmer: farmer.url, id: id, passed: false, findings: [], error: error.description))
-                logger.warning("challenge of \(farmer.url) could not run: \(error)")
-            } catch {
-                // Our side failed (making the clip, writing files): the farmer keeps the standing it had.
-                outcomes.append(ChallengeOutcome(farmer: farmer.url, id: id, passed: false, findings: [], error: "\(error)"))
-                logger.warning("challenge of \(farmer.url) could not run here: \(error)")
-            }
-        }
-        let remaining = updated.indices.filter { !failed.contains($0) }.map { updated[$0] }
-        if remaining.isEmpty {
-            logger.warning("every farmer failed its challenge: using them anyway, as last resorts")
-            return (updated, outcomes)
-        }
-        for index in failed.sorted() { logger.warning("leaving \(updated[index].farmer.url) out of this job: it failed its challenge") }
-        return (remaining, outcomes)
-    }
-}
-
-/// A farmer to send segments to, with what the registry says of its claims (nil: given with --farmers).
-struct ListedFarmer {
-    var url: String
-    var claims: ClaimStatus?
-    var lastChallenged: Date?
-
-    /// Proven first, then unchallenged (or unknown), then disproven.
-    var tier: Int {
-        switch claims {
-        case .proven: return 0
-        case .unchallenged, nil: return 1
-        case .disproven: return 2
-        }
-    }
-}
-
-/// One challenge `prism submit` ran before its job.
-struct ChallengeOutcome: Encodable {
-    /// The farmer's URL and identity.
-    let farmer: String
-    let id: String
-    let passed: Bool
-    let findings: [String]
-    /// Why the challenge could not run, when it could not.
-    let error: String?
 }
 
 /// The `--json` summary of a submit (DESIGN.md's shape).
@@ -237,8 +173,21 @@ struct SubmitSummary: Encodable {
     let resumed: Int
     let networkSeconds: Double
     let verifySeconds: Double
+    /// CPU seconds (user + system) this submit process used, start to finish.
+    let cpuSeconds: Double
     let bytesUp: Int
     let bytesDown: Int
+    /// How pixels were audited: the mode, the rate asked for every farmer (nil: by standing, each farmer's rate in
+    /// `farmers`), segments accepted on the cheap checks alone, segments redone after their farmer was caught.
+    struct Audit: Encodable {
+        let mode: String
+        let rate: Double?
+        let screened: Int
+        let redone: Int
+    }
+    let audit: Audit
+    /// How the source was cut: keyframes or nominal, segments by carriage, bytes of source video and sent.
+    let cutting: TranscodeReport.Cutting?
     let farmers: [DispatchSummary.FarmerTally]
     let rejections: [DispatchSummary.Rejection]
     let challenges: [ChallengeOutcome]

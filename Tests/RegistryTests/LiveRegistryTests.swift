@@ -52,13 +52,15 @@ import Wire
         defer { folder.remove() }
         let db = "sqlite:" + folder.path("registry.sqlite")
         let farmer = TestParty()
-        let first = try LiveRegistry(db: db)
+        // What is tested is the file, not the heartbeat's lifetime: a long TTL keeps a slow restart from listing nobody.
+        let ttl = ["--heartbeat-ttl", "3600"]
+        let first = try LiveRegistry(db: db, extraArguments: ttl)
         let posted = try await first.request("POST", WirePath.heartbeats,
                                              body: try farmer.signed(farmer.announcement(), path: WirePath.heartbeats, at: Date()))
         #expect(posted.status == 200)
         #expect(first.stop() == 0)
 
-        let second = try LiveRegistry(db: db)
+        let second = try LiveRegistry(db: db, extraArguments: ttl)
         defer { second.stop() }
         let list = try JSONDecoder().decode(FarmerList.self, from: try await second.request("GET", WirePath.farmers).body)
         #expect(list.farmers.map(\.id) == [farmer.id])

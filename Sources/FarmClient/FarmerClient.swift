@@ -1,0 +1,123 @@
+import AsyncHTTPClient
+import Foundation
+import NIOCore
+import NIOHTTP1
+import Wire
+
+/// Calls to one farmer, every request signed by the caller, every reply checked; bodies stream from and to files.
+public final class FarmerClient: @unchecked Sendable {
+    public let baseURL: String
+    let identity: SigningIdentity
+    /// Seconds one call may take, from connecting to the last byte of the reply.
+    public let timeout: Double
+    /// Largest rendition accepted from a farmer (a 10 s 4K segment at 50 Mbit/s is about 60 MB).
+    public static let maximumOutputBytes = 256 << 20
+    /// The key this client signs with (a challenger opens a second client with a longer timeout).
+    public var identityForChallenges: SigningIdentity { identity }
+    private let lock = NSLock()
+    private var announced: FarmerAnnouncement?
+
+    /// Filled by `capabilities()`: who this farmer proved to be.
+    public var announcement: FarmerAnnouncement? { lock.withLock { announced } }
+
+    public init(baseURL: String, identity: SigningIdentity, timeout: TimeInterval) {
+        self.baseURL = baseURL.hasSuffix("/") ? String(baseURL.dropLast()) : baseURL
+        self.identity = identity
+        self.timeout = timeout
+    }
+
+    /// Fetches and checks the farmer's signed capabilities (the signer must be the farmer it names).
+    @discardableResult
+    public func capabilities() async throws -> FarmerAnnouncement {
+        let reply = try await FarmHTTP.send(baseURL + FarmerPath.capabilities, method: .GET, timeout: timeout)
+        guard reply.status == 200 else { throw FarmerCallError.refused(url: baseURL, status: reply.status, message: reply.text) }
+        let envelope = try decodeEnvelope(reply.bytes)
+        let announcement: FarmerAnnouncement = try open(envelope, path: FarmerPath.capabilities)
+        guard announcement.farmer == envelope.signer else { throw FarmerCallError.badReply(url: baseURL, reason: "capabilities signed by another key") }
+        lock.withLock { announced = announcement }
+        return announcement
+    }
+
+    /// Sends a task with its source segment (streamed from `sourceFile`); returns the farmer's signed receipt after checking it.
+    public func submit(_ task: SegmentTask, sourceFile: String) async throws -> SegmentReceipt {
+        let envelope = try SignedEnvelope.sign(task, method: "POST", path: FarmerPath.tasks, by: identity)
+        var headers = HTTPHeaders()
+        headers.add(name: SignedEnvelope.headerName, value: try envelope.headerValue())
+        headers.add(name: "Content-Type", value: "application/octet-stream")
+        let body: HTTPClientRequest.Body
+        do { body = try FarmHTTP.fileBody(sourceFile) } catch {
+            throw FarmerCallError.refused(url: baseURL, status: 0, message: "cannot read \(sourceFile): \(error)")
+        }
+        let reply = try await FarmHTTP.send(baseURL + FarmerPath.tasks, method: .POST, headers: headers, body: body, timeout: timeout)
+        if reply.status == 503 {
+            let retry = reply.headers.first(name: "Retry-After").flatMap(Double.init).map { min(max($0, 0.1), 60) } ?? 1
+            throw FarmerCallError.busy(url: baseURL, retryAfter: retry)
+        }
+        if reply.status >= 500 { throw FarmerCallError.unavailable(url: baseURL, reason: "HTTP \(reply.status): \(reply.text)") }
+        guard reply.status == 200 else { throw FarmerCallError.refused(url: baseURL, status: reply.status, message: reply.text) }
+        let signed = try decodeEnvelope(reply.bytes)
+        let receipt: SegmentReceipt = try open(signed, path: FarmerPath.tasks)
+        guard receipt.farmer == signed.signer, announcement.map({ $0.farmer == signed.signer }) ?? true else {
+            throw FarmerCallError.badReply(url: baseURL, reason: "receipt not signed by the farmer")
+        }
+        guard receipt.input == task.source, receipt.task == (try task.address()) else {
+            throw FarmerCallError.badReply(url: baseURL, reason: "receipt is for another task or input")
+        }
+        return receipt
+    }
+
+    /// Streams one rung's output of a task this client sent into `file`; returns its content address and size.
+    public func output(of task: SegmentTask, height: Int, to file: String) async throws -> (address: ContentAddress, bytes: Int) {
+        let key = FarmerPath.taskKey(task: try task.address(), submitter: identity.publicIdentity)
+        let path = FarmerPath.output(task: key, height: height)
+        let envelope = try SignedEnvelope.sign(body: Data(), method: "GET", path: path, by: identity)
+        var headers = HTTPHeaders()
+        headers.add(name: SignedEnvelope.headerName, value: try envelope.headerValue())
+        let (reply, address, bytes) = try await FarmHTTP.download(baseURL + path, headers: headers, to: file, timeout: timeout,
+                                                                  maximumBytes: Self.maximumOutputBytes)
+        guard let address else {
+            if reply.status >= 500 { throw FarmerCallError.unavailable(url: baseURL, reason: "HTTP \(reply.status)") }
+            throw FarmerCallError.refused(url: baseURL, status: reply.status, message: reply.text)
+        }
+        return (address, bytes)
+    }
+
+    /// Times `bytes` random bytes up to the farmer, then `bytes` down; returns bits per second each way.
+    public func measureBandwidth(uploadBytes: Int, downloadBytes: Int) async throws -> (up: Double, down: Double) {
+        var generator = SystemRandomNumberGenerator()
+        var payload = [UInt8](repeating: 0, count: uploadBytes)
+        for index in payload.indices { payload[index] = UInt8.random(in: 0...255, using: &generator) }
+        func timed(_ probe: BandwidthProbe, body: [UInt8]) async throws -> Double {
+            let envelope = try SignedEnvelope.sign(probe, method: "POST", path: FarmerPath.bandwidth, by: identity)
+            var headers = HTTPHeaders()
+            headers.add(name: SignedEnvelope.headerName, value: try envelope.headerValue())
+            let started = Date()
+            let reply = try await FarmHTTP.send(baseURL + FarmerPath.bandwidth, method: .POST, headers: headers,
+                                                body: .bytes(ByteBuffer(bytes: body)), timeout: timeout, maximumBytes: BandwidthProbe.maximumBytes)
+            guard reply.status == 200, reply.body.readableBytes == probe.downloadBytes else {
+                throw FarmerCallError.badReply(url: baseURL, reason: "bandwidth probe answered HTTP \(reply.status) with \(reply.body.readableBytes) bytes")
+            }
+            return max(Date().timeIntervalSince(started), 1e-6)
+        }
+        let up = try await timed(BandwidthProbe(uploadBytes: uploadBytes, downloadBytes: 0), body: payload)
+        let down = try await timed(BandwidthProbe(uploadBytes: 0, downloadBytes: downloadBytes), body: [])
+        return (Double(uploadBytes * 8) / up, Double(downloadBytes * 8) / down)
+    }
+
+    private func decodeEnvelope(_ body: Data) throws -> SignedEnvelope {
+        do { return try JSONDecoder().decode(SignedEnvelope.self, from: body) } catch {
+            throw FarmerCallError.badReply(url: baseURL, reason: "reply is not a signed envelope")
+        }
+    }
+
+    /// Checks a signed response envelope (signature and freshness) and decodes its body.
+    private func open<Message: Decodable>(_ envelope: SignedEnvelope, path: String) throws -> Message {
+        let verifier = EnvelopeVerifier()
+        do {
+            _ = try verifier.verify(envelope, method: SignedEnvelope.responseMethod, path: path)
+            return try envelope.decodeBody(Message.self)
+        } catch {
+            throw FarmerCallError.badReply(url: baseURL, reason: "\(error)")
+        }
+    }
+}

@@ -1,0 +1,30 @@
+import Logging
+
+/// A verifier's answer on one returned rendition.
+public struct RenditionJudgement: Sendable {
+    public var accepted: Bool
+    public var reasons: [String]
+    public init(accepted: Bool, reasons: [String]) {
+        self.accepted = accepted
+        self.reasons = reasons
+    }
+}
+
+/// Checks a rendition against its source segment as a request describes them (submitters and challengers
+/// take one, so tests can put a counting or failing judge in its place).
+public typealias RenditionJudge = @Sendable (VerificationRequest) throws -> RenditionJudgement
+
+extension SegmentVerifier {
+    /// The judge that runs every check of this verifier.
+    public static func judge(logger: Logger) -> RenditionJudge {
+        { request in
+            let (result, _) = try SegmentVerifier(request: request, logger: logger).run()
+            return RenditionJudgement(accepted: result.verdict == "accept", reasons: result.reasons.map(\.code))
+        }
+    }
+}
+
+extension SegmentVerifier {
+    /// The judge that runs only the checks needing no decoding (`checkStructure()`): for renditions not audited.
+    public static let screen: RenditionJudge = { request in try SegmentVerifier(request: request).checkStructure() }
+}
