@@ -120,7 +120,7 @@ public final class FarmDispatcher: @unchecked Sendable {
     /// `judge` runs every check; `screen` only the cheap ones (a rendition its farmer's audit rate did not pick);
     /// `auditRate` gives each farmer's share of audited segments.
     public init(farmers: [FarmerClient], lastResort: [FarmerClient] = [], identity: SigningIdentity, judge: @escaping RenditionJudge,
-                screen: @escaping RenditionJudge = SegmentVerifier.screen, auditRate: (FarmerClient) -> Double = { _ in 1 },
+                screen: RenditionJudge? = nil, auditRate: (FarmerClient) -> Double = { _ in 1 },
                 verdicts: VerdictSink?, logger: Logger) {
         farms = (farmers.map { ($0, false) } + lastResort.map { ($0, true) }).compactMap { client, lastResort in
             client.announcement.map { Farm(client: client, id: $0.farmer, sessions: max(1, $0.capabilities.sessions), lastResort: lastResort,
@@ -129,7 +129,7 @@ public final class FarmDispatcher: @unchecked Sendable {
         holding = FileManager.default.temporaryDirectory.appendingPathComponent("prism-held-\(UUID().uuidString.prefix(12))")
         self.identity = identity
         self.judge = judge
-        self.screen = screen
+        self.screen = screen ?? SegmentVerifier.screen(logger: logger)
         self.verdicts = verdicts
         self.logger = logger
     }

@@ -198,6 +198,13 @@ extension IntegrityFindings {
 
 /// Quality relative to the verifier's own reference encode at the asked bitrate.
 enum QualityJudgement {
+    /// For a rendition that spent well under the asked rate: its quality reached what the asked rate buys (within
+    /// the margin), or is high enough that more bits would not show.
+    static func qualityHolds(_ floor: VerificationResult.QualityFloor) -> Bool {
+        floor.renditionPsnrY >= VerdictThresholds.underspentTransparentPsnr
+            || floor.referencePsnrY - floor.renditionPsnrY <= VerdictThresholds.underspentMarginDb
+    }
+
     static func reasons(_ floor: VerificationResult.QualityFloor) -> [VerificationReason] {
         var reasons: [VerificationReason] = []
         let gap = floor.referencePsnrY - floor.renditionPsnrY

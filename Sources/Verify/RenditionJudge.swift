@@ -26,5 +26,11 @@ extension SegmentVerifier {
 
 extension SegmentVerifier {
     /// The judge that runs only the checks needing no decoding (`checkStructure()`): for renditions not audited.
-    public static let screen: RenditionJudge = { request in try SegmentVerifier(request: request).checkStructure() }
+    /// A rendition that spent well under the asked rate goes on to the pixel checks, which judge it by its quality.
+    public static func screen(logger: Logger) -> RenditionJudge {
+        { request in
+            let verifier = SegmentVerifier(request: request, logger: logger)
+            return try verifier.needsPixels() ? try judge(logger: logger)(request) : try verifier.checkStructure()
+        }
+    }
 }

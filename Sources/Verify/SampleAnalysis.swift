@@ -350,10 +350,14 @@ final class SampleAnalysis {
         // Rate control moves bits between frames (x264 starves the frames after a segment's keyframe, then
         // catches up), and the whole rendition's bitrate is judged on its own; here the reference gets what
         // the rendition spent on these frames, when that is less than asked, so the floor compares encoders.
-        let bitrate = renditionSpend(endingAt: i).map { min(asked, $0) } ?? asked
+        // A rendition that spent well under the asked rate overall is judged against what the asked rate buys.
+        let underspent = request.bitrate != nil && aligner.rendition.bitsPerSecond < VerdictThresholds.bitrateLow * Double(asked)
+        let bitrate = underspent ? asked : (renditionSpend(endingAt: i).map { min(asked, $0) } ?? asked)
         let entries = aligner.rendition.entries
         let keyframe = entries[...min(i, entries.count - 1)].last { $0.isKeyFrame }
-        let (encoded, rateFactor, keyframeQP, framesEncoded) = try QualityReference.encode(scaled.map(\.0), bitrate: bitrate, keyframeBytes: keyframe?.size,
+        // Judging what the asked rate buys, the reference keyframe is not held to the rendition's (a starved one).
+        let (encoded, rateFactor, keyframeQP, framesEncoded) = try QualityReference.encode(scaled.map(\.0), bitrate: bitrate,
+                                                                                           keyframeBytes: underspent ? nil : keyframe?.size,
                                                                 frameRate: aligner.source.stream.averageFrameRate)
         logger.debug("quality reference at sample \(i): \(bitrate / 1000) kbit/s, keyframe held to \(keyframe?.size ?? 0) bytes, rate factor \(rateFactor)")
         referenceFramesEncoded += framesEncoded
@@ -385,6 +389,7 @@ final class SampleAnalysis {
                      referencePsnrY: PSNRKernel.psnr(meanSquaredError: max(referenceError / n, 1e-6)),
                      renditionPsnrY: PSNRKernel.psnr(meanSquaredError: max(renditionError / n, 1e-6)),
                      referenceDetail: referenceDetail / n, renditionDetail: renditionDetail / n,
-                     errorCorrelation: renditionEnergy > 0 && referenceEnergy > 0 ? cross / (renditionEnergy * referenceEnergy).squareRoot() : 1)
+                     errorCorrelation: renditionEnergy > 0 && referenceEnergy > 0 ? cross / (renditionEnergy * referenceEnergy).squareRoot() : 1,
+                     underspent: underspent ? true : nil)
     }
 }

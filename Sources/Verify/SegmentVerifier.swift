@@ -30,13 +30,23 @@ public final class SegmentVerifier {
         let reasons: [VerificationReason]
         let wrongSize: Bool
         let summary: VerificationResult.Structure
+        /// Spent under `bitrateLow` of the asked rate: judged by the quality it reached, which needs the pixels.
+        let underspent: VerificationReason?
     }
 
     /// The checks that need no decoding (codec, size, frame count, duration, keyframe, bitrate): what every
     /// rendition gets even when its pixels are not audited. Throws like `run()` for inputs that cannot be checked.
     public func checkStructure() throws -> RenditionJudgement {
         let structure = try readStructure()
-        return RenditionJudgement(accepted: structure.reasons.isEmpty, reasons: structure.reasons.map(\.code))
+        let reasons = structure.reasons + (structure.underspent.map { [$0] } ?? [])
+        return RenditionJudgement(accepted: reasons.isEmpty, reasons: reasons.map(\.code))
+    }
+
+    /// Whether the packets alone leave a question only the pixels answer (a rendition that spent well under the
+    /// asked rate, which passes when its quality holds).
+    public func needsPixels() throws -> Bool {
+        let structure = try readStructure()
+        return structure.reasons.isEmpty && structure.underspent != nil
     }
 
     func readStructure() throws -> Structure {
@@ -63,12 +73,14 @@ public final class SegmentVerifier {
         if sourceIndex.durationSeconds + VerdictThresholds.durationFrames * frameSeconds < renditionIndex.durationSeconds {
             throw VerificationInputError.sourceShorter(source: sourceIndex.durationSeconds, rendition: renditionIndex.durationSeconds)
         }
-        reasons += structuralReasons(source: sourceIndex, rendition: renditionIndex)
+        let (structural, underspent) = structuralReasons(source: sourceIndex, rendition: renditionIndex)
+        reasons += structural
         let summary = VerificationResult.Structure(
             codec: rendition.codecName, width: rendition.width, height: rendition.height,
             bitrate: Int(renditionIndex.bitsPerSecond), durationSeconds: renditionIndex.durationSeconds,
             sourceDurationSeconds: sourceIndex.durationSeconds, startsWithKeyframe: renditionIndex.startsWithKeyFrame, decodeErrors: 0)
-        return Structure(source: sourceIndex, rendition: renditionIndex, reasons: reasons, wrongSize: wrongSize, summary: summary)
+        return Structure(source: sourceIndex, rendition: renditionIndex, reasons: reasons, wrongSize: wrongSize, summary: summary,
+                         underspent: underspent)
     }
 
     /// Runs every check. Throws `VerificationInputError` or `MediaError` when the inputs cannot be checked.
@@ -78,6 +90,7 @@ public final class SegmentVerifier {
         let sourceIndex = checked.source, renditionIndex = checked.rendition, wrongSize = checked.wrongSize, structure = checked.summary
         var reasons = checked.reasons
         if wrongSize {
+            reasons += checked.underspent.map { [$0] } ?? []
             // Content cannot be compared at another shape; the verdict is already clear.
             return (VerificationResult(verdict: "reject", reasons: reasons, metrics: nil,
                                        frames: .init(source: sourceIndex.frameCount, rendition: renditionIndex.frameCount, compared: 0),
@@ -140,9 +153,19 @@ public final class SegmentVerifier {
             // Quality means something only where the content itself is right; a frame already failed for
             // integrity (flipped, shifted, substituted…) would also look "low quality".
             let anchor = analysis.evidence.first { $0.renditionIndex == referenceSample }
-            if anchor.map({ $0.isOrdinary && !$0.isShifted }) ?? false {
+            // A rendition that spent well under the asked rate is judged below against what that rate buys instead
+            // (the reference's detail at three times the bits says nothing about the rendition's resolution).
+            if anchor.map({ $0.isOrdinary && !$0.isShifted }) ?? false, checked.underspent == nil {
                 reasons += QualityJudgement.reasons(reference)
             }
+        }
+        if let underspent = checked.underspent, !(floor.map(QualityJudgement.qualityHolds) ?? false) {
+            // Saving bits is fine only where the quality holds; without a reference to tell, the bound stands.
+            var reason = underspent
+            if let floor {
+                reason = VerificationReason(.bitrateOutOfBounds, underspent.message + String(format: ", and the quality does not hold: luma PSNR %.1f dB where the verifier's own encode at the asked rate reaches %.1f (needed: within %.1f dB, or %.0f dB or more)", floor.renditionPsnrY, floor.referencePsnrY, VerdictThresholds.underspentMarginDb, VerdictThresholds.underspentTransparentPsnr))
+            }
+            reasons.append(reason)
         }
 
         var accumulator = QualityAccumulator()
@@ -181,7 +204,8 @@ public final class SegmentVerifier {
     }
 
     /// Checks that need only packets: codec, frame count, duration, keyframe, bitrate.
-    func structuralReasons(source: PacketIndex, rendition: PacketIndex) -> [VerificationReason] {
+    /// The second value is the low-bitrate finding, kept apart: it stands only if the quality does not hold.
+    func structuralReasons(source: PacketIndex, rendition: PacketIndex) -> (reasons: [VerificationReason], underspent: VerificationReason?) {
         var reasons: [VerificationReason] = []
         if let asked = request.codec, CodecNames.canonical(asked) != CodecNames.canonical(rendition.stream.codecName) {
             reasons.append(VerificationReason(.wrongCodec, "rendition is \(rendition.stream.codecName), asked \(asked)"))
@@ -197,14 +221,15 @@ public final class SegmentVerifier {
         if !rendition.startsWithKeyFrame {
             reasons.append(VerificationReason(.noKeyframeAtStart, "the rendition's first packet is not a keyframe, so it cannot be played on its own"))
         }
+        var underspent: VerificationReason?
         if let asked = request.bitrate, asked > 0 {
             let ratio = rendition.bitsPerSecond / Double(asked)
-            if ratio < VerdictThresholds.bitrateLow || ratio > VerdictThresholds.bitrateHigh {
-                reasons.append(VerificationReason(.bitrateOutOfBounds, String(format: "video bitrate %.0f kbit/s is %.2f× the asked %d kbit/s (allowed %.2f–%.2f×)",
-                    rendition.bitsPerSecond / 1000, ratio, asked / 1000, VerdictThresholds.bitrateLow, VerdictThresholds.bitrateHigh)))
-            }
+            let reason = VerificationReason(.bitrateOutOfBounds, String(format: "video bitrate %.0f kbit/s is %.2f× the asked %d kbit/s (allowed %.2f–%.2f×)",
+                rendition.bitsPerSecond / 1000, ratio, asked / 1000, VerdictThresholds.bitrateLow, VerdictThresholds.bitrateHigh))
+            if ratio > VerdictThresholds.bitrateHigh { reasons.append(reason) }
+            if ratio < VerdictThresholds.bitrateLow { underspent = reason }
         }
-        return reasons
+        return (reasons, underspent)
     }
 }
 

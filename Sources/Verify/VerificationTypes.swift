@@ -128,6 +128,9 @@ public struct VerificationResult: Codable, Sendable {
         /// Correlation of the rendition's error with the reference encode's error (both against the source);
         /// reported, not judged (honest 0.10–0.33, added noise 0.10–0.15 in the corpus: they overlap).
         public var errorCorrelation: Double
+        /// The rendition spent under `VerdictThresholds.bitrateLow` of the asked rate: the reference got the
+        /// asked rate, and the rendition is judged by the quality it reached against it.
+        public var underspent: Bool? = nil
     }
     public struct KeyframeCostFinding: Codable, Sendable {
         /// The encoder settings read from the rendition (x264's SEI), as passed to libx264 for the reference.
@@ -250,6 +253,13 @@ public enum VerdictThresholds {
     /// 0.6–1.4× (libvpx realtime at 240p@250k overshoots to 2.2×); a cut to ¼ or ⅙ lands far below.
     public static let bitrateLow = 0.45
     public static let bitrateHigh = 3.0
+    /// A rendition under `bitrateLow` is not rejected for the bits it saved when the quality holds: its luma PSNR
+    /// reaches this, x264's default quality (CRF 23 capped at the asked rate: 40.6 dB at 0.31× on a still textured
+    /// 360p picture, 55.7 dB at 0.12× on a slow clean 480p pan, where the asked rate bought 59.6) …
+    public static let underspentTransparentPsnr = 40.0
+    /// … or it lands within this of the verifier's own encode at the asked rate. A bitrate cut to ¼ cost 6 dB on a
+    /// noisy 480p pan (31.5 against 37.4 dB at the asked 1200k) and ½ cost 2.7.
+    public static let underspentMarginDb = 2.0
     /// Rendition and source durations may differ by this many frame periods (rounding of the last frame).
     public static let durationFrames = 1.5
     /// Aspect ratios within this relative difference are the same shape (even-rounded widths at 240p).

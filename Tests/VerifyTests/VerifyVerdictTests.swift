@@ -117,6 +117,25 @@ import Testing
         #expect(result.reasons.map(\.code).contains("bitrate-out-of-bounds"))
     }
 
+    /// A careful farmer's capped-CRF encode of easy content spends far less than asked and loses nothing visible:
+    /// spending less passes when the quality holds. The same saving made by cutting the rate does not.
+    @Test func spendingWellUnderTheAskedRateIsJudgedByTheQualityReached() throws {
+        // Easy content: a still picture, barely moving.
+        let easy = try TestClips.make("easy-source.mp4", ["-i", TestClips.fixture("pan-720p.mp4"), "-an", "-t", "2",
+                                                          "-vf", "select=eq(n\\,0),loop=loop=59:size=1,setpts=N/30/TB,scale=640:360",
+                                                          "-c:v", "libx264", "-preset", "fast", "-crf", "16", "-g", "300"])
+        let capped = try TestClips.make("easy-capped-crf.mp4", ["-i", easy, "-an", "-c:v", "libx264", "-preset", "medium", "-crf", "23",
+                                                                "-maxrate", "1200k", "-bufsize", "2400k"])
+        let spent = try Self.verify(capped, source: easy, kbps: 1200)
+        #expect(spent.structure.bitrate < 1_200_000 * 45 / 100, "the rendition under-spends: \(spent.structure.bitrate)")
+        #expect(spent.verdict == "accept", "\(spent.reasons)")
+        // The moving, noisy source at a quarter of the asked rate: well under, and the quality is gone with it.
+        let cut = try Self.rendition("quarter-of-1200k.mp4", kbps: 300, preset: "medium")
+        let result = try Self.verify(cut, kbps: 1200)
+        #expect(result.reasons.map(\.code).contains("bitrate-out-of-bounds"), "\(result.reasons)")
+        #expect(result.qualityFloor?.underspent == true)
+    }
+
     @Test func mirroredPictureIsRejectedAsFlipped() throws {
         let result = try Self.verify(try Self.rendition("hflip.mp4", filter: "hflip"))
         #expect(result.reasons.map(\.code).contains("flipped"), "\(result.reasons)")

@@ -39,7 +39,7 @@ def make_clip(out, photo, w, h, seconds, fps, keyframes):
         x264 = ["-force_key_frames", ",".join(f"{t:.2f}" for t in keyframes), "-x264-params", "keyint=infinite:scenecut=0"]
     subprocess.run(["ffmpeg", "-v", "error", "-y", "-loop", "1", "-framerate", str(fps), "-i", os.path.join(PHOTOS, photo), "-t", str(seconds),
                     "-filter_complex",
-                    f"[0:v]scale=-2:{h * 2},scale=w='trunc(iw*(1+0.3*n/{frames})/2)*2':h='trunc(ih*(1+0.3*n/{frames})/2)*2':eval=frame,"
+                    f"[0:v]scale=w={2 * w}:h={2 * h}:force_original_aspect_ratio=increase,scale=w='trunc(iw*(1+0.3*n/{frames})/2)*2':h='trunc(ih*(1+0.3*n/{frames})/2)*2':eval=frame,"
                     f"crop=w={w}:h={h}:x='(iw-{w})*(0.1+0.7*n/{frames})+6*sin(n/3.1)':y='(ih-{h})*0.4+5*sin(n/4.7+1)',"
                     f"noise=alls=4:allf=t,format=yuv420p[v]",
                     "-map", "[v]", "-r", str(fps), "-c:v", "libx264", "-preset", "medium", "-crf", "23"] + x264 + [out], check=True)
