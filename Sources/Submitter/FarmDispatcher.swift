@@ -266,9 +266,14 @@ public final class FarmDispatcher: @unchecked Sendable {
     /// The verifier's problems with each rung's rendition: every check (`full`), or the cheap ones.
     func judged(_ task: Transcode.SegmentTask, files: [String: String], full: Bool) -> [(String, [String])] {
         var problems: [(String, [String])] = []
+        // Every rung is compared at the same unpredictable moments, so the source is decoded once for all of them.
+        let shared = full ? try? SourceFrames(path: task.source) : nil
+        let seed = UInt64.random(in: 0...UInt64.max)
         for rung in task.rungs {
             guard let file = files[rung.name] else { continue }
-            let request = Self.request(for: task, rendition: file, rung: rung)
+            var request = Self.request(for: task, rendition: file, rung: rung)
+            request.sharedSource = shared
+            request.seed = seed
             // A rendition that cannot be checked is not accepted.
             let judgement = (try? (full ? judge : screen)(request)) ?? RenditionJudgement(accepted: false, reasons: ["unverifiable"])
             if !judgement.accepted { problems.append((rung.name, judgement.reasons)) }

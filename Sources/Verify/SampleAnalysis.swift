@@ -88,7 +88,9 @@ final class SampleAnalysis {
     private(set) var referenceFramesEncoded = 0
 
     private let renditionDecoder: SelectiveFrameDecoder
-    private let sourceDecoder: SelectiveFrameDecoder
+    private let sourceDecoder: SourceFrames
+    /// Source frames the shared decoder had decoded before this analysis (its cost is what it adds).
+    private let sourceDecodedBefore: Int
     /// The one fixed reference scaler: FFmpeg's bicubic, the `scale` filter's default and `prism transcode`'s.
     private var scaler: Scaler
     private var renditionConverter: Scaler?
@@ -108,7 +110,8 @@ final class SampleAnalysis {
         self.referenceSample = referenceSample
         self.logger = logger
         renditionDecoder = try SelectiveFrameDecoder(path: request.rendition)
-        sourceDecoder = try SelectiveFrameDecoder(path: request.source)
+        sourceDecoder = try request.sharedSource.flatMap { $0.path == request.source ? $0 : nil } ?? SourceFrames(path: request.source)
+        sourceDecodedBefore = sourceDecoder.framesDecoded
         let width = aligner.rendition.stream.width, height = aligner.rendition.stream.height
         scaler = Scaler(width: width, height: height, format: AV_PIX_FMT_YUV420P, algorithm: .bicubic)
         let thumbWidth = min(Self.thumbnailWidth, width)
@@ -182,7 +185,7 @@ final class SampleAnalysis {
         fingerprint = SegmentFingerprint(hashes: fingerprintIndices.compactMap { fingerprintHashes[$0] })
         renditionDecodeErrors = renditionDecoder.decodeErrors
         renditionFramesDecoded = renditionDecoder.framesDecoded
-        sourceFramesDecoded += sourceDecoder.framesDecoded
+        sourceFramesDecoded = sourceDecoder.framesDecoded - sourceDecodedBefore
     }
 
     /// The first keyframe against libx264 with the rendition's own settings on the clean source (see
@@ -228,9 +231,9 @@ final class SampleAnalysis {
         if finding.gapDb > VerdictThresholds.keyframeCostGapDb, let lookahead = settings.lookaheadEncoderOptions {
             let source = aligner.source
             let wanted = (j..<min(source.entries.count, j + settings.lookaheadFrames + 1)).map { source.entries[$0].pts }
-            let decoder = try SelectiveFrameDecoder(path: request.source)
-            let decoded = try decoder.frames(at: wanted, keyframes: source.entries.filter(\.isKeyFrame).map(\.pts))
-            sourceFramesDecoded += decoder.framesDecoded
+            let before = sourceDecoder.framesDecoded
+            let decoded = try sourceDecoder.frames(at: wanted, keyframes: source.entries.filter(\.isKeyFrame).map(\.pts))
+            sourceFramesDecoded += sourceDecoder.framesDecoded - before
             let scaler = Scaler(width: rendition.width, height: rendition.height, format: AV_PIX_FMT_YUV420P, algorithm: best.algorithm)
             let frames = try wanted.compactMap { decoded[$0] }.map { try scaler.scale($0) }
             if frames.count == wanted.count,

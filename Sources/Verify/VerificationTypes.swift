@@ -25,6 +25,8 @@ public struct VerificationRequest: Sendable {
     public var seed: UInt64?
     /// Keep what the HTML report needs (per-frame values, an error map and a thumbnail).
     public var keepReportData = false
+    /// Source frames already decoded for another rendition of the same source (and window): shared, not decoded again.
+    public var sharedSource: SourceFrames?
 
     /// Random frames compared by default; the packet-size suspects (at most 2) and the 4 fingerprint frames
     /// at fixed positions are compared as well.

@@ -1,0 +1,33 @@
+import Foundation
+import Media
+
+/// Source frames decoded once for every rendition of a segment: the submitter verifies all rungs of a task against
+/// the same source, so a frame one rung's checks decoded is handed to the next rung's as it is (decoded frames are
+/// reference-counted; the scaling to each rung's size stays per rung). Verify renditions one after another with it.
+public final class SourceFrames: @unchecked Sendable {
+    public let path: String
+    private let decoder: SelectiveFrameDecoder
+    private var kept: [Int64: Frame] = [:]
+    private let lock = NSLock()
+
+    public init(path: String) throws {
+        self.path = path
+        decoder = try SelectiveFrameDecoder(path: path)
+    }
+
+    /// Frames decoded so far, over every rendition verified with this.
+    public var framesDecoded: Int { lock.withLock { decoder.framesDecoded } }
+
+    /// The frames whose presentation timestamps are in `wanted`, decoding only those not already held.
+    public func frames(at wanted: [Int64], keyframes: [Int64]) throws -> [Int64: Frame] {
+        try lock.withLock {
+            let missing = wanted.filter { kept[$0] == nil }
+            if !missing.isEmpty {
+                for (pts, frame) in try decoder.frames(at: missing, keyframes: keyframes) { kept[pts] = frame }
+            }
+            var found: [Int64: Frame] = [:]
+            for pts in wanted { if let frame = kept[pts] { found[pts] = frame } }
+            return found
+        }
+    }
+}
