@@ -30,7 +30,7 @@ let package = Package(
             .product(name: "Logging", package: "swift-log"),
         ]),
         .target(name: "Transcode", dependencies: [
-            "Media",
+            "Media", "Exec",
             .product(name: "Logging", package: "swift-log"),
         ]),
         .target(name: "Verify", dependencies: [

@@ -8,8 +8,9 @@ import Wire
 /// the system CSPRNG after the farmer has answered, so it cannot know.
 ///
 /// A farmer that cheats on k segments of a job escapes only if none of them is audited: (1 − rate)^k — at the
-/// proven rate of 0.25, 0.56 for one segment, 0.24 for 5, 0.06 for 10, 0.003 for 20. One failed audit drops it
-/// from the job, re-verifies every segment of it accepted unaudited, and redoes those that fail elsewhere.
+/// proven rate of 0.25, 0.75 for one segment, 0.24 for 5, 0.06 for 10, 0.003 for 20. One failed audit re-verifies
+/// every segment of it accepted unaudited, redoes those that fail elsewhere and then drops it from the job; every
+/// later segment of it is audited.
 public struct AuditPolicy: Sendable, Equatable {
     /// Farmers the submitter knows nothing good of (unchallenged, disproven, or given with --farmers): everything.
     public static let unknownRate = 1.0

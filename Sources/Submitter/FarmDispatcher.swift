@@ -23,7 +23,8 @@ public struct DispatchSummary: Codable, Sendable {
         /// Share of its segments whose pixels were checked, and how many were.
         public var auditRate: Double
         public var audited: Int
-        /// It failed an audit: dropped, its other segments re-verified.
+        /// It failed an audit: every later segment of it audited, those accepted unaudited re-verified (and it is
+        /// `dropped` when one of them fails too).
         public var caught: Bool
     }
 
@@ -268,7 +269,9 @@ public final class FarmDispatcher: @unchecked Sendable {
         var problems: [(String, [String])] = []
         // Every rung is compared at the same unpredictable moments, so the source is decoded once for all of them.
         let shared = full ? try? SourceFrames(path: task.source) : nil
-        let seed = UInt64.random(in: 0...UInt64.max)
+        // With --audit-seed the sample positions are reproducible too (per segment), else the system CSPRNG's.
+        var seeded = auditSeed.map { SeededGenerator(seed: $0 ^ (UInt64(task.index) &* 0x9E37_79B9_7F4A_7C15)) }
+        let seed = seeded != nil ? seeded!.next() : UInt64.random(in: 0...UInt64.max)
         for rung in task.rungs {
             guard let file = files[rung.name] else { continue }
             var request = Self.request(for: task, rendition: file, rung: rung)
@@ -317,20 +320,25 @@ public final class FarmDispatcher: @unchecked Sendable {
         return true
     }
 
-    /// A farmer failed an audit: it gets no more segments, and every segment of it accepted unaudited is verified
-    /// in full now; those that fail are redone by other farmers and replace what was written.
+    /// A farmer failed an audit: from now on every segment of it is audited, and every one accepted unaudited is
+    /// verified in full now; those that fail are redone by other farmers and replace what was written, and the
+    /// farmer is dropped from the job. (One rejection alone, with everything else of it clean, may be the verifier's
+    /// mistake: the segment moves, the farmer stays, checked in full.)
     private func caught(_ farm: Farm) throws {
         condition.lock()
         let held = farm.held
         farm.held = []
         farm.caught = true
-        farm.dropped = true
-        condition.broadcast()
         condition.unlock()
-        logger.warning("\(farm.client.baseURL) failed an audit: dropped from this job; re-verifying its \(held.count) segment(s) accepted unaudited")
+        if !held.isEmpty { logger.warning("\(farm.client.baseURL) failed an audit: re-verifying its \(held.count) segment(s) accepted unaudited") }
         for segment in held {
             let problems = judged(segment.task, files: segment.renditions, full: true)
             guard !problems.isEmpty else { continue }
+            condition.lock()
+            if !farm.dropped { logger.warning("\(farm.client.baseURL) cheated on more than one segment: dropped from this job") }
+            farm.dropped = true
+            condition.broadcast()
+            condition.unlock()
             let reasons = problems.map { "\($0.0): \($0.1.joined(separator: ","))" }.joined(separator: "; ")
             logger.warning("segment \(segment.task.index) from \(farm.client.baseURL) fails re-verification (\(reasons)): redoing it")
             record(.init(segment: segment.task.index, farmer: farm.id.description, url: farm.client.baseURL, rung: problems.first?.0,

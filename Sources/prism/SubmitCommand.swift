@@ -69,7 +69,7 @@ struct SubmitCommand: ParsableCommand {
     @Option(help: ArgumentHelp("all: check every segment's pixels whatever the farmer's standing; sampled: by --audit-rate (default).", valueName: "mode"))
     var audit: String = "sampled"
 
-    @Option(help: ArgumentHelp("Draw audits from this seed (hex) to reproduce a run, instead of the system's CSPRNG.", valueName: "hex"))
+    @Option(help: ArgumentHelp("Draw audits and their sample positions from this seed (hex) to reproduce a run, instead of the system's CSPRNG.", valueName: "hex"))
     var auditSeed: String?
 
     @OptionGroup var outputFlags: OutputFlags

@@ -1,5 +1,4 @@
 import ArgumentParser
-import Farmer
 import Foundation
 import Media
 import Transcode

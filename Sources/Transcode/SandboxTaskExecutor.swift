@@ -1,6 +1,5 @@
 import Exec
 import Foundation
-import Transcode
 
 /// Runs each segment task as `prism segment-task` inside the plain sandbox: this binary and its libraries
 /// bound read-only over an empty root, the mezzanine and the spec read-only at /in, the rung files
