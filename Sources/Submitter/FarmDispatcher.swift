@@ -199,19 +199,32 @@ public final class FarmDispatcher: @unchecked Sendable {
                 var files: [String: String] = [:]
                 var missing: [(String, [String])] = []
                 var downloaded = 0
-                for rung in task.rungs {
-                    guard let produced = receipt.rungs.first(where: { $0.height == rung.height }) else {
-                        missing.append((rung.name, ["missing-rendition"]))
-                        continue
+                let outputs = task.rungs.compactMap { rung in
+                    receipt.rungs.first { $0.height == rung.height }.map { (rung: rung, produced: $0,
+                                                                             file: URL(fileURLWithPath: task.output).appendingPathComponent(task.outputFile(for: rung)).path) }
+                }
+                for rung in task.rungs where !outputs.contains(where: { $0.rung == rung }) { missing.append((rung.name, ["missing-rendition"])) }
+                // Every rung's output at once, each streamed to its file and hashed on the way.
+                let fetched = try FarmHTTP.wait {
+                    try await withThrowingTaskGroup(of: (Int, ContentAddress, Int).self) { group in
+                        for (index, output) in outputs.enumerated() {
+                            group.addTask {
+                                let (address, bytes) = try await client.output(of: wireTask, height: output.rung.height, to: output.file)
+                                return (index, address, bytes)
+                            }
+                        }
+                        var results: [Int: (ContentAddress, Int)] = [:]
+                        for try await (index, address, bytes) in group { results[index] = (address, bytes) }
+                        return results
                     }
-                    let file = URL(fileURLWithPath: task.output).appendingPathComponent(task.outputFile(for: rung))
-                    let (outputAddress, bytes) = try FarmHTTP.wait { try await client.output(of: wireTask, height: rung.height, to: file.path) }
-                    guard outputAddress == produced.output else {
-                        throw FarmerCallError.badReply(url: farm.client.baseURL, reason: "\(rung.name) output does not match its receipt")
+                }
+                for (index, output) in outputs.enumerated() {
+                    guard let (outputAddress, bytes) = fetched[index], outputAddress == output.produced.output else {
+                        throw FarmerCallError.badReply(url: farm.client.baseURL, reason: "\(output.rung.name) output does not match its receipt")
                     }
                     downloaded += bytes
-                    files[rung.name] = file.path
-                    renditions.append(.init(rung: rung.name, file: task.outputFile(for: rung), frames: produced.frames, bytes: bytes,
+                    files[output.rung.name] = output.file
+                    renditions.append(.init(rung: output.rung.name, file: task.outputFile(for: output.rung), frames: output.produced.frames, bytes: bytes,
                                             encodeSeconds: receipt.timings.encodeSeconds / Double(max(1, task.rungs.count))))
                 }
                 // Drawn after the farmer answered, so it cannot know which of its segments are looked at closely.
