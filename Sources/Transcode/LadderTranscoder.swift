@@ -130,9 +130,7 @@ public final class LadderTranscoder {
         defer { if let work = (processor as? TaskSegmentProcessor)?.workFolder { try? FileManager.default.removeItem(at: work) } }
         let writers = try targets.map { try RenditionWriter(directory: staging.appendingPathComponent($0.rung.name), container: container) }
         let sequencer = SegmentSequencer(writers: writers, targets: targets, encoderName: choice.encoderName)
-        options.segmentReplacement?.install { task, result in
-            try sequencer.replace(try EncodedSegment.load(task: task, result: result, from: URL(fileURLWithPath: task.output)))
-        }
+        installReplacement(into: sequencer)
         let offsetTicks = Int64((LadderTranscoder.outputStartSeconds / secondsPerTick).rounded())
 
         var audio: AudioRendition?
@@ -249,9 +247,7 @@ extension LadderTranscoder {
         let shift = Int64((LadderTranscoder.outputStartSeconds / secondsPerTick).rounded()) - plan.firstPTS
         let writers = try targets.map { try RenditionWriter(directory: staging.appendingPathComponent($0.rung.name), container: container) }
         let sequencer = SegmentSequencer(writers: writers, targets: targets, encoderName: choice.encoderName)
-        options.segmentReplacement?.install { task, result in
-            try sequencer.replace(try EncodedSegment.load(task: task, result: result, from: URL(fileURLWithPath: task.output)))
-        }
+        installReplacement(into: sequencer)
         let work = FileManager.default.temporaryDirectory.appendingPathComponent("prism-tasks-\(UUID().uuidString.prefix(12))")
         try FileManager.default.createDirectory(at: work, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(at: work) }
@@ -340,6 +336,15 @@ final class TaskTally: @unchecked Sendable {
         sent += bytes
         damaged += decodeErrors
         lock.unlock()
+    }
+}
+
+extension LadderTranscoder {
+    /// Lets the task executor hand in redone segments (see `SegmentReplacement`): they replace what `sequencer` holds.
+    func installReplacement(into sequencer: SegmentSequencer) {
+        options.segmentReplacement?.install { task, result in
+            try sequencer.replace(try EncodedSegment.load(task: task, result: result, from: URL(fileURLWithPath: task.output)))
+        }
     }
 }
 

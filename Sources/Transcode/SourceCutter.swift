@@ -148,7 +148,6 @@ public struct CutSegment: Sendable {
 public final class SourceCutter {
     public let path: String
     public let stream: StreamInfo
-    public let formatName: String
     public private(set) var packets: [SourcePacket] = []
     /// Reading stopped on a damaged packet before the end of the file.
     public private(set) var endedEarly = false
@@ -159,7 +158,6 @@ public final class SourceCutter {
     public init(path: String, demuxer: Demuxer, stream: StreamInfo, otherPacket: ((Packet) throws -> Void)?) throws {
         self.path = path
         self.stream = stream
-        formatName = demuxer.formatName
         let packet = Packet()
         while true {
             let more: Bool

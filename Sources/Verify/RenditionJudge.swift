@@ -29,8 +29,7 @@ extension SegmentVerifier {
     /// A rendition that spent well under the asked rate goes on to the pixel checks, which judge it by its quality.
     public static func screen(logger: Logger) -> RenditionJudge {
         { request in
-            let verifier = SegmentVerifier(request: request, logger: logger)
-            return try verifier.needsPixels() ? try judge(logger: logger)(request) : try verifier.checkStructure()
+            try SegmentVerifier(request: request, logger: logger).checkStructure() ?? judge(logger: logger)(request)
         }
     }
 }

@@ -35,18 +35,14 @@ public final class SegmentVerifier {
     }
 
     /// The checks that need no decoding (codec, size, frame count, duration, keyframe, bitrate): what every
-    /// rendition gets even when its pixels are not audited. Throws like `run()` for inputs that cannot be checked.
-    public func checkStructure() throws -> RenditionJudgement {
+    /// rendition gets even when its pixels are not audited. Nil when the packets leave a question only the pixels
+    /// answer (a rendition that spent well under the asked rate passes when its quality holds). Throws like `run()`
+    /// for inputs that cannot be checked.
+    public func checkStructure() throws -> RenditionJudgement? {
         let structure = try readStructure()
+        if structure.reasons.isEmpty && structure.underspent != nil { return nil }
         let reasons = structure.reasons + (structure.underspent.map { [$0] } ?? [])
         return RenditionJudgement(accepted: reasons.isEmpty, reasons: reasons.map(\.code))
-    }
-
-    /// Whether the packets alone leave a question only the pixels answer (a rendition that spent well under the
-    /// asked rate, which passes when its quality holds).
-    public func needsPixels() throws -> Bool {
-        let structure = try readStructure()
-        return structure.reasons.isEmpty && structure.underspent != nil
     }
 
     func readStructure() throws -> Structure {

@@ -56,6 +56,15 @@ import Wire
         // Bytes that are not the task's source.
         let wrong = try SignedEnvelope.sign(task, method: "POST", path: FarmerPath.tasks, by: allowed)
         #expect(try Self.call("POST", tasks, envelope: wrong, body: source.prefix(1000)).0 == 400)
+        // A frame window that is empty or has no time base: refused with a reason.
+        for window in [TaskWindow(start: 10, end: 10, timeBaseNumerator: 1, timeBaseDenominator: 25),
+                       TaskWindow(start: 0, end: 10, timeBaseNumerator: 0, timeBaseDenominator: 25)] {
+            var windowed = task
+            windowed.window = window
+            let signed = try SignedEnvelope.sign(windowed, method: "POST", path: FarmerPath.tasks, by: allowed)
+            let (code, reply) = try Self.call("POST", tasks, envelope: signed, body: source)
+            #expect(code == 400 && String(decoding: reply, as: UTF8.self).contains("window"), "\(code) \(String(decoding: reply, as: UTF8.self))")
+        }
         // The same envelope twice: the second is a replay.
         let once = try SignedEnvelope.sign(task, method: "POST", path: FarmerPath.tasks, by: allowed)
         let (status, body) = try Self.call("POST", tasks, envelope: once, body: source)
