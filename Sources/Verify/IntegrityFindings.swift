@@ -131,6 +131,10 @@ struct IntegrityFindings {
             let share = Float(group.count) / Float(blocks)
             if group.count == 1 || share < VerdictThresholds.minimumRegionShare {
                 if strength < VerdictThresholds.singleBlockExcess || group.contains(where: { allFramesShare[$0] < needed }) { continue }
+            } else if share < VerdictThresholds.smallRegionShare {
+                // Smaller than the smallest watermark worth catching: a hard detail passing through a few blocks of a
+                // low rung is flagged in the frames where it shows and flat elsewhere; an overlay stays in most frames.
+                if group.map({ allFramesShare[$0] }).reduce(0, +) / Float(group.count) < needed { continue }
             }
             let sourceTexture = group.map { texture[$0] }.reduce(0, +)
             let keptTexture = group.map { kept[$0] }.reduce(0, +)

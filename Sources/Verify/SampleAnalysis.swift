@@ -17,6 +17,10 @@ struct SampleEvidence {
     /// Thumbnail MSE against the source frame at each offset from the aligned one.
     let offsetErrors: [Int: Double]
     let bestOffset: Int
+    /// Full-resolution luma MSE against the aligned source frame and against the one at `bestOffset`, measured
+    /// only when the thumbnails say the frame is shifted: slow zooms and pans can make a neighbour's thumbnail
+    /// the closer one while every pixel at full size says otherwise.
+    let fullResolutionShift: (aligned: Double, best: Double)?
     /// Thumbnail MSE to the previous frame, rendition and source (motion).
     let renditionMotion: Double?
     let sourceMotion: Double?
@@ -62,8 +66,10 @@ struct SampleEvidence {
         return renditionMotion < VerdictThresholds.frozenMotionShare * sourceMotion
     }
     var isShifted: Bool {
-        guard bestOffset != 0, !repeatsPrevious, let aligned = offsetErrors[0], let best = offsetErrors[bestOffset] else { return false }
-        return best < VerdictThresholds.shiftedErrorShare * aligned
+        guard bestOffset != 0, !repeatsPrevious, let aligned = offsetErrors[0], let best = offsetErrors[bestOffset],
+              best < VerdictThresholds.shiftedErrorShare * aligned else { return false }
+        guard let full = fullResolutionShift else { return true }
+        return full.best < VerdictThresholds.shiftedErrorShare * full.aligned
     }
     /// Frames whose content is wholly wrong carry no local evidence.
     var isOrdinary: Bool { !isBlack && !isFrozen && !isMirrored && !isSubstituted }
@@ -304,6 +310,13 @@ final class SampleAnalysis {
             offsetErrors[offset] = PictureStatistics.meanSquaredDifference(renditionThumb, try sourceThumbnail(j + offset, neighbour))
         }
         let bestOffset = offsetErrors.min { $0.value < $1.value || ($0.value == $1.value && abs($0.key) < abs($1.key)) }?.key ?? 0
+        var fullResolutionShift: (aligned: Double, best: Double)?
+        if bestOffset != 0, let aligned = offsetErrors[0], let best = offsetErrors[bestOffset],
+           best < VerdictThresholds.shiftedErrorShare * aligned, let neighbour = sourceFrame(j + bestOffset) {
+            let (_, shifted) = try scaledSource(neighbour, index: j + bestOffset)
+            fullResolutionShift = (PictureStatistics.meanSquaredDifference(rendition.luma, source.luma),
+                                   PictureStatistics.meanSquaredDifference(rendition.luma, shifted.luma))
+        }
         var renditionMotion: Double?, sourceMotion: Double?
         if let previous = renditionFrame(i - 1), let sourcePrevious = sourceFrame(j - 1) {
             renditionMotion = PictureStatistics.meanSquaredDifference(renditionThumb, try renditionThumbnail(i - 1, previous))
@@ -321,7 +334,7 @@ final class SampleAnalysis {
         return SampleEvidence(
             renditionIndex: i, sourceIndex: j, isKeyFrame: aligner.rendition.entries[i].isKeyFrame, time: rendition.time, suspect: suspects.contains(i),
             quality: quality, blocks: blocks, excess: blocks.excessError(),
-            offsetErrors: offsetErrors, bestOffset: bestOffset,
+            offsetErrors: offsetErrors, bestOffset: bestOffset, fullResolutionShift: fullResolutionShift,
             renditionMotion: renditionMotion, sourceMotion: sourceMotion,
             renditionLuma: PictureStatistics.meanAndDeviation(rendition.luma),
             sourceLuma: PictureStatistics.meanAndDeviation(source.luma),

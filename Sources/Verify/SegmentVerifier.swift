@@ -181,7 +181,7 @@ public final class SegmentVerifier {
             keyframeCost: analysis.keyframeCost,
             samples: analysis.evidence.map { .init(rendition: $0.renditionIndex, source: $0.sourceIndex, time: $0.time,
                                                    psnrY: $0.quality.psnrY, ssimY: $0.quality.ssim[0], hashDistance: $0.hashDistance,
-                                                   bestOffset: $0.bestOffset, suspect: $0.suspect,
+                                                   bestOffset: $0.bestOffset, shifted: $0.isShifted, suspect: $0.suspect,
                                                    detailRatio: $0.detailRatio, interiorDetailRatio: $0.interiorDetailRatio,
                                                    flatToTexturedError: $0.blocks.flatToTexturedError,
                                                    temporalChangeRatio: $0.temporalChangeRatio,

@@ -91,8 +91,11 @@ public struct VerificationResult: Codable, Sendable {
         public var psnrY: Double
         public var ssimY: Double
         public var hashDistance: Int
-        /// Source frame offset that matched best (0 when aligned).
+        /// Source frame offset whose thumbnail matched best (0 when aligned).
         public var bestOffset: Int
+        /// The frame counts as shifted: a neighbour matched clearly better in the thumbnails and again at full
+        /// resolution (only this is evidence of a time shift; thumbnails alone are fooled by slow zooms).
+        public var shifted: Bool
         /// Chosen because its packet size looked wrong, not at random.
         public var suspect: Bool
         /// Fine-detail energy over the source's, all pixels and inside coding blocks only.
@@ -235,6 +238,10 @@ public enum VerdictThresholds {
     /// Regions smaller than this share of the frame (half the smallest watermark the corpus plants, 0.5%) need
     /// the single-block evidence below.
     public static let minimumRegionShare: Float = 0.0025
+    /// Regions smaller than this share (the smallest watermark the corpus plants, 0.5%) must be flagged in most of
+    /// all compared frames, not only in those where the source shows texture there: an honest 180p rendition's
+    /// 16x16-pixel patch of hard detail was flagged in 7 of the 9 frames where it showed, 7 of 18 compared.
+    public static let smallRegionShare: Float = 0.005
     /// A region of a single block needs this much stronger evidence.
     public static let singleBlockExcess: Float = 25
     /// Constant offset (an overlay's other mark): a block whose mean rendition − source difference has the same

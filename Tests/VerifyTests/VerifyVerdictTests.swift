@@ -136,6 +136,28 @@ import Testing
         #expect(result.qualityFloor?.underspent == true)
     }
 
+    /// A slow zoom makes a neighbouring source frame's 128-px thumbnail the closer one for many honest frames of a
+    /// low rung (16 of 180 at 240p here; enough on a 10 s 720p zoom to reject a farmer as `time-shift`). Only a
+    /// shift that full resolution confirms counts; a real one (the picture two frames late) still shows on most.
+    @Test func aSlowZoomAtALowRungIsNotATimeShiftButARealShiftIs() throws {
+        let source = TestClips.fixture("pan-720p.mp4")
+        func full(_ rendition: String) throws -> VerificationResult {
+            var request = VerificationRequest(source: source, rendition: rendition)
+            (request.width, request.height, request.bitrate, request.codec) = (426, 240, 250_000, "h264")
+            request.sampling = .full
+            return try SegmentVerifier(request: request).run().0
+        }
+        let honest = try full(try TestClips.make("honest-240p-zoom.mp4", ["-i", source, "-vf", "scale=426:240", "-an", "-c:v", "libx264",
+                                                                           "-preset", "veryfast", "-b:v", "250k"]))
+        #expect(honest.verdict == "accept", "\(honest.reasons)")
+        let shifted = honest.samples.filter(\.shifted).count
+        #expect(shifted * 50 <= honest.samples.count, "\(shifted) of \(honest.samples.count) honest frames read as shifted")
+        let late = try full(try TestClips.make("shifted-240p.mp4", ["-i", source, "-vf", "select='gte(n,2)',setpts=N/FRAME_RATE/TB,tpad=stop_mode=clone:stop=2,scale=426:240",
+                                                                     "-an", "-c:v", "libx264", "-preset", "veryfast", "-b:v", "250k"]))
+        #expect(late.reasons.map(\.code).contains("time-shift"), "\(late.reasons)")
+        #expect(late.samples.filter(\.shifted).count * 2 >= late.samples.count)
+    }
+
     @Test func mirroredPictureIsRejectedAsFlipped() throws {
         let result = try Self.verify(try Self.rendition("hflip.mp4", filter: "hflip"))
         #expect(result.reasons.map(\.code).contains("flipped"), "\(result.reasons)")

@@ -144,7 +144,7 @@ def verify(prism, job, rendition, seed=None):
                         "--bitrate", f"{kbps}k", "--codec", CODEC[job["encoder"]], "--json", *(["--seed", str(seed)] if seed is not None else [])],
                        capture_output=True, text=True)
     result = json.loads(p.stdout) if p.stdout.strip().startswith("{") else {"verdict": f"exit {p.returncode}", "reasons": [{"code": p.stderr.strip()}]}
-    return dict(job, status=p.returncode, verdict=result["verdict"], codes=[r["code"] for r in result.get("reasons", [])], seconds=time.time() - started)
+    return dict(job, status=p.returncode, verdict=result["verdict"], codes=[r["code"] for r in result.get("reasons", [])], regions=result.get("regions", []), seconds=time.time() - started)
 
 def main():
     ap = argparse.ArgumentParser()
