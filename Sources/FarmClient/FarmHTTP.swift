@@ -1,5 +1,4 @@
 import AsyncHTTPClient
-import Crypto
 import Foundation
 import NIOCore
 import NIOHTTP1
@@ -78,13 +77,13 @@ public enum FarmHTTP {
             throw FarmerCallError.badReply(url: url, reason: "cannot write \(path)")
         }
         defer { try? handle.close() }
-        var hasher = SHA256()
+        var hasher = ContentHasher()
         var written = 0
         do {
             for try await chunk in response.body {
                 written += chunk.readableBytes
                 guard written <= maximumBytes else { throw FarmerCallError.badReply(url: url, reason: "reply larger than \(maximumBytes) bytes") }
-                chunk.withUnsafeReadableBytes { hasher.update(bufferPointer: $0) }
+                chunk.withUnsafeReadableBytes { hasher.update($0) }
                 try handle.write(contentsOf: Data(chunk.readableBytesView))
             }
         } catch let error as FarmerCallError {
@@ -92,7 +91,7 @@ public enum FarmHTTP {
         } catch {
             throw mapped(error, url: url, timeout: timeout)
         }
-        let address = try ContentAddress(ContentAddress.scheme + ":" + Hex.encode(hasher.finalize()))
+        let address = hasher.finalize()
         return (Reply(status: 200, headers: response.headers, body: ByteBuffer()), address, written)
     }
 
@@ -106,9 +105,9 @@ public enum FarmHTTP {
     public static func address(ofFile path: String) throws -> ContentAddress {
         guard let handle = FileHandle(forReadingAtPath: path) else { throw CocoaError(.fileReadNoSuchFile, userInfo: [NSFilePathErrorKey: path]) }
         defer { try? handle.close() }
-        var hasher = SHA256()
-        while let data = try handle.read(upToCount: chunkBytes), !data.isEmpty { hasher.update(data: data) }
-        return try ContentAddress(ContentAddress.scheme + ":" + Hex.encode(hasher.finalize()))
+        var hasher = ContentHasher()
+        while let data = try handle.read(upToCount: chunkBytes), !data.isEmpty { hasher.update(data) }
+        return hasher.finalize()
     }
 
     private static func execute(_ url: String, method: HTTPMethod, headers: HTTPHeaders, body: HTTPClientRequest.Body?,

@@ -40,6 +40,11 @@ public final class FarmerClient: @unchecked Sendable {
 
     /// Sends a task with its source segment (streamed from `sourceFile`); returns the farmer's signed receipt after checking it.
     public func submit(_ task: SegmentTask, sourceFile: String) async throws -> SegmentReceipt {
+        try await submitSigned(task, sourceFile: sourceFile).receipt
+    }
+
+    /// `submit`, with the receipt's signed envelope too (what a verdict carries to the registry as proof of the task).
+    public func submitSigned(_ task: SegmentTask, sourceFile: String) async throws -> (receipt: SegmentReceipt, envelope: SignedEnvelope) {
         let envelope = try SignedEnvelope.sign(task, method: "POST", path: FarmerPath.tasks, by: identity)
         var headers = HTTPHeaders()
         headers.add(name: SignedEnvelope.headerName, value: try envelope.headerValue())
@@ -53,17 +58,17 @@ public final class FarmerClient: @unchecked Sendable {
             let retry = reply.headers.first(name: "Retry-After").flatMap(Double.init).map { min(max($0, 0.1), 60) } ?? 1
             throw FarmerCallError.busy(url: baseURL, retryAfter: retry)
         }
-        if reply.status >= 500 { throw FarmerCallError.unavailable(url: baseURL, reason: "HTTP \(reply.status): \(reply.text)") }
+        if reply.status >= 500 { throw FarmerCallError.refused(url: baseURL, status: reply.status, message: reply.text) }
         guard reply.status == 200 else { throw FarmerCallError.refused(url: baseURL, status: reply.status, message: reply.text) }
         let signed = try decodeEnvelope(reply.bytes)
         let receipt: SegmentReceipt = try open(signed, path: FarmerPath.tasks)
         guard receipt.farmer == signed.signer, announcement.map({ $0.farmer == signed.signer }) ?? true else {
             throw FarmerCallError.badReply(url: baseURL, reason: "receipt not signed by the farmer")
         }
-        guard receipt.input == task.source, receipt.task == (try task.address()) else {
-            throw FarmerCallError.badReply(url: baseURL, reason: "receipt is for another task or input")
+        guard receipt.input == task.source, receipt.task == (try task.address()), receipt.submitter.map({ $0 == identity.publicIdentity }) ?? true else {
+            throw FarmerCallError.badReply(url: baseURL, reason: "receipt is for another task, input or submitter")
         }
-        return receipt
+        return (receipt, signed)
     }
 
     /// Streams one rung's output of a task this client sent into `file`; returns its content address and size.
@@ -76,7 +81,7 @@ public final class FarmerClient: @unchecked Sendable {
         let (reply, address, bytes) = try await FarmHTTP.download(baseURL + path, headers: headers, to: file, timeout: timeout,
                                                                   maximumBytes: Self.maximumOutputBytes)
         guard let address else {
-            if reply.status >= 500 { throw FarmerCallError.unavailable(url: baseURL, reason: "HTTP \(reply.status)") }
+            if reply.status >= 500 { throw FarmerCallError.refused(url: baseURL, status: reply.status, message: "HTTP \(reply.status)") }
             throw FarmerCallError.refused(url: baseURL, status: reply.status, message: reply.text)
         }
         return (address, bytes)

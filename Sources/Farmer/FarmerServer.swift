@@ -13,6 +13,7 @@ public enum FarmerServer {
                            onListening: @escaping @Sendable (Int) async -> Void) async throws {
         let app = Application(
             router: service.router(),
+            server: .http1(configuration: .init(idleTimeout: .seconds(Int64(service.configuration.idleTimeoutSeconds)))),
             configuration: .init(address: .hostname(host, port: port), serverName: "prism-farmer"),
             onServerRunning: { channel in
                 await onListening(channel.localAddress?.port ?? port)

@@ -22,6 +22,9 @@ public struct FarmerConfiguration: Sendable {
     public var misbehave: Misbehavior?
     public var capabilities: FarmerCapabilities
     public var replayWindow: TimeInterval = 120
+    /// A connection that sends no complete request part for this long is closed (headers trickled a byte at a
+    /// time included); a running task's wait for its answer is not idleness.
+    public var idleTimeoutSeconds = 30
     public var executor: SegmentTaskExecutor
 
     public init(identity: SigningIdentity, store: TaskStore, advertisedURL: String, sessions: Int, capabilities: FarmerCapabilities,
@@ -108,7 +111,12 @@ public final class FarmerService: @unchecked Sendable {
                                                    by: self.configuration.identity)
             return FarmerService.json(envelope)
         }
-        router.post(RouterPath(FarmerPath.tasks)) { request, _ in try await self.acceptTask(request) }
+        router.post(RouterPath(FarmerPath.tasks)) { request, _ in
+            do { return try await self.acceptTask(request) } catch let error as FarmerAPIError {
+                if error.status.code < 500 && error.code != "busy" { self.logger.notice("task refused (\(error.code)): \(error.message)") }
+                throw error
+            }
+        }
         router.post(RouterPath(FarmerPath.bandwidth)) { request, _ in try await self.bandwidth(request) }
         router.get("/v1/tasks/:task/outputs/:height") { request, context in
             try self.serveOutput(request, task: context.parameters.get("task") ?? "", height: context.parameters.get("height") ?? "")
@@ -158,6 +166,19 @@ public final class FarmerService: @unchecked Sendable {
         do { task = try envelope.decodeBody(Wire.SegmentTask.self) } catch {
             throw FarmerAPIError(.badRequest, "malformed-task", "the signed body is not a segment task")
         }
+        // Everything the task says is checked before a byte of its source is stored.
+        do { try task.validate() } catch let error as MessageLimitError {
+            throw FarmerAPIError(.badRequest, "bad-task", error.description)
+        }
+        guard let codec = try? VideoCodec.parse(task.codec) else {
+            throw FarmerAPIError(.badRequest, "bad-task", "unknown codec \"\(task.codec.prefix(32))\" (h264, hevc, av1 or vp9)")
+        }
+        let window = task.window.map {
+            SegmentWindow(start: $0.start, end: $0.end, timeBase: AVRational(num: $0.timeBaseNumerator, den: $0.timeBaseDenominator))
+        }
+        if let window, !window.isValid {
+            throw FarmerAPIError(.badRequest, "bad-task", "the task's frame window is empty or malformed")
+        }
         if let length = request.headers[.contentLength].flatMap(Int.init), length > configuration.maxUploadBytes {
             throw FarmerAPIError(.contentTooLarge, "upload-too-large", "source segment of \(length) bytes exceeds \(configuration.maxUploadBytes)")
         }
@@ -166,74 +187,93 @@ public final class FarmerService: @unchecked Sendable {
             // Already done (perhaps before a restart): the same signed receipt again.
             return Response(status: .ok, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(bytes: receipt)))
         }
-        let buffer: ByteBuffer
-        do { buffer = try await request.body.collect(upTo: configuration.maxUploadBytes) } catch is NIOTooManyBytesError {
-            throw FarmerAPIError(.contentTooLarge, "upload-too-large", "source segment exceeds \(configuration.maxUploadBytes) bytes")
-        }
-        let source = Data(buffer.readableBytesView)
-        guard ContentAddress(hashing: source) == task.source else {
-            throw FarmerAPIError(.badRequest, "source-mismatch", "uploaded bytes do not hash to the task's source \(task.source)")
-        }
-        guard (1...12).contains(task.ladder.count), let codec = try? VideoCodec.parse(task.codec),
-              task.ladder.allSatisfy({ (LadderRung.minimumHeight...LadderRung.maximumHeight).contains($0.height) && $0.height % 2 == 0 }) else {
-            throw FarmerAPIError(.badRequest, "bad-task", "a task needs 1 to 12 even rungs of 64 to 4320 lines and a known codec")
-        }
-        let window = task.window.map {
-            SegmentWindow(start: $0.start, end: $0.end, timeBase: AVRational(num: $0.timeBaseNumerator, den: $0.timeBaseDenominator))
-        }
-        if let window, !window.isValid {
-            throw FarmerAPIError(.badRequest, "bad-task", "the task's frame window is empty or malformed")
-        }
+        // A session is taken before the upload is read: a busy farmer takes no bytes, and uploads in flight are
+        // never more than its sessions.
         guard acquireSession() else {
             metrics.count("refused_busy")
             throw FarmerAPIError(.serviceUnavailable, "busy", "all \(configuration.sessions) sessions are busy", retryAfter: 2)
         }
         defer { releaseSession() }
-        if configuration.misbehave == .stall {
-            logger.warning("MISBEHAVING (stall): holding task \(key.prefix(12)) without answering")
-            try await Task.sleep(for: .seconds(3600))
-        }
-        let started = Date()
         let folder = configuration.store.folder(key)
         try? FileManager.default.removeItem(at: folder)
         try FileManager.default.createDirectory(at: folder.appendingPathComponent("out"), withIntermediateDirectories: true)
-        let sourcePath = folder.appendingPathComponent("source.media").path
-        try source.write(to: URL(fileURLWithPath: sourcePath))
-        // A challenger may ask for a claimed encoder by family; an overclaiming farmer quietly uses software
-        // and still names the claimed one in its receipt (what the bitstream fingerprint is there to catch).
-        let asked = task.options["encoder"].flatMap(EncoderPreference.init(rawValue:)) ?? .software
-        let lying = configuration.misbehave == .overclaim && asked != .software && asked != .auto
-        let localTask = try makeLocalTask(task, codec: codec, window: window, encoder: lying ? .software : asked, source: sourcePath,
-                                          output: folder.appendingPathComponent("out").path)
-        logger.info("task \(key.prefix(12)) from \(submitter): \(task.ladder.count) rungs \(task.codec), \(source.count) bytes")
-        let executor = configuration.executor
-        let result: SegmentTaskResult
         do {
-            result = try await FarmerService.onThread { try executor(localTask) }
+            return try await runTask(task, key: key, codec: codec, window: window, submitter: submitter, body: request.body, folder: folder)
         } catch {
+            // Nothing of a task that did not finish stays on disk.
+            try? FileManager.default.removeItem(at: folder)
+            if error is FarmerAPIError { throw error }
             metrics.count("failed")
             logger.error("task \(key.prefix(12)) failed: \(error)")
             throw FarmerAPIError(.internalServerError, "task-failed", String(describing: error))
         }
+    }
+
+    /// Streams the source to disk while hashing it, then runs the task and signs its receipt.
+    private func runTask(_ task: Wire.SegmentTask, key: String, codec: VideoCodec, window: SegmentWindow?, submitter: PublicIdentity,
+                         body: RequestBody, folder: URL) async throws -> Response {
+        let started = Date()
+        let sourcePath = folder.appendingPathComponent("source.media").path
+        let received = try await Self.receive(body, to: sourcePath, maximumBytes: configuration.maxUploadBytes)
+        guard received.address == task.source else {
+            throw FarmerAPIError(.badRequest, "source-mismatch", "uploaded bytes do not hash to the task's source \(task.source)")
+        }
+        if configuration.misbehave == .stall {
+            logger.warning("MISBEHAVING (stall): holding task \(key.prefix(12)) without answering")
+            try await Task.sleep(for: .seconds(3600))
+        }
+        // A challenger may ask for a claimed encoder by family; an overclaiming farmer quietly uses software
+        // and still names the claimed one in its receipt (what the bitstream fingerprint is there to catch).
+        let asked = task.options["encoder"].flatMap(EncoderPreference.init(rawValue:)) ?? .software
+        let lying = configuration.misbehave == .overclaim && asked != .software && asked != .auto
+        let localTask: Transcode.SegmentTask
+        do {
+            localTask = try makeLocalTask(task, codec: codec, window: window, encoder: lying ? .software : asked, source: sourcePath,
+                                          output: folder.appendingPathComponent("out").path)
+        } catch {
+            throw FarmerAPIError(.badRequest, "bad-source", "the source segment cannot be read as video: \(error)")
+        }
+        logger.info("task \(key.prefix(12)) from \(submitter): \(task.ladder.count) rungs \(task.codec), \(received.bytes) bytes")
+        let executor = configuration.executor
+        let result = try await FarmerService.onThread { try executor(localTask) }
         var rungs: [RungReceipt] = []
         for rung in localTask.rungs {
             let file = folder.appendingPathComponent("out").appendingPathComponent(localTask.outputFile(for: rung))
             let bytes = try Data(contentsOf: file)
             let frames = result.renditions.first { $0.rung == rung.name }?.frames ?? 0
             rungs.append(RungReceipt(height: rung.height, width: rung.width, bitrate: rung.bitrate, output: ContentAddress(hashing: bytes),
-                                     frames: frames, pixels: Int64(frames * rung.width * rung.height)))
+                                     frames: frames, pixels: Int64(frames) * Int64(rung.width) * Int64(rung.height)))
         }
         let encodeSeconds = result.renditions.map(\.encodeSeconds).reduce(0, +)
         let reportedEncoder = lying ? (EncoderFamily(rawValue: asked.rawValue)?.encoderName(for: codec) ?? result.encoder) : result.encoder
-        let receipt = SegmentReceipt(farmer: configuration.identity.publicIdentity, task: try task.address(), input: task.source, rungs: rungs,
+        let receipt = SegmentReceipt(farmer: configuration.identity.publicIdentity, submitter: submitter, task: try task.address(), input: task.source, rungs: rungs,
                                      encoder: reportedEncoder, timings: TaskTimings(decodeSeconds: max(0, result.wallSeconds - encodeSeconds),
                                                                                    encodeSeconds: encodeSeconds, totalSeconds: Date().timeIntervalSince(started)))
         let signed = try SignedEnvelope.sign(receipt, method: SignedEnvelope.responseMethod, path: FarmerPath.tasks, by: configuration.identity)
         let body = try WireCoding.canonicalBytes(signed)
-        try configuration.store.finish(key, owner: submitter, receipt: body)
         try? FileManager.default.removeItem(atPath: sourcePath)
+        try configuration.store.finish(key, owner: submitter, receipt: body)
         metrics.count("completed", frames: result.frames)
         return Response(status: .ok, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(bytes: body)))
+    }
+
+    /// Writes a request body to `path` as it arrives, hashing it on the way; never holds more than a chunk.
+    static func receive(_ body: RequestBody, to path: String, maximumBytes: Int) async throws -> (address: ContentAddress, bytes: Int) {
+        guard FileManager.default.createFile(atPath: path, contents: nil), let handle = FileHandle(forWritingAtPath: path) else {
+            throw FarmerAPIError(.internalServerError, "storage", "cannot write the upload to the data folder")
+        }
+        defer { try? handle.close() }
+        var hasher = ContentHasher()
+        var written = 0
+        for try await chunk in body {
+            written += chunk.readableBytes
+            guard written <= maximumBytes else {
+                throw FarmerAPIError(.contentTooLarge, "upload-too-large", "source segment exceeds \(maximumBytes) bytes")
+            }
+            chunk.withUnsafeReadableBytes { hasher.update($0) }
+            try handle.write(contentsOf: chunk.readableBytesView)
+        }
+        return (hasher.finalize(), written)
     }
 
     /// The execution task for a wire task: geometry fixed from the source when the submitter left widths out.

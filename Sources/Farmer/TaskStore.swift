@@ -25,6 +25,25 @@ public struct TaskStore: Sendable {
         text.count == 64 && text.allSatisfy { ("0"..."9").contains($0) || ("a"..."f").contains($0) }
     }
 
+    /// Removes what a killed farmer left behind: folders of tasks that never finished (their upload, partial
+    /// outputs) and the uploaded source of finished ones. Finished receipts and outputs stay, to be served again.
+    /// Returns how many unfinished task folders were removed.
+    @discardableResult
+    public func removeLeftovers() -> Int {
+        let tasks = root.appendingPathComponent("tasks")
+        var removed = 0
+        for name in (try? FileManager.default.contentsOfDirectory(atPath: tasks.path)) ?? [] {
+            let folder = tasks.appendingPathComponent(name)
+            if Self.isKey(name), FileManager.default.fileExists(atPath: folder.appendingPathComponent("receipt.json").path) {
+                try? FileManager.default.removeItem(at: folder.appendingPathComponent("source.media"))
+            } else {
+                try? FileManager.default.removeItem(at: folder)
+                removed += 1
+            }
+        }
+        return removed
+    }
+
     public func folder(_ key: String) -> URL { root.appendingPathComponent("tasks").appendingPathComponent(key) }
 
     /// The stored signed receipt for a finished task, if any.

@@ -5,7 +5,8 @@ import Wire
 /// measured, and its reputation. Every value a farmer supplied is escaped, since farmers are untrusted.
 public enum FarmerPage {
     /// The whole page.
-    public static func render(_ standings: [FarmerStanding], generatedAt: Date, heartbeatTTL: TimeInterval) -> String {
+    public static func render(_ standings: [FarmerStanding], generatedAt: Date, heartbeatTTL: TimeInterval,
+                              trustedChallengers: Set<PublicIdentity> = []) -> String {
         var html = """
         <!DOCTYPE html>
         <html lang="en">
@@ -23,8 +24,12 @@ public enum FarmerPage {
         </head>
         <body>
         <h1>Prism registry</h1>
-        <p>\(standings.count) live farmer\(standings.count == 1 ? "" : "s") (heartbeat within \(Int(heartbeatTTL)) s), best first.
+        <p>\(standings.count) live farmer\(standings.count == 1 ? "" : "s") (heartbeat within \(format(heartbeatTTL)) s), best first.
         Generated \(escape(ISO8601DateFormatter().string(from: generatedAt))).</p>
+        <p><small>Standing moves only on evidence: a segment verdict counts only with the farmer's signed receipt for that
+        submitter's task (one per segment); challenge results are taken only from the challengers this registry trusts
+        (\(trustedChallengers.isEmpty ? "none: claims stay unchallenged" : trustedChallengers.map { "<code>\(escape($0.description))</code>" }.sorted().joined(separator: ", "))).
+        Heartbeats only state claims.</small></p>
 
         """
         if standings.isEmpty {
@@ -80,8 +85,11 @@ public enum FarmerPage {
         return "up " + (up.map { format(($0 / 1e6).rounded()) } ?? "–") + ", down " + (down.map { format(($0 / 1e6).rounded()) } ?? "–")
     }
 
-    private static func format(_ value: Double) -> String {
-        value == value.rounded() ? String(Int(value)) : String(format: "%.1f", value)
+    /// Never traps: whatever a store holds, a figure is printed (integers as such, huge or odd values with `%g`).
+    static func format(_ value: Double) -> String {
+        guard value.isFinite else { return "–" }
+        if value == value.rounded() && abs(value) < 1e15 { return String(Int64(value)) }
+        return abs(value) < 1e6 ? String(format: "%.1f", value) : String(format: "%.3g", value)
     }
 
     /// Escapes text for HTML element content and double-quoted attributes.

@@ -135,11 +135,12 @@ public final class PostgresRegistryStore: RegistryStore {
         let submitter = verdict.submitter.description, farmer = verdict.farmer.description
         let segment = verdict.segment.description, reasons = try StoredJSON.text(verdict.reasons)
         let received = receivedAt.storedSeconds
+        let task = verdict.task?.description
         try await client.query("""
-            INSERT INTO verdicts (submitter, farmer, segment, accepted, reasons, received_at)
-            VALUES (\(submitter), \(farmer), \(segment), \(verdict.accepted), \(reasons), \(received))
+            INSERT INTO verdicts (submitter, farmer, segment, accepted, reasons, received_at, task)
+            VALUES (\(submitter), \(farmer), \(segment), \(verdict.accepted), \(reasons), \(received), \(task))
             ON CONFLICT (submitter, farmer, segment) DO UPDATE SET accepted = EXCLUDED.accepted,
-                reasons = EXCLUDED.reasons, received_at = EXCLUDED.received_at
+                reasons = EXCLUDED.reasons, received_at = EXCLUDED.received_at, task = EXCLUDED.task
             """, logger: logger)
     }
 
@@ -149,8 +150,8 @@ public final class PostgresRegistryStore: RegistryStore {
         let findings = try StoredJSON.text(result.findings)
         let received = receivedAt.storedSeconds
         try await client.query("""
-            INSERT INTO challenges (challenger, farmer, passed, claimed, measured, findings, received_at)
-            VALUES (\(challenger), \(farmer), \(result.passed), \(claimed), \(measured), \(findings), \(received))
+            INSERT INTO challenges (challenger, farmer, passed, claimed, measured, findings, received_at, trusted)
+            VALUES (\(challenger), \(farmer), \(result.passed), \(claimed), \(measured), \(findings), \(received), TRUE)
             """, logger: logger)
     }
 
@@ -162,9 +163,11 @@ public final class PostgresRegistryStore: RegistryStore {
         let farmerRows = try await client.query(farmersQuery, logger: logger)
         for try await (id, url, capabilities, misbehave, firstSeen, lastSeen, verified, rejected, passed, failed) in farmerRows.decode(
             (String, String, String, String?, Int64, Int64, Int64, Int64, Int64, Int64).self) {
-            farmers.append(try StoredRows.farmer(id: id, url: url, capabilities: capabilities, misbehave: misbehave,
-                                                 firstSeen: firstSeen, lastSeen: lastSeen, verified: verified,
-                                                 rejected: rejected, passed: passed, failed: failed))
+            farmers += StoredRows.tolerant([()], logger: logger) {
+                try StoredRows.farmer(id: id, url: url, capabilities: capabilities, misbehave: misbehave,
+                                      firstSeen: firstSeen, lastSeen: lastSeen, verified: verified,
+                                      rejected: rejected, passed: passed, failed: failed)
+            }
         }
         var challengesQuery = PostgresQuery(unsafeSQL: RegistrySchema.latestChallengesQuery(.postgres))
         challengesQuery.binds.append(since)
@@ -172,8 +175,10 @@ public final class PostgresRegistryStore: RegistryStore {
         let challengeRows = try await client.query(challengesQuery, logger: logger)
         for try await (challenger, farmer, passed, claimed, measured, findings, receivedAt) in challengeRows.decode(
             (String, String, Bool, String, String, String, Int64).self) {
-            latest.append(try StoredRows.challenge(challenger: challenger, farmer: farmer, passed: passed, claimed: claimed,
-                                                   measured: measured, findings: findings, receivedAt: receivedAt))
+            latest += StoredRows.tolerant([()], logger: logger) {
+                try StoredRows.challenge(challenger: challenger, farmer: farmer, passed: passed, claimed: claimed,
+                                         measured: measured, findings: findings, receivedAt: receivedAt)
+            }
         }
         return StoredRows.merge(farmers, latest: latest)
     }

@@ -14,6 +14,14 @@ public struct RegistryConfiguration: Sendable {
     public var maxBodyBytes: Int = 64 * 1024
     /// The registry's clock; tests replace it to age farmers and envelopes.
     public var now: @Sendable () -> Date = { Date() }
+    /// Challengers whose results are taken (`--trust-challenger`); everyone else's are refused, so a farmer's
+    /// standing cannot be moved by keys anyone can make.
+    public var trustedChallengers: Set<PublicIdentity> = []
+    /// A connection that sends no complete request part for this long is closed (a client trickling its
+    /// headers a byte at a time included).
+    public var idleTimeoutSeconds = 30
+    /// A verdict's proof, the farmer's signed receipt, may be at most this old.
+    public var receiptMaxAge: TimeInterval = 24 * 3600
 
     public init() {}
 }
@@ -108,6 +116,8 @@ public struct RegistryRoutes: Sendable {
             guard verdict.submitter != verdict.farmer else {
                 throw RegistryAPIError(.badRequest, code: "self-verdict", message: "a farmer cannot judge its own segments")
             }
+            try Self.limited { try verdict.validate() }
+            try self.requireProof(of: verdict)
             try await self.store.recordVerdict(verdict, receivedAt: self.configuration.now())
             self.logger.debug("verdict on \(verdict.farmer): \(verdict.accepted ? "accepted" : "rejected")")
             return JSONResponse.make(AcceptedReply(accepted: true, heartbeatTTLSeconds: nil))
@@ -117,6 +127,11 @@ public struct RegistryRoutes: Sendable {
             try Self.require(signer, speaksFor: result.challenger)
             guard result.challenger != result.farmer else {
                 throw RegistryAPIError(.badRequest, code: "self-challenge", message: "a farmer cannot challenge itself")
+            }
+            try Self.limited { try result.validate() }
+            guard self.configuration.trustedChallengers.contains(result.challenger) else {
+                throw RegistryAPIError(.forbidden, code: "untrusted-challenger",
+                                       message: "\(result.challenger) is not a challenger this registry trusts (--trust-challenger)")
             }
             try await self.store.recordChallenge(result, receivedAt: self.configuration.now())
             self.logger.debug("challenge of \(result.farmer): \(result.passed ? "passed" : "failed")")
@@ -142,7 +157,7 @@ public struct RegistryRoutes: Sendable {
 
     private func farmerPage() async throws -> Response {
         let html = FarmerPage.render(try await standings(), generatedAt: configuration.now(),
-                                     heartbeatTTL: configuration.heartbeatTTL)
+                                     heartbeatTTL: configuration.heartbeatTTL, trustedChallengers: configuration.trustedChallengers)
         return Response(status: .ok, headers: [.contentType: "text/html; charset=utf-8"],
                         body: .init(byteBuffer: ByteBuffer(string: html)))
     }
@@ -205,15 +220,35 @@ public struct RegistryRoutes: Sendable {
     }
 
     private static func validate(_ announcement: FarmerAnnouncement) throws {
-        guard let url = URL(string: announcement.url), let scheme = url.scheme?.lowercased(),
-              scheme == "http" || scheme == "https", url.host?.isEmpty == false else {
-            throw RegistryAPIError(.badRequest, code: "invalid-announcement", message: "farmer URL must be an http(s) URL with a host")
+        do { try announcement.validate() } catch let error as MessageLimitError {
+            throw RegistryAPIError(.badRequest, code: "invalid-announcement", message: error.description)
         }
-        let capabilities = announcement.capabilities
-        guard capabilities.sessions >= 0, capabilities.framesPerSecond.isFinite, capabilities.framesPerSecond >= 0,
-              capabilities.pricePerMinute.isFinite, capabilities.pricePerMinute >= 0 else {
-            throw RegistryAPIError(.badRequest, code: "invalid-announcement", message: "capabilities must be finite and not negative")
+    }
+
+    /// Values out of `MessageLimits` are refused where they enter, so nothing stored can trap a page or a sum.
+    private static func limited(_ check: () throws -> Void) throws {
+        do { try check() } catch let error as MessageLimitError {
+            throw RegistryAPIError(.badRequest, code: "out-of-range", message: error.description)
         }
+    }
+
+    /// A verdict counts only for work that happened: the farmer's signed receipt for this submitter's task,
+    /// naming the verdict's task and segment. Anything else is refused (nothing stored), so standing cannot be
+    /// moved with throwaway keys; the primary key keeps one verdict per submitter and segment.
+    private func requireProof(of verdict: Verdict) throws {
+        func refuse(_ why: String) -> RegistryAPIError {
+            RegistryAPIError(.unprocessableContent, code: "unproven-verdict", message: "a verdict needs the farmer's signed receipt for the task: \(why)")
+        }
+        guard let envelope = verdict.receipt, let task = verdict.task else { throw refuse("none attached") }
+        let receiptVerifier = EnvelopeVerifier(window: configuration.receiptMaxAge, now: configuration.now)
+        do { try receiptVerifier.authenticate(envelope, method: SignedEnvelope.responseMethod, path: FarmerPath.tasks) } catch {
+            throw refuse("\(error)")
+        }
+        guard envelope.signer == verdict.farmer, let receipt = try? envelope.decodeBody(SegmentReceipt.self), receipt.farmer == verdict.farmer else {
+            throw refuse("not signed by the farmer judged")
+        }
+        guard receipt.submitter == verdict.submitter else { throw refuse("the receipt is for another submitter's task") }
+        guard receipt.task == task, receipt.input == verdict.segment else { throw refuse("the receipt names another task or segment") }
     }
 
     /// One line of a decoding error, without Swift's long context dumps.

@@ -48,6 +48,7 @@ public enum RegistryServer {
         let routes = RegistryRoutes(store: store, configuration: configuration, logger: logger)
         return Application(
             router: routes.router(),
+            server: .http1(configuration: .init(idleTimeout: .seconds(Int64(configuration.idleTimeoutSeconds)))),
             configuration: .init(address: .hostname(address.host, port: address.port), serverName: "prism-registry"),
             services: [store],
             onServerRunning: { channel in

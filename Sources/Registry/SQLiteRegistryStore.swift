@@ -103,18 +103,18 @@ public final class SQLiteRegistryStore: RegistryStore, @unchecked Sendable {  //
 
     public func recordVerdict(_ verdict: Verdict, receivedAt: Date) async throws {
         _ = try await connection.query("""
-            INSERT INTO verdicts (submitter, farmer, segment, accepted, reasons, received_at) VALUES (?, ?, ?, ?, ?, ?)
+            INSERT INTO verdicts (submitter, farmer, segment, accepted, reasons, received_at, task) VALUES (?, ?, ?, ?, ?, ?, ?)
             ON CONFLICT (submitter, farmer, segment) DO UPDATE SET accepted = excluded.accepted,
-                reasons = excluded.reasons, received_at = excluded.received_at
+                reasons = excluded.reasons, received_at = excluded.received_at, task = excluded.task
             """, [.text(verdict.submitter.description), .text(verdict.farmer.description), .text(verdict.segment.description),
                   .integer(verdict.accepted ? 1 : 0), .text(try StoredJSON.text(verdict.reasons)),
-                  .integer(Int(receivedAt.storedSeconds))])
+                  .integer(Int(receivedAt.storedSeconds)), verdict.task.map { .text($0.description) } ?? .null])
     }
 
     public func recordChallenge(_ result: ChallengeResult, receivedAt: Date) async throws {
         _ = try await connection.query("""
-            INSERT INTO challenges (challenger, farmer, passed, claimed, measured, findings, received_at)
-            VALUES (?, ?, ?, ?, ?, ?, ?)
+            INSERT INTO challenges (challenger, farmer, passed, claimed, measured, findings, received_at, trusted)
+            VALUES (?, ?, ?, ?, ?, ?, ?, 1)
             """, [.text(result.challenger.description), .text(result.farmer.description), .integer(result.passed ? 1 : 0),
                   .text(try StoredJSON.text(result.claimed)), .text(try StoredJSON.text(result.measured)),
                   .text(try StoredJSON.text(result.findings)), .integer(Int(receivedAt.storedSeconds))])
@@ -122,7 +122,7 @@ public final class SQLiteRegistryStore: RegistryStore, @unchecked Sendable {  //
 
     public func farmers(seenSince: Date) async throws -> [FarmerRecord] {
         let since = SQLiteData.integer(Int(seenSince.storedSeconds))
-        let farmers = try await connection.query(RegistrySchema.liveFarmersQuery(.sqlite), [since]).map { row in
+        let farmers = StoredRows.tolerant(try await connection.query(RegistrySchema.liveFarmersQuery(.sqlite), [since]), logger: logger) { row in
             try StoredRows.farmer(
                 id: try Self.text(row, "id"), url: try Self.text(row, "url"), capabilities: try Self.text(row, "capabilities"),
                 misbehave: row.column("misbehave")?.string, firstSeen: try Self.integer(row, "first_seen"),
@@ -130,7 +130,7 @@ public final class SQLiteRegistryStore: RegistryStore, @unchecked Sendable {  //
                 rejected: try Self.integer(row, "rejected"), passed: try Self.integer(row, "passed"),
                 failed: try Self.integer(row, "failed"))
         }
-        let latest = try await connection.query(RegistrySchema.latestChallengesQuery(.sqlite), [since]).map { row in
+        let latest = StoredRows.tolerant(try await connection.query(RegistrySchema.latestChallengesQuery(.sqlite), [since]), logger: logger) { row in
             try StoredRows.challenge(
                 challenger: try Self.text(row, "challenger"), farmer: try Self.text(row, "farmer"),
                 passed: try Self.integer(row, "passed") != 0, claimed: try Self.text(row, "claimed"),

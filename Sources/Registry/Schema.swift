@@ -1,4 +1,5 @@
 import Foundation
+import Logging
 import Wire
 
 /// The registry's schema as numbered migrations, one list per SQL dialect.
@@ -67,6 +68,14 @@ enum RegistrySchema {
                 """,
                 "CREATE INDEX seen_nonces_by_expiry ON seen_nonces (expires_at)",
             ],
+            [
+                // Standing that keys could buy stops counting: a verdict counts only with the task its farmer-signed
+                // receipt names (older rows have none), a challenge only from a trusted challenger (older rows were
+                // taken from anyone).
+                "ALTER TABLE verdicts ADD COLUMN task TEXT",
+                "ALTER TABLE challenges ADD COLUMN trusted BOOLEAN NOT NULL DEFAULT FALSE",
+                "CREATE INDEX challenges_trusted_by_farmer ON challenges (farmer, trusted, id)",
+            ],
         ]
     }
 
@@ -75,10 +84,10 @@ enum RegistrySchema {
         let parameter = dialect == .sqlite ? "?" : "$1"
         return """
         SELECT f.id, f.url, f.capabilities, f.misbehave, f.first_seen, f.last_seen,
-            (SELECT COUNT(*) FROM verdicts v WHERE v.farmer = f.id AND v.accepted) AS verified,
-            (SELECT COUNT(*) FROM verdicts v WHERE v.farmer = f.id AND NOT v.accepted) AS rejected,
-            (SELECT COUNT(*) FROM challenges c WHERE c.farmer = f.id AND c.passed) AS passed,
-            (SELECT COUNT(*) FROM challenges c WHERE c.farmer = f.id AND NOT c.passed) AS failed
+            (SELECT COUNT(*) FROM verdicts v WHERE v.farmer = f.id AND v.task IS NOT NULL AND v.accepted) AS verified,
+            (SELECT COUNT(*) FROM verdicts v WHERE v.farmer = f.id AND v.task IS NOT NULL AND NOT v.accepted) AS rejected,
+            (SELECT COUNT(*) FROM challenges c WHERE c.farmer = f.id AND c.trusted AND c.passed) AS passed,
+            (SELECT COUNT(*) FROM challenges c WHERE c.farmer = f.id AND c.trusted AND NOT c.passed) AS failed
         FROM farmers f
         WHERE f.last_seen >= \(parameter)
         """
@@ -90,7 +99,7 @@ enum RegistrySchema {
         return """
         SELECT c.challenger, c.farmer, c.passed, c.claimed, c.measured, c.findings, c.received_at
         FROM challenges c
-        WHERE c.id = (SELECT MAX(n.id) FROM challenges n WHERE n.farmer = c.farmer)
+        WHERE c.id = (SELECT MAX(n.id) FROM challenges n WHERE n.farmer = c.farmer AND n.trusted)
           AND c.farmer IN (SELECT f.id FROM farmers f WHERE f.last_seen >= \(parameter))
         """
     }
@@ -115,6 +124,17 @@ enum StoredRows {
                                      measured: try StoredJSON.value(CapabilityFigures.self, from: measured),
                                      findings: try StoredJSON.value([String].self, from: findings))
         return ChallengeRecord(result: result, receivedAt: Date(storedSeconds: receivedAt))
+    }
+
+    /// Rows that do not decode (a database edited by hand, or written by a registry that checked less) are left
+    /// out of the list with a log line: stored data must never take the list or the page down.
+    static func tolerant<Row, Value>(_ rows: [Row], logger: Logger, _ make: (Row) throws -> Value) -> [Value] {
+        rows.compactMap { row in
+            do { return try make(row) } catch {
+                logger.warning("skipping a stored row that does not decode: \(error)")
+                return nil
+            }
+        }
     }
 
     /// Attaches each farmer's latest challenge.

@@ -59,4 +59,6 @@ struct HeldSegment {
     let source: ContentAddress
     /// Held copies of the renditions, by rung name.
     let renditions: [String: String]
+    /// The farmer's signed receipt for the task (a verdict's proof).
+    let receipt: SignedEnvelope
 }

@@ -66,6 +66,10 @@ public final class FarmDispatcher: @unchecked Sendable {
         let auditRate: Double
         var busy = 0
         var dropped = false
+        /// While it cannot be reached: when the outage began, how many calls failed, and when to try it again.
+        var unreachableSince: Date?
+        var unreachableCalls = 0
+        var retryAt: Date?
         var accepted = 0
         var rejected = 0
         var failed = 0
@@ -94,6 +98,9 @@ public final class FarmDispatcher: @unchecked Sendable {
     public var journal: SubmitJournal?
     /// Tries per segment before the job fails: each farmer at most once, and no more than this.
     public var maximumAttempts = 4
+    /// A farmer that cannot be reached (restarting, a network blip) is tried again after 1, 2, 4, 8 … s (at most 16)
+    /// and dropped from the job only once it has been unreachable this long: a restarted farmer serves what it finished.
+    public var unreachableGrace: TimeInterval = 60
     /// Where a segment redone after its farmer was caught goes (the transcoder rewrites it).
     public var replacement: SegmentReplacement?
     /// Makes each farmer's audit draws reproducible (its n-th answered segment gets the n-th draw of a generator
@@ -187,14 +194,17 @@ public final class FarmDispatcher: @unchecked Sendable {
         }
         var tried: Set<PublicIdentity> = []
         var lastProblem = "no farmer available"
-        for attempt in 1...maximumAttempts {
+        var attempt = 0
+        while attempt < maximumAttempts {
+            attempt += 1
             guard let farm = acquire(excluding: tried) else { break }
             tried.insert(farm.id)
             if attempt > 1 { bump(\.retried) }
             let started = Date()
             do {
                 let client = farm.client
-                let receipt = try FarmHTTP.wait { try await client.submit(wireTask, sourceFile: task.source) }
+                let (receipt, signedReceipt) = try FarmHTTP.wait { try await client.submitSigned(wireTask, sourceFile: task.source) }
+                reachable(farm)
                 var renditions: [SegmentTaskResult.Rendition] = []
                 var files: [String: String] = [:]
                 var missing: [(String, [String])] = []
@@ -231,7 +241,7 @@ public final class FarmDispatcher: @unchecked Sendable {
                 var audited = mustAudit(farm)
                 let judgeStarted = Date()
                 var problems = missing + judged(task, files: files, full: audited)
-                if problems.isEmpty && !audited && !hold(task, address: address, source: sourceAddress, files: files, from: farm) {
+                if problems.isEmpty && !audited && !hold(task, address: address, source: sourceAddress, files: files, receipt: signedReceipt, from: farm) {
                     // Its farmer was caught meanwhile: this segment gets the full checks now.
                     audited = true
                     problems = judged(task, files: files, full: true)
@@ -239,7 +249,7 @@ public final class FarmDispatcher: @unchecked Sendable {
                 let judging = Date().timeIntervalSince(judgeStarted)
                 let accepted = problems.isEmpty
                 verdicts?(Verdict(submitter: identity.publicIdentity, farmer: farm.id, segment: wireTask.source, accepted: accepted,
-                                  reasons: problems.flatMap(\.1)))
+                                  reasons: problems.flatMap(\.1), task: address, receipt: signedReceipt))
                 if accepted {
                     let network = Date().timeIntervalSince(started) - judging - receipt.timings.totalSeconds
                     addCosts(network: network, verify: judging, up: sourceBytes, down: downloaded)
@@ -266,7 +276,17 @@ public final class FarmDispatcher: @unchecked Sendable {
                     release(farm, outcome: .none, audited: false)
                     tried.remove(farm.id)
                     Thread.sleep(forTimeInterval: min(retryAfter, 5))
-                case .unavailable, .badReply, .timedOut:
+                case .unavailable:
+                    if let delay = unreachable(farm) {
+                        // Not this segment's fault: the same farmer gets it again once it is back (the task is the
+                        // same, so one that finished before a restart answers with its stored receipt).
+                        logger.warning("\(farm.client.baseURL) unreachable for segment \(task.index) (\(error)); trying it again in \(Int(delay)) s")
+                        tried.remove(farm.id)
+                        attempt -= 1
+                    } else {
+                        logger.warning("dropping farmer \(farm.client.baseURL): unreachable for \(Int(unreachableGrace)) s (\(error))")
+                    }
+                case .badReply, .timedOut:
                     logger.warning("dropping farmer \(farm.client.baseURL) for segment \(task.index): \(error)")
                     release(farm, outcome: .dropped, audited: false)
                 case .refused:
@@ -308,7 +328,7 @@ public final class FarmDispatcher: @unchecked Sendable {
 
     /// Keeps copies of an unaudited segment for the rest of the job; false (nothing kept) once its farmer is caught.
     private func hold(_ task: Transcode.SegmentTask, address: ContentAddress, source: ContentAddress, files: [String: String],
-                      from farm: Farm) -> Bool {
+                      receipt: SignedEnvelope, from farm: Farm) -> Bool {
         let folder = holding.appendingPathComponent("segment_\(task.index)_\(farm.id.description.suffix(8))")
         var kept = task
         var renditions: [String: String] = [:]
@@ -329,7 +349,7 @@ public final class FarmDispatcher: @unchecked Sendable {
         condition.lock()
         defer { condition.unlock() }
         guard !farm.caught else { return false }
-        farm.held.append(HeldSegment(task: kept, address: address, source: source, renditions: renditions))
+        farm.held.append(HeldSegment(task: kept, address: address, source: source, renditions: renditions, receipt: receipt))
         return true
     }
 
@@ -357,7 +377,7 @@ public final class FarmDispatcher: @unchecked Sendable {
             record(.init(segment: segment.task.index, farmer: farm.id.description, url: farm.client.baseURL, rung: problems.first?.0,
                          reasons: problems.flatMap(\.1)))
             verdicts?(Verdict(submitter: identity.publicIdentity, farmer: farm.id, segment: segment.source, accepted: false,
-                              reasons: problems.flatMap(\.1)))
+                              reasons: problems.flatMap(\.1), task: segment.address, receipt: segment.receipt))
             try redo(segment)
         }
     }
@@ -392,12 +412,47 @@ public final class FarmDispatcher: @unchecked Sendable {
             let preferred = untried.filter { !$0.lastResort }
             let candidates = preferred.isEmpty ? untried : preferred
             if candidates.isEmpty { return nil }
-            if let free = candidates.first(where: { $0.busy < $0.sessions }) {
+            let now = Date()
+            if let free = candidates.first(where: { $0.busy < $0.sessions && ($0.retryAt ?? now) <= now }) {
                 free.busy += 1
                 return free
             }
-            condition.wait()
+            // Farmers backing off after an outage are woken for at their retry time.
+            if let next = candidates.compactMap(\.retryAt).filter({ $0 > now }).min() {
+                _ = condition.wait(until: next)
+            } else {
+                condition.wait()
+            }
         }
+    }
+
+    /// Records a failed call to an unreachable farmer and releases its session: the delay before it is tried
+    /// again, or nil when it has been unreachable past `unreachableGrace` and is dropped from the job.
+    private func unreachable(_ farm: Farm) -> TimeInterval? {
+        condition.lock()
+        defer { condition.broadcast(); condition.unlock() }
+        farm.busy -= 1
+        let now = Date()
+        let since = farm.unreachableSince ?? now
+        farm.unreachableSince = since
+        farm.unreachableCalls += 1
+        guard now.timeIntervalSince(since) < unreachableGrace else {
+            farm.failed += 1
+            farm.dropped = true
+            return nil
+        }
+        let delay = min(16, pow(2, Double(farm.unreachableCalls - 1)))
+        farm.retryAt = now.addingTimeInterval(delay)
+        return delay
+    }
+
+    /// The farmer answered: any outage is over.
+    private func reachable(_ farm: Farm) {
+        condition.lock()
+        farm.unreachableSince = nil
+        farm.unreachableCalls = 0
+        farm.retryAt = nil
+        condition.unlock()
     }
 
     private func release(_ farm: Farm, outcome: Outcome, audited: Bool) {

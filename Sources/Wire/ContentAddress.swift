@@ -83,3 +83,16 @@ public enum Hex {
         return bytes
     }
 }
+
+/// A content address computed over bytes that arrive in pieces (a streamed upload or download).
+public struct ContentHasher {
+    private var hasher = SHA256()
+    public init() {}
+    public mutating func update(_ bytes: UnsafeRawBufferPointer) { hasher.update(bufferPointer: bytes) }
+    public mutating func update(_ data: Data) { hasher.update(data: data) }
+    public func finalize() -> ContentAddress { ContentAddress(digest: Array(hasher.finalize())) }
+}
+
+extension ContentAddress {
+    init(digest: [UInt8]) { self.digest = digest }
+}

@@ -65,13 +65,21 @@ public struct Verdict: Codable, Sendable, Equatable {
     public var accepted: Bool
     /// Reason codes from `prism verify` when rejected (`watermark`, `quality-floor`, …).
     public var reasons: [String]
+    /// Content address of the task the farmer was sent (the receipt's `task`).
+    public var task: ContentAddress?
+    /// The farmer-signed `SegmentReceipt` envelope for that task, naming this submitter, task and segment: the
+    /// proof that the work judged was real. A registry counts a verdict only with it, one per task.
+    public var receipt: SignedEnvelope?
 
-    public init(submitter: PublicIdentity, farmer: PublicIdentity, segment: ContentAddress, accepted: Bool, reasons: [String] = []) {
+    public init(submitter: PublicIdentity, farmer: PublicIdentity, segment: ContentAddress, accepted: Bool, reasons: [String] = [],
+                task: ContentAddress? = nil, receipt: SignedEnvelope? = nil) {
         self.submitter = submitter
         self.farmer = farmer
         self.segment = segment
         self.accepted = accepted
         self.reasons = reasons
+        self.task = task
+        self.receipt = receipt
     }
 }
 
@@ -226,6 +234,8 @@ public struct TaskTimings: Codable, Sendable, Equatable {
 public struct SegmentReceipt: Codable, Sendable, Equatable {
     /// The farmer; must be the envelope's signer.
     public var farmer: PublicIdentity
+    /// The submitter that signed the task (whose verdict on it a registry will count).
+    public var submitter: PublicIdentity?
     /// Content address of the task's canonical bytes.
     public var task: ContentAddress
     /// Content address of the input segment the farmer actually decoded.
@@ -237,9 +247,10 @@ public struct SegmentReceipt: Codable, Sendable, Equatable {
     /// How long the work took.
     public var timings: TaskTimings
 
-    public init(farmer: PublicIdentity, task: ContentAddress, input: ContentAddress, rungs: [RungReceipt],
+    public init(farmer: PublicIdentity, submitter: PublicIdentity? = nil, task: ContentAddress, input: ContentAddress, rungs: [RungReceipt],
                 encoder: String, timings: TaskTimings) {
         self.farmer = farmer
+        self.submitter = submitter
         self.task = task
         self.input = input
         self.rungs = rungs

@@ -52,6 +52,9 @@ struct FarmerCommand: AsyncParsableCommand {
         @Option(help: "Largest source segment accepted, in bytes.")
         var maxUploadBytes: Int = 256 << 20
 
+        @Option(help: "Seconds a connection may go without sending a complete request part before it is closed.")
+        var idleTimeout: Int = 30
+
         @Option(help: "Test aid: be dishonest in one way (\(Misbehavior.allCases.map(\.rawValue).joined(separator: ", "))).")
         var misbehave: String?
 
@@ -72,6 +75,7 @@ struct FarmerCommand: AsyncParsableCommand {
             }
             let allowList = try allow.map { Set(try $0.split(separator: ",").map { try PublicIdentity(String($0).trimmingCharacters(in: .whitespaces)) }) }
             if let sessions, !(1...64).contains(sessions) { throw CommandFailure.badInput("--sessions must be between 1 and 64") }
+            if !(1...3600).contains(idleTimeout) { throw CommandFailure.badInput("--idle-timeout must be between 1 and 3600 seconds") }
             let extra = misbehavior?.alteration != nil ? ["--misbehave", misbehavior!.rawValue] : []
             let executor: SegmentTaskExecutor
             switch sandbox {
@@ -84,11 +88,14 @@ struct FarmerCommand: AsyncParsableCommand {
             let capabilities = try FarmerClaims.measure(executor: executor, sessions: sessions, inflation: misbehavior?.throughputInflation ?? 1,
                                                         extraEncoders: misbehavior == .overclaim ? ["h264_nvenc"] : [], version: PrismVersion.string)
             let store = try TaskStore(root: URL(fileURLWithPath: data))
+            let leftovers = store.removeLeftovers()
+            if leftovers > 0 { logger.notice("removed \(leftovers) unfinished task folder(s) left by an earlier run") }
             if let misbehavior { logger.warning("MISBEHAVING ON PURPOSE: \(misbehavior.rawValue). This farmer is dishonest; it says so in its capabilities.") }
             var configuration = FarmerConfiguration(identity: identity, store: store, advertisedURL: advertise ?? "http://\(address)",
                                                     sessions: capabilities.sessions, capabilities: capabilities, executor: executor)
             configuration.allowList = allowList
             configuration.maxUploadBytes = maxUploadBytes
+            configuration.idleTimeoutSeconds = idleTimeout
             configuration.misbehave = misbehavior
             let service = FarmerService(configuration: configuration, logger: logger)
             try await FarmerServer.run(service: service, host: address.host, port: address.port, registry: registry, logger: logger) { port in

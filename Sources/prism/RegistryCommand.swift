@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import Registry
+import Wire
 
 /// `prism registry`: the directory farmers announce themselves to and submitters pick farmers from.
 struct RegistryCommand: AsyncParsableCommand {
@@ -31,6 +32,13 @@ struct RegistryCommand: AsyncParsableCommand {
         @Option(help: "Seconds a signed request's timestamp may differ from this registry's clock.")
         var replayWindow: Int = 120
 
+        @Option(help: ArgumentHelp("Challenger ids (ed25519:…, from `prism keys show`) whose challenge results count, comma-separated.",
+                                   discussion: "Results from anyone else are refused: standing cannot be bought with fresh keys."))
+        var trustChallenger: String?
+
+        @Option(help: "Seconds a connection may go without sending a complete request part before it is closed.")
+        var idleTimeout: Int = 30
+
         @Flag(name: .shortAndLong, help: "Log every request's outcome.")
         var verbose = false
 
@@ -40,6 +48,17 @@ struct RegistryCommand: AsyncParsableCommand {
         func validate() throws {
             guard heartbeatTTL > 0 else { throw ValidationError("--heartbeat-ttl must be positive") }
             guard replayWindow > 0 else { throw ValidationError("--replay-window must be positive") }
+            guard (1...3600).contains(idleTimeout) else { throw ValidationError("--idle-timeout must be between 1 and 3600 seconds") }
+            _ = try trustedChallengers()
+        }
+
+        func trustedChallengers() throws -> Set<PublicIdentity> {
+            guard let trustChallenger else { return [] }
+            return Set(try trustChallenger.split(separator: ",").map { id in
+                do { return try PublicIdentity(id.trimmingCharacters(in: .whitespaces)) } catch {
+                    throw ValidationError("--trust-challenger: \"\(id.prefix(80))\" is not a public identity (ed25519:…)")
+                }
+            })
         }
 
         func run() async throws {
@@ -50,6 +69,8 @@ struct RegistryCommand: AsyncParsableCommand {
             var configuration = RegistryConfiguration()
             configuration.heartbeatTTL = TimeInterval(heartbeatTTL)
             configuration.replayWindow = TimeInterval(replayWindow)
+            configuration.trustedChallengers = try trustedChallengers()
+            configuration.idleTimeoutSeconds = idleTimeout
             logger.debug("registry using \(location)")
             try await RegistryServer.run(store: store, address: address, configuration: configuration, logger: logger) { bound in
                 print("listening on http://\(bound)")

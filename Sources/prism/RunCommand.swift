@@ -11,7 +11,10 @@ struct RunCommand: ParsableCommand {
         Plain mode: the root file system is read-only, each --input appears read-only at /in/<basename>, \
         --output is writable at /out, /tmp is a private tmpfs, the job runs as an unprivileged user with no \
         network (not even the host's loopback), and it is killed with all its children at its time limit \
-        (exit 124) or memory limit (exit 137). Options given here override those in --spec. \
+        (exit 124) or memory limit (exit 137). Every job gets at most 1024 processes, a 1G /tmp and 16G left in \
+        /out unless told otherwise. What /out holds reaches --output as plain files and folders only: links, \
+        devices and fifos are dropped, setuid/setgid/sticky bits cleared, hard links copied apart. \
+        Options given here override those in --spec. \
         Exits with the job's status; 2 with one line for bad input or a host that cannot run the mode.
         """)
 
@@ -36,14 +39,17 @@ struct RunCommand: ParsableCommand {
     @Option(help: "Memory limit, e.g. 512M or 2G.")
     var memory: String?
 
-    @Option(help: "Most processes and threads at once.")
+    @Option(help: "Most processes and threads at once (default 1024).")
     var pids: Int?
 
     @Option(help: "Wall-clock limit in seconds (exit 124 when reached).")
     var timeout: Double?
 
-    @Option(name: .customLong("output-limit"), help: "Most bytes the job may leave in /out, e.g. 100M.")
+    @Option(name: .customLong("output-limit"), help: "Most bytes the job may leave in /out, e.g. 100M (default 16G).")
     var outputLimit: String?
+
+    @Option(name: .customLong("tmp-limit"), help: "Size of the job's private /tmp, e.g. 256M (default 1G).")
+    var tmpLimit: String?
 
     @Option(help: "none (default) or host.")
     var network: JobSpec.Network?
@@ -112,6 +118,7 @@ struct RunCommand: ParsableCommand {
         if let pids { job.limits.pids = pids }
         if let timeout { job.limits.timeSeconds = timeout }
         if let outputLimit { job.limits.outputBytes = try Self.size(outputLimit, option: "--output-limit") }
+        if let tmpLimit { job.limits.tmpBytes = try Self.size(tmpLimit, option: "--tmp-limit") }
         if let network { job.network = network }
         if gpu {
             let nodes = GPUDeviceNodes.present()

@@ -66,6 +66,44 @@ struct SandboxTests {
         #expect(scratch.read("output/sub/file") == "kept\n")
     }
 
+    /// A job run by root (as farmers on rented boxes often are) writes setuid and setgid files and hard links into
+    /// /out; none reaches the host with a special bit or sharing an inode, whatever the caller.
+    @Test func setuidFilesAndHardLinksAreDeliveredPlain() throws {
+        let scratch = try Scratch()
+        let run = try CapturedRun.run(try shellJob("""
+            busybox cp /bin/busybox /out/suid && busybox chmod 4755 /out/suid
+            busybox cp /bin/busybox /out/both && busybox chmod 6755 /out/both
+            mkdir /out/shared && busybox chmod 3777 /out/shared
+            echo data > /out/a && busybox ln /out/a /out/b && busybox chmod 4755 /out/a
+            stat -c '%a' /out/suid /out/both
+            """, scratch: scratch))
+        #expect(run.result.status == 0, "\(run.stderr)")
+        #expect(run.stdout.split(separator: "\n") == ["4755", "6755"], "the job did set the bits inside: \(run.stdout)")
+        #expect(run.result.sanitizedInOutput == ["a", "b", "both", "shared", "suid"])
+        for name in ["suid", "both", "shared", "a", "b"] {
+            var status = stat()
+            #expect(lstat(scratch.path("output/\(name)"), &status) == 0)
+            #expect(status.st_mode & mode_t(S_ISUID | S_ISGID | S_ISVTX) == 0, "\(name): mode \(String(status.st_mode, radix: 8))")
+            if name == "a" || name == "b" { #expect(status.st_nlink == 1, "\(name) still shares its inode") }
+        }
+        #expect(scratch.read("output/b") == "data\n")
+    }
+
+    /// Every job gets a bounded /tmp and process count unless it asks otherwise (the kernel's tmpfs default is half the RAM).
+    @Test func tmpAndProcessesAreBoundedByDefault() throws {
+        let scratch = try Scratch()
+        let run = try CapturedRun.run(try shellJob("dd if=/dev/zero of=/tmp/fill bs=1M count=1100 2>/dev/null; echo $?; stat -c %s /tmp/fill",
+                                                   scratch: scratch))
+        let lines = run.stdout.split(separator: "\n")
+        #expect(lines.first != "0", "writing 1100 MiB to /tmp must fail: \(run.stdout)")
+        #expect((lines.last.flatMap { UInt64($0) } ?? .max) <= JobLimits.defaultTmpBytes)
+        var spec = JobSpec(rootfs: .directory("/r"), command: ["/bin/true"])
+        spec.limits = spec.limits.withDefaults()
+        let args = try PlainSandbox().bubblewrapArguments(for: spec, rootfs: "/nonexistent-rootfs", output: "/o").joined(separator: " ")
+        #expect(args.contains("--size \(JobLimits.defaultTmpBytes) --tmpfs /tmp"))
+        #expect(spec.limits.pids == 1024 && spec.limits.outputBytes == 16 << 30)
+    }
+
     @Test func outputFilesAreOwnedByTheCaller() throws {
         let scratch = try Scratch()
         let run = try CapturedRun.run(try shellJob("mkdir /out/sub && echo x > /out/sub/file", scratch: scratch))

@@ -49,8 +49,8 @@ import Testing
     /// The registry page's way of writing a figure: whole numbers without decimals, others with one.
     static func figure(_ value: Double) -> String { value == value.rounded() ? String(Int(value)) : String(format: "%.1f", value) }
 
-    static func submit(_ registry: LiveServer, output: String, rechallengeMean: String) throws -> (PrismBinary.Result, Summary?) {
-        let result = try PrismBinary.run(["submit", Fixtures.path("odd-642x362.mp4"), "-o", output, "--registry", registry.url,
+    static func submit(_ registry: LiveServer, key: String, output: String, rechallengeMean: String) throws -> (PrismBinary.Result, Summary?) {
+        let result = try PrismBinary.run(["submit", Fixtures.path("odd-642x362.mp4"), "-o", output, "--registry", registry.url, "--key", key,
                                           "--rechallenge-mean", rechallengeMean, "--ladder", "360p", "--preset", "veryfast", "--json"])
         return (result, try? JSONDecoder().decode(Summary.self, from: Data(result.stdout.utf8)))
     }
@@ -58,7 +58,13 @@ import Testing
     @Test func submitChallengesDueFarmersLeavesTheLiarOutAndTheRegistryShowsClaimedBesideMeasured() throws {
         let folder = try TemporaryFolder("farm-rechallenge")
         defer { folder.remove() }
-        let registry = try LiveServer(["registry", "serve", "--listen", "127.0.0.1:0", "--db", "sqlite:" + folder.path("registry.sqlite")], timeout: 60)
+        // The registry takes challenge results only from challengers it trusts: this submitter's key.
+        let submitterKey = try Farm.key(folder, "submitter")
+        let shown = try PrismBinary.run(["keys", "show", submitterKey])
+        try #require(shown.status == 0, "\(shown.stderr)")
+        let submitterID = shown.stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+        let registry = try LiveServer(["registry", "serve", "--listen", "127.0.0.1:0", "--db", "sqlite:" + folder.path("registry.sqlite"),
+                                       "--trust-challenger", submitterID], timeout: 60)
         defer { registry.stop() }
         let honest = try Farm.farmer(folder, "honest", ["--registry", registry.url])
         let liar = try Farm.farmer(folder, "liar", ["--misbehave", "overclaim", "--registry", registry.url])
@@ -71,7 +77,7 @@ import Testing
         #expect(before.allSatisfy { $0.reputation.claims == "unchallenged" && $0.lastChallengedAt == nil })
 
         // A mean of one second makes every farmer due (and neither was ever challenged).
-        let (first, parsed) = try Self.submit(registry, output: folder.path("out1"), rechallengeMean: "1s")
+        let (first, parsed) = try Self.submit(registry, key: submitterKey, output: folder.path("out1"), rechallengeMean: "1s")
         let summary = try #require(parsed, "exit \(first.status): \(first.stderr)")
         #expect(first.status == 0, "\(first.stderr)")
         #expect(Set(summary.challenges.map(\.farmer)) == [honest.url, liar.url], "both farmers challenged: \(summary.challenges)")
@@ -131,7 +137,7 @@ import Testing
 
         // A mean of years: both were challenged a moment ago, so nobody is due, and the disproven liar is still
         // kept back as a last resort — it gets a segment only if the honest farmer's was rejected first.
-        let (second, parsedAgain) = try Self.submit(registry, output: folder.path("out2"), rechallengeMean: "1000d")
+        let (second, parsedAgain) = try Self.submit(registry, key: submitterKey, output: folder.path("out2"), rechallengeMean: "1000d")
         let again = try #require(parsedAgain, "exit \(second.status): \(second.stderr)")
         #expect(second.status == 0, "\(second.stderr)")
         #expect(again.challenges.isEmpty)

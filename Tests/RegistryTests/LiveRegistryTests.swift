@@ -23,7 +23,7 @@ import Wire
         #expect(replayed.status == 401)
         #expect(String(decoding: replayed.body, as: UTF8.self).contains("\"error\":\"replayed\""))
 
-        let verdict = Verdict(submitter: submitter.id, farmer: farmer.id, segment: Segment.address("live"), accepted: true)
+        let verdict = try farmer.provenVerdict(by: submitter, segment: Segment.address("live"), accepted: true, at: Date())
         let judged = try await registry.request("POST", WirePath.verdicts,
                                                 body: try submitter.signed(verdict, path: WirePath.verdicts, at: Date()))
         #expect(judged.status == 200)

@@ -52,16 +52,16 @@ struct PostgresRegistryTests {
 
             let clock = ManualClock()
             let farmer = TestParty(), rival = TestParty(), submitter = TestParty(), challenger = TestParty()
-            try await withRegistry(store: store, clock: clock) { client in
+            try await withRegistry(store: store, clock: clock, trusting: [challenger]) { client in
                 for party in [farmer, rival] {
                     let reply = try await client.post(WirePath.heartbeats,
                                                       try party.signed(party.announcement(), path: WirePath.heartbeats, at: clock.now))
                     #expect(reply.status == .ok)
                 }
-                let rejected = Verdict(submitter: submitter.id, farmer: farmer.id, segment: Segment.address("a"), accepted: false,
-                                       reasons: ["quality-floor"])
+                let rejected = try farmer.provenVerdict(by: submitter, segment: Segment.address("a"), accepted: false,
+                                                        reasons: ["quality-floor"], at: clock.now)
                 #expect(try await client.post(WirePath.verdicts, try submitter.signed(rejected, path: WirePath.verdicts, at: clock.now)).status == .ok)
-                let accepted = Verdict(submitter: submitter.id, farmer: rival.id, segment: Segment.address("b"), accepted: true)
+                let accepted = try rival.provenVerdict(by: submitter, segment: Segment.address("b"), accepted: true, at: clock.now)
                 #expect(try await client.post(WirePath.verdicts, try submitter.signed(accepted, path: WirePath.verdicts, at: clock.now)).status == .ok)
                 let challenge = ChallengeResult(challenger: challenger.id, farmer: farmer.id, passed: false,
                                                 claimed: CapabilityFigures(framesPerSecond: 240),
@@ -99,7 +99,7 @@ struct PostgresRegistryTests {
             for try await version in try await connection.query("SELECT version FROM registry_schema ORDER BY version", logger: testLogger).decode(Int32.self) {
                 versions.append(version)
             }
-            #expect(versions == [1, 2])
+            #expect(versions == [1, 2, 3])
             try await connection.close()
         }
     }
@@ -129,7 +129,7 @@ struct PostgresRegistryTests {
             let seenByWest = try JSONDecoder().decode(FarmerList.self, from: try await west.request("GET", WirePath.farmers).body)
             #expect(seenByWest.farmers.map(\.id) == [farmer.id])
 
-            let verdict = Verdict(submitter: submitter.id, farmer: farmer.id, segment: Segment.address("x"), accepted: true)
+            let verdict = try farmer.provenVerdict(by: submitter, segment: Segment.address("x"), accepted: true, at: Date())
             let judged = try await west.request("POST", WirePath.verdicts, body: try submitter.signed(verdict, path: WirePath.verdicts, at: Date()))
             #expect(judged.status == 200)
             let seenByEast = try JSONDecoder().decode(FarmerList.self, from: try await east.request("GET", WirePath.farmers).body)

@@ -182,8 +182,8 @@ import Wire
                                               try farmer.signed(farmer.announcement(), path: WirePath.heartbeats, at: clock.now)).status == .ok)
             }
             func judge(_ farmer: TestParty, _ segment: String, accepted: Bool, by judge: TestParty = submitter) async throws {
-                let verdict = Verdict(submitter: judge.id, farmer: farmer.id, segment: Segment.address(segment), accepted: accepted,
-                                      reasons: accepted ? [] : ["watermark"])
+                let verdict = try farmer.provenVerdict(by: judge, segment: Segment.address(segment), accepted: accepted,
+                                                       reasons: accepted ? [] : ["watermark"], at: clock.now)
                 let reply = try await client.post(WirePath.verdicts, try judge.signed(verdict, path: WirePath.verdicts, at: clock.now))
                 #expect(reply.status == .ok)
             }
@@ -208,7 +208,7 @@ import Wire
             #expect(worst.score == 2.0 / 5.0)
 
             // A verdict posted by someone other than the submitter it names is refused.
-            let forged = Verdict(submitter: submitter.id, farmer: honest.id, segment: Segment.address("s7"), accepted: false)
+            let forged = try honest.provenVerdict(by: submitter, segment: Segment.address("s7"), accepted: false, at: clock.now)
             let reply = try await client.post(WirePath.verdicts, try sloppy.signed(forged, path: WirePath.verdicts, at: clock.now))
             #expect(reply.status == .unauthorized)
             #expect(try await client.farmerList().farmers[0].reputation.rejectedSegments == 0)
@@ -219,7 +219,7 @@ import Wire
         defer { folder.remove() }
         let proven = TestParty(), unchallenged = TestParty(), liar = TestParty(), challenger = TestParty(), submitter = TestParty()
         let clock = clock
-        try await withRegistry(store: try await openStore(), clock: clock) { client in
+        try await withRegistry(store: try await openStore(), clock: clock, trusting: [challenger]) { client in
             for farmer in [liar, unchallenged, proven] {
                 let announcement = farmer.announcement(fps: farmer.id == liar.id ? 2000 : 240, misbehave: farmer.id == liar.id ? "overclaim" : nil)
                 #expect(try await client.post(WirePath.heartbeats,
@@ -227,7 +227,7 @@ import Wire
             }
             // The liar and the unchallenged farmer have more verified segments than the proven one.
             for (index, farmer) in [liar, liar, unchallenged, unchallenged].enumerated() {
-                let verdict = Verdict(submitter: submitter.id, farmer: farmer.id, segment: Segment.address("seg\(index)"), accepted: true)
+                let verdict = try farmer.provenVerdict(by: submitter, segment: Segment.address("seg\(index)"), accepted: true, at: clock.now)
                 #expect(try await client.post(WirePath.verdicts, try submitter.signed(verdict, path: WirePath.verdicts, at: clock.now)).status == .ok)
             }
             let passed = ChallengeResult(challenger: challenger.id, farmer: proven.id, passed: true,
@@ -297,10 +297,11 @@ import Wire
         defer { folder.remove() }
         let farmer = TestParty(), challenger = TestParty()
         let clock = clock
-        try await withRegistry(store: try await openStore(), clock: clock) { client in
+        try await withRegistry(store: try await openStore(), clock: clock, trusting: [challenger]) { client in
             let empty = try await client.execute(uri: "/", method: .get) { String(buffer: $0.body) }
             #expect(empty.contains("No live farmers."))
-            let announcement = farmer.announcement(encoders: ["libx264", "<script>alert(1)</script>"], fps: 240)
+            var announcement = farmer.announcement(encoders: ["libx264"], fps: 240)
+            announcement.capabilities.version = "<script>alert(1)</script>"
             #expect(try await client.post(WirePath.heartbeats,
                                           try farmer.signed(announcement, path: WirePath.heartbeats, at: clock.now)).status == .ok)
             let result = ChallengeResult(challenger: challenger.id, farmer: farmer.id, passed: true,
@@ -348,7 +349,7 @@ import Wire
         let connection = try await SQLiteConnection.open(storage: .file(path: folder.path("registry.sqlite")))
         let versions = try await connection.query("SELECT version FROM registry_schema ORDER BY version").compactMap { $0.column("version")?.integer }
         try await connection.close()
-        #expect(versions == [1, 2])
+        #expect(versions == [1, 2, 3])
     }
 }
 

@@ -234,14 +234,33 @@ public struct JobLimits: Codable, Sendable, Equatable {
     public var timeSeconds: Double?
     /// Most bytes the job may leave in `/out`.
     public var outputBytes: UInt64?
+    /// Size of the job's private `/tmp` (a tmpfs, which the kernel would otherwise let grow to half the RAM).
+    public var tmpBytes: UInt64?
 
     public init(cpus: Double? = nil, memoryBytes: UInt64? = nil, pids: Int? = nil,
-                timeSeconds: Double? = nil, outputBytes: UInt64? = nil) {
+                timeSeconds: Double? = nil, outputBytes: UInt64? = nil, tmpBytes: UInt64? = nil) {
         self.cpus = cpus
         self.memoryBytes = memoryBytes
         self.pids = pids
         self.timeSeconds = timeSeconds
         self.outputBytes = outputBytes
+        self.tmpBytes = tmpBytes
+    }
+
+    /// What every plain job gets unless its spec asks otherwise: 1024 processes and threads, a 1 GiB `/tmp`,
+    /// 16 GiB left in `/out`. Enough for any transcode or build step; small enough that one job cannot fork the
+    /// host to a halt, fill its memory through /tmp or its disk through /out.
+    public static let defaultPids = 1024
+    public static let defaultTmpBytes: UInt64 = 1 << 30
+    public static let defaultOutputBytes: UInt64 = 16 << 30
+
+    /// These limits with the defaults filled in where none was asked.
+    public func withDefaults() -> JobLimits {
+        var limits = self
+        limits.pids = pids ?? Self.defaultPids
+        limits.tmpBytes = tmpBytes ?? Self.defaultTmpBytes
+        limits.outputBytes = outputBytes ?? Self.defaultOutputBytes
+        return limits
     }
 
     func validate() throws {
@@ -250,6 +269,7 @@ public struct JobLimits: Codable, Sendable, Equatable {
         if let memoryBytes, memoryBytes < 4 << 20 { throw JobSpecError.badLimit("memory must be at least 4M") }
         if let pids, pids < 2 { throw JobSpecError.badLimit("pids must be at least 2") }
         if let timeSeconds, !(timeSeconds > 0 && timeSeconds.isFinite) { throw JobSpecError.badLimit("time must be above 0 seconds") }
+        if let tmpBytes, tmpBytes < 1 << 20 { throw JobSpecError.badLimit("tmp must be at least 1M") }
     }
 }
 

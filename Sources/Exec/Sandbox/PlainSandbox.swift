@@ -22,8 +22,11 @@ public struct JobResult: Sendable, Equatable {
     /// How each asked-for limit was enforced on this host (or why it was not).
     public var enforcement: [String]
     /// Paths (relative to /out) the job left that were neither plain files nor folders (links, fifos,
-    /// sockets); they were not delivered.
+    /// sockets, devices); they were not delivered.
     public var droppedFromOutput: [String] = []
+    /// Paths delivered only after being made safe: setuid, setgid or sticky bits cleared, hard links
+    /// replaced by a copy of their own.
+    public var sanitizedInOutput: [String] = []
 
     /// One line for the person running the job, when the ending is not a plain exit.
     public var message: String? {
@@ -67,6 +70,8 @@ public struct PlainSandbox: Sendable {
                     standardError: FileHandle = .standardError) throws -> JobResult {
         guard spec.mode == .plain else { throw SandboxError.wrongMode("PlainSandbox runs plain-mode jobs only") }
         try spec.validate()
+        var spec = spec
+        spec.limits = spec.limits.withDefaults()
         let fileManager = FileManager.default
         let scratch = fileManager.temporaryDirectory.appendingPathComponent("prism-job-\(UUID().uuidString)")
         try fileManager.createDirectory(at: scratch, withIntermediateDirectories: true)
@@ -151,14 +156,15 @@ public struct PlainSandbox: Sendable {
         case .outputTooLarge: status = 2
         case .exited: break
         }
-        var dropped: [String] = []
+        var dropped: [String] = [], sanitized: [String] = []
         if case .outputTooLarge = ending {
             // The staging folder is removed by the defer; the output folder is left as it was.
         } else if let output = spec.output {
             dropped = Self.removeNonRegularEntries(under: staging)
+            sanitized = try Self.sanitize(under: staging)
             try Self.moveContents(of: staging, into: URL(fileURLWithPath: output))
         }
-        return JobResult(status: status, ending: ending, enforcement: enforcement, droppedFromOutput: dropped)
+        return JobResult(status: status, ending: ending, enforcement: enforcement, droppedFromOutput: dropped, sanitizedInOutput: sanitized)
     }
 
     /// `sh -c` program: write our pid into each file up to `--`, then exec the rest.
@@ -205,7 +211,9 @@ public struct PlainSandbox: Sendable {
                 args += ["--ro-bind", path, "/" + name]
             }
         }
-        args += ["--dev", "/dev", "--proc", "/proc", "--tmpfs", "/tmp"]
+        args += ["--dev", "/dev", "--proc", "/proc"]
+        if let bytes = spec.limits.tmpBytes { args += ["--size", "\(bytes)"] }
+        args += ["--tmpfs", "/tmp"]
         // Host binds after the private /tmp, so a host program kept under /tmp (a checkout there) stays visible.
         for path in spec.hostBinds { args += ["--ro-bind", path, path] }
         args += ["--dir", "/in"]
@@ -242,6 +250,38 @@ public struct PlainSandbox: Sendable {
             }
         }
         return removed.sorted()
+    }
+
+    /// Makes what stays in `folder` safe to hand to the host, where it is owned by the caller (root, for a
+    /// farmer run as root): setuid, setgid and sticky bits are cleared from every file and folder, and a file
+    /// with more than one link gets a copy of its own, so nothing delivered shares an inode with anything else.
+    /// Returns the relative paths it changed. Run after `removeNonRegularEntries`, so no link is followed.
+    static func sanitize(under folder: URL) throws -> [String] {
+        var changed: [String] = []
+        var entries: [(String, [FileAttributeKey: Any])] = []
+        walk(folder.path) { path, attributes in entries.append((path, attributes)) }
+        for (path, attributes) in entries {
+            let type = attributes[.type] as? FileAttributeType
+            guard type == .typeRegular || type == .typeDirectory else { continue }
+            var touched = false
+            if type == .typeRegular, ((attributes[.referenceCount] as? NSNumber)?.intValue ?? 1) > 1 {
+                let copy = path + ".prism-unlink"
+                try FileManager.default.copyItem(atPath: path, toPath: copy)
+                guard rename(copy, path) == 0 else { throw SandboxError.setupFailed("cannot replace hard link \(path): \(String(cString: strerror(errno)))") }
+                touched = true
+            }
+            var status = stat()
+            guard lstat(path, &status) == 0 else { continue }
+            let special = status.st_mode & mode_t(S_ISUID | S_ISGID | S_ISVTX)
+            if special != 0 {
+                guard chmod(path, status.st_mode & 0o777) == 0 else {
+                    throw SandboxError.setupFailed("cannot clear the special bits of \(path): \(String(cString: strerror(errno)))")
+                }
+                touched = true
+            }
+            if touched { changed.append(String(path.dropFirst(folder.path.count + 1))) }
+        }
+        return changed.sorted()
     }
 
     /// Calls `visit` with each entry below `root` and its lstat attributes; descends into real folders only.
