@@ -90,7 +90,12 @@ let package = Package(
         .target(name: "PrismTestSupport", path: "Tests/Support"),
         .testTarget(name: "MediaTests", dependencies: ["Media", "PrismTestSupport"]),
         .testTarget(name: "TranscodeTests", dependencies: ["Transcode", "Media", "PrismTestSupport"]),
-        .testTarget(name: "HonestyTests", dependencies: ["Honesty", "Media", "PrismTestSupport"]),
+        .testTarget(name: "HonestyTests", dependencies: [
+            "Honesty", "Media", "PrismTestSupport", "Farmer", "FarmClient", "Transcode", "Verify", "Wire",
+            .product(name: "Hummingbird", package: "hummingbird"),
+            .product(name: "HummingbirdTesting", package: "hummingbird"),
+            .product(name: "Logging", package: "swift-log"),
+        ]),
         .testTarget(name: "VerifyTests", dependencies: ["Verify", "Media", "PrismTestSupport"]),
         .testTarget(name: "ExecTests", dependencies: [
             "Exec", "PrismTestSupport",

@@ -56,8 +56,10 @@ public enum TaskThroughput {
 public enum FarmerClaims {
     /// `inflation` multiplies the measured throughput (1 for an honest farmer; the `overclaim` and
     /// `inflate-throughput` test aids lie by 4 and 2), and `extraEncoders` are claimed without being there.
+    /// `throughput`, when given, is taken as measured (a test aid: an honest farmer whose claim does not depend on
+    /// how loaded the machine was when it started).
     public static func measure(executor: SegmentTaskExecutor, sessions: Int?, inflation: Double = 1, extraEncoders: [String] = [],
-                               version: String) throws -> FarmerCapabilities {
+                               throughput: Double? = nil, version: String) throws -> FarmerCapabilities {
         var bench = HostBenchmark()
         bench.segmentSeconds = 1
         bench.rungs = [LadderRung(height: 720, bitrate: 3_000_000)]
@@ -72,7 +74,7 @@ public enum FarmerClaims {
                 return nil
             }
         }
-        let fps = try TaskThroughput.measure(executor: executor) * inflation
+        let fps = try (throughput ?? TaskThroughput.measure(executor: executor)) * inflation
         return FarmerCapabilities(encoders: encoders + extraEncoders, framesPerSecond: fps, sessions: sessions ?? measuredSessions,
                                   pricePerMinute: 0, version: version)
     }

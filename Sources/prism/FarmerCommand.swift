@@ -55,6 +55,10 @@ struct FarmerCommand: AsyncParsableCommand {
         @Option(help: "Seconds a connection may go without sending a complete request part before it is closed.")
         var idleTimeout: Int = 30
 
+        @Option(help: ArgumentHelp("Test aid: take this as the measured task throughput (720p frames/s) instead of measuring it.",
+                                   visibility: .hidden))
+        var claimFPS: Double?
+
         @Option(help: "Test aid: be dishonest in one way (\(Misbehavior.allCases.map(\.rawValue).joined(separator: ", "))).")
         var misbehave: String?
 
@@ -85,8 +89,11 @@ struct FarmerCommand: AsyncParsableCommand {
                 executor = { try SegmentTaskRunner.run($0, alteration: alteration) }
             default: throw CommandFailure.badInput("unknown sandbox '\(sandbox)': choose plain or none")
             }
+            if let claimFPS, !(claimFPS > 0 && claimFPS <= MessageLimits.framesPerSecond.upperBound) {
+                throw CommandFailure.badInput("--claim-fps must be above 0")
+            }
             let capabilities = try FarmerClaims.measure(executor: executor, sessions: sessions, inflation: misbehavior?.throughputInflation ?? 1,
-                                                        extraEncoders: misbehavior == .overclaim ? ["h264_nvenc"] : [], version: PrismVersion.string)
+                                                        extraEncoders: misbehavior == .overclaim ? ["h264_nvenc"] : [], throughput: claimFPS, version: PrismVersion.string)
             let store = try TaskStore(root: URL(fileURLWithPath: data))
             let leftovers = store.removeLeftovers()
             if leftovers > 0 { logger.notice("removed \(leftovers) unfinished task folder(s) left by an earlier run") }

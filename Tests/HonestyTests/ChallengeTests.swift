@@ -18,61 +18,20 @@ import Testing
         return (result.status, report)
     }
 
-    static func loadAverage() -> Double {
-        (try? String(contentsOfFile: "/proc/loadavg", encoding: .utf8)).flatMap { Double($0.split(separator: " ")[0]) } ?? 0
-    }
-
-    @Test func anHonestFarmersClaimsHoldUpOnThisLoadedMachine() throws {
+    /// `prism challenge` of a real farmer process whose claim is injected (`--claim-fps`, one 720p frame a second,
+    /// far under what it does), so nothing about this machine's load can fail it: every finding is asserted.
+    /// (The lies, throughput included, are caught with the throughput injected in-process: InProcessChallengeTests.)
+    @Test func anHonestFarmersClaimsHoldUp() throws {
         let folder = try TemporaryFolder("challenge-honest")
         defer { folder.remove() }
-        let farmer = try Self.farmer(folder, "honest")
-        defer { farmer.stop() }
-        let before = Self.loadAverage()
-        let (_, report) = try Self.challenge(farmer)
-        // The claims: encoder, throughput, deadline and bandwidth findings would be accusations.
-        var accusations = report.findings.filter { !$0.hasPrefix("verification:") }
-        // Speed is judged with slack, but a machine loaded past twice its cores (the whole suite running beside
-        // this test) can slow an honest farmer past it: then throughput and deadline findings are reported, not
-        // asserted (the load average is read before and after, since the challenge itself takes seconds).
-        let loaded = Self.loadAverage() > Double(ProcessInfo.processInfo.activeProcessorCount * 2) || before > Double(ProcessInfo.processInfo.activeProcessorCount * 2)
-        let late = accusations.contains { $0.hasPrefix("deadline:") }
-        if loaded {
-            let slow = accusations.filter { $0.hasPrefix("throughput:") || $0.hasPrefix("deadline:") }
-            if !slow.isEmpty { print("load average \(Self.loadAverage()): not asserting \(slow)") }
-            accusations.removeAll { $0.hasPrefix("throughput:") || $0.hasPrefix("deadline:") }
-        }
-        #expect(accusations.isEmpty, "\(report.findings)")
-        #expect((report.measured.uploadBitsPerSecond ?? 0) > 0 && (report.measured.downloadBitsPerSecond ?? 0) > 0)
-        if !(loaded && late) {
-            #expect(report.measured.encoderInBitstream == "libx264" && report.measured.encoderInReceipt == "libx264")
-            #expect((report.measured.roundTripSeconds ?? .infinity) < report.measured.deadlineSeconds)
-        }
-        if !report.findings.isEmpty { print("verifier findings on the synthetic clip: \(report.findings)") }
-    }
-
-    @Test func anOverclaimingFarmerFailsOnItsEncoderAndItsThroughput() throws {
-        let folder = try TemporaryFolder("challenge-overclaim")
-        defer { folder.remove() }
-        // The farmer benchmarks itself as it starts; a machine loaded past twice its cores then (the whole suite
-        // beside this test) makes that figure, and so the fourfold claim, too low to be caught later.
-        let loadedAtStart = Self.loadAverage() > Double(ProcessInfo.processInfo.activeProcessorCount * 2)
-        let farmer = try Self.farmer(folder, "liar", ["--misbehave", "overclaim"])
+        let farmer = try Self.farmer(folder, "honest", ["--claim-fps", "1"])
         defer { farmer.stop() }
         let (status, report) = try Self.challenge(farmer)
-        #expect(status == 1 && !report.passed)
-        #expect(report.claimed.encoders.contains("h264_nvenc"))
-        // Four times its real speed claimed: the work it is given cannot come back in time, or comes back too slowly.
-        let slow = report.findings.contains { $0.hasPrefix("throughput:") || $0.hasPrefix("deadline:") }
-        if loadedAtStart && !slow {
-            print("load average past twice the cores while the liar benchmarked itself: not asserting a speed finding (\(report.findings))")
-        } else {
-            #expect(slow, "\(report.findings)")
-        }
-        // When it does answer, it names nvenc in its receipt but the bitstream carries x264's signature.
-        if report.measured.encoderInReceipt != nil {
-            #expect(report.measured.encoderInReceipt == "h264_nvenc" && report.measured.encoderInBitstream == "libx264")
-            #expect(report.findings.contains { $0.hasPrefix("encoder:") && $0.contains("x264 - core") }, "\(report.findings)")
-        }
+        #expect(status == 0 && report.passed && report.findings.isEmpty, "\(report.findings)")
+        #expect((report.measured.uploadBitsPerSecond ?? 0) > 0 && (report.measured.downloadBitsPerSecond ?? 0) > 0)
+        #expect(report.measured.encoderInBitstream == "libx264" && report.measured.encoderInReceipt == "libx264")
+        #expect((report.measured.roundTripSeconds ?? .infinity) < report.measured.deadlineSeconds)
+        #expect((report.measured.framesPerSecond ?? 0) > 1, "it does more than the one frame a second it claims")
     }
 
     @Test func aFarmerUsingAnotherEncoderThanItClaimsIsCaughtByTheBitstream() throws {
