@@ -55,6 +55,52 @@ import Wire
         #expect(status == 200)
     }
 
+    /// Random signed bodies at every farmer route: tasks with numbers at the extremes, NaN and Infinity spelled out,
+    /// wrong types and huge strings, bandwidth probes asking for absurd sizes, output paths of any shape. Nothing
+    /// answers 5xx, nothing is left on disk, and the farmer still does real work afterwards.
+    @Test func fuzzedSignedRequestsLeaveTheFarmerUpAndItsDiskClean() throws {
+        let folder = try TemporaryFolder("farmer-fuzz")
+        defer { folder.remove() }
+        let farmer = try Farm.farmer(folder, "fuzzed", ["--sandbox", "none"])
+        defer { farmer.stop() }
+        let submitter = SigningIdentity()
+        let source = try Data(contentsOf: URL(fileURLWithPath: Fixtures.path("vertical-360x640.mp4")))
+        var generator = FuzzNumbers(seed: 0xFA57_F00D)
+        let extremes = ["1e19", "-1e19", "1e308", "1e999", "-0", "9223372036854775807", "18446744073709551616", "-9223372036854775809",
+                        "\"NaN\"", "\"Infinity\"", "NaN", "null", "true", "[]", "{}", "\"\"", "0", "2", "240", "-240",
+                        "\"" + String(repeating: "A", count: 20_000) + "\"", "\"../../etc/passwd\"", "\"\\u0000\""]
+        func pick() -> String { extremes[generator.next(extremes.count)] }
+        for round in 0..<120 {
+            let (path, method, body, upload): (String, String, String, Data)
+            switch round % 4 {
+            case 0, 1:
+                let rung = "{\"height\":\(pick()),\"width\":\(pick()),\"bitrate\":\(pick())}"
+                let window = generator.next(2) == 0 ? "null" : "{\"start\":\(pick()),\"end\":\(pick()),\"timeBaseNumerator\":\(pick()),\"timeBaseDenominator\":\(pick())}"
+                (path, method, upload) = (FarmerPath.tasks, "POST", generator.next(3) == 0 ? source : Data(count: generator.next(5000)))
+                let address = generator.next(2) == 0 ? "\"\(ContentAddress(hashing: upload))\"" : pick()
+                body = "{\"source\":\(address),\"ladder\":[\(rung)],\"codec\":\(generator.next(2) == 0 ? "\"h264\"" : pick()),\"preset\":\(pick()),\"options\":{\"encoder\":\(pick())},\"window\":\(window)}"
+            case 2:
+                (path, method, upload) = (FarmerPath.bandwidth, "POST", Data(count: generator.next(3000)))
+                body = "{\"uploadBytes\":\(pick()),\"downloadBytes\":\(pick())}"
+            default:
+                let segments = ["..", "%2e%2e", "0", String(repeating: "f", count: 64), "-1", "99999999999999999999", "x"]
+                path = "/v1/tasks/\(segments[generator.next(segments.count)])/outputs/\(segments[generator.next(segments.count)])"
+                (method, body, upload) = ("GET", "", Data())
+            }
+            let envelope = try SignedEnvelope.sign(body: Data(body.utf8), method: method, path: path, by: submitter)
+            let (status, reply) = try FarmerAPITests.call(method, farmer.url + path, envelope: envelope, body: method == "POST" ? upload : nil)
+            #expect((200..<500).contains(status), "\(method) \(path) \(body.prefix(200)): \(status) \(String(decoding: reply.prefix(300), as: UTF8.self))")
+        }
+        #expect(Self.taskFiles(folder, "fuzzed").allSatisfy {
+            FileManager.default.fileExists(atPath: folder.path("data-fuzzed/tasks/\($0)/receipt.json"))
+        }, "only finished tasks stay: \(Self.taskFiles(folder, "fuzzed"))")
+        let good = FarmerAPITests.task(for: source)
+        let (status, _) = try FarmerAPITests.call("POST", farmer.url + FarmerPath.tasks,
+                                                  envelope: try SignedEnvelope.sign(good, method: "POST", path: FarmerPath.tasks, by: submitter), body: source)
+        #expect(status == 200)
+        #expect(try FarmerAPITests.call("GET", farmer.url + "/healthz", envelope: nil).0 == 200)
+    }
+
     /// Connections that send their headers a byte at a time are closed after the idle timeout, on the farmer and
     /// on the registry, and both keep serving.
     @Test func connectionsTricklingTheirHeadersAreDropped() throws {
@@ -135,6 +181,16 @@ import Wire
 }
 
 final class ResultBox: @unchecked Sendable { var result: PrismBinary.Result? }
+
+/// A small deterministic generator for fuzz rounds (a failure reproduces).
+struct FuzzNumbers {
+    var state: UInt64
+    init(seed: UInt64) { state = seed }
+    mutating func next(_ bound: Int) -> Int {
+        state = state &* 6364136223846793005 &+ 1442695040888963407
+        return Int((state >> 33) % UInt64(max(1, bound)))
+    }
+}
 
 /// A raw TCP client that writes one byte at a time and notices when the server has hung up.
 final class SlowClient {
