@@ -7,6 +7,7 @@ public enum FarmerPage {
     /// The whole page.
     public static func render(_ standings: [FarmerStanding], generatedAt: Date, heartbeatTTL: TimeInterval,
                               trustedChallengers: Set<PublicIdentity> = []) -> String {
+        let dates = ISO8601DateFormatter()
         var html = """
         <!DOCTYPE html>
         <html lang="en">
@@ -25,7 +26,7 @@ public enum FarmerPage {
         <body>
         <h1>Prism registry</h1>
         <p>\(standings.count) live farmer\(standings.count == 1 ? "" : "s") (heartbeat within \(format(heartbeatTTL)) s), best first.
-        Generated \(escape(ISO8601DateFormatter().string(from: generatedAt))).</p>
+        Generated \(escape(dates.string(from: generatedAt))).</p>
         <p><small>Standing moves only on evidence: a segment verdict counts only with the farmer's signed receipt for that
         submitter's task (one per segment); challenge results are taken only from the challengers this registry trusts
         (\(trustedChallengers.isEmpty ? "none: claims stay unchallenged" : trustedChallengers.map { "<code>\(escape($0.description))</code>" }.sorted().joined(separator: ", "))).
@@ -58,7 +59,7 @@ public enum FarmerPage {
                 html += cell(format(claimed.pricePerMinute))
                 html += "<td class=\"\(reputation.claims.rawValue)\">\(escape(claims))"
                 if let at = farmer.lastChallengedAt {
-                    html += "<br><small>challenged \(escape(ISO8601DateFormatter().string(from: Date(timeIntervalSince1970: TimeInterval(at)))))</small>"
+                    html += "<br><small>challenged \(escape(dates.string(from: Date(timeIntervalSince1970: TimeInterval(at)))))</small>"
                 }
                 if let findings = farmer.findings, !findings.isEmpty {
                     html += "<br><small>" + findings.map(escape).joined(separator: "<br>") + "</small>"

@@ -11,6 +11,7 @@ import Wire
 public final class PostgresRegistryStore: RegistryStore {
     private let client: PostgresClient
     private let logger: Logger
+    private let sweep = NonceSweep()
 
     /// How long to wait for the server before calling it unreachable.
     static let connectTimeout: TimeAmount = .seconds(5)
@@ -108,7 +109,9 @@ public final class PostgresRegistryStore: RegistryStore {
     public func claimNonce(signer: PublicIdentity, nonce: Data, expiresAt: Date, now: Date) async throws -> Bool {
         let current = now.storedSeconds, expiry = expiresAt.storedSeconds
         let signerText = signer.description, nonceText = Hex.encode(nonce)
-        try await client.query("DELETE FROM seen_nonces WHERE expires_at < \(current)", logger: logger)
+        if sweep.due(at: now) {
+            try await client.query("DELETE FROM seen_nonces WHERE expires_at < \(current)", logger: logger)
+        }
         var inserted = 0
         for try await _ in try await client.query("""
             INSERT INTO seen_nonces (signer, nonce, expires_at) VALUES (\(signerText), \(nonceText), \(expiry))

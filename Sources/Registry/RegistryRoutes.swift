@@ -87,6 +87,7 @@ public struct RegistryRoutes: Sendable {
     let configuration: RegistryConfiguration
     let verifier: EnvelopeVerifier
     let logger: Logger
+    let ranking = RankingCache()
 
     public init(store: any RegistryStore, configuration: RegistryConfiguration, logger: Logger) {
         self.store = store
@@ -107,6 +108,7 @@ public struct RegistryRoutes: Sendable {
             try Self.require(signer, speaksFor: announcement.farmer)
             try Self.validate(announcement)
             try await self.store.recordHeartbeat(announcement, receivedAt: self.configuration.now())
+            await self.ranking.heartbeat(announcement)
             self.logger.debug("heartbeat from \(announcement.farmer) at \(announcement.url)")
             return JSONResponse.make(AcceptedReply(accepted: true, heartbeatTTLSeconds: Int(self.configuration.heartbeatTTL)))
         }
@@ -119,6 +121,7 @@ public struct RegistryRoutes: Sendable {
             try Self.limited { try verdict.validate() }
             try self.requireProof(of: verdict)
             try await self.store.recordVerdict(verdict, receivedAt: self.configuration.now())
+            await self.ranking.invalidate()
             self.logger.debug("verdict on \(verdict.farmer): \(verdict.accepted ? "accepted" : "rejected")")
             return JSONResponse.make(AcceptedReply(accepted: true, heartbeatTTLSeconds: nil))
         }
@@ -134,6 +137,7 @@ public struct RegistryRoutes: Sendable {
                                        message: "\(result.challenger) is not a challenger this registry trusts (--trust-challenger)")
             }
             try await self.store.recordChallenge(result, receivedAt: self.configuration.now())
+            await self.ranking.invalidate()
             self.logger.debug("challenge of \(result.farmer): \(result.passed ? "passed" : "failed")")
             return JSONResponse.make(AcceptedReply(accepted: true, heartbeatTTLSeconds: nil))
         }
@@ -145,21 +149,32 @@ public struct RegistryRoutes: Sendable {
         var heartbeatTTLSeconds: Int?
     }
 
-    /// Live farmers best first.
+    /// Live farmers best first (from the cached ranking).
     public func standings() async throws -> [FarmerStanding] {
-        let since = configuration.now().addingTimeInterval(-configuration.heartbeatTTL)
-        return FarmerStanding.preferenceOrder(try await store.farmers(seenSince: since))
+        try await snapshot().standings
+    }
+
+    private func snapshot() async throws -> RankingCache.Snapshot {
+        let now = configuration.now()
+        let (store, configuration) = (self.store, self.configuration)
+        return try await ranking.current(now: now) { generation in
+            let computedAt = configuration.now()
+            let records = try await store.farmers(seenSince: computedAt.addingTimeInterval(-configuration.heartbeatTTL))
+            let standings = FarmerStanding.preferenceOrder(records)
+            let json = (try? WireCoding.canonicalBytes(FarmerList(farmers: standings, heartbeatTTLSeconds: Int(configuration.heartbeatTTL)))) ?? Data("{}".utf8)
+            let html = FarmerPage.render(standings, generatedAt: computedAt, heartbeatTTL: configuration.heartbeatTTL,
+                                         trustedChallengers: configuration.trustedChallengers)
+            return .init(standings: standings, json: ByteBuffer(bytes: json), html: ByteBuffer(string: html), computedAt: computedAt,
+                         generation: generation, announcements: Dictionary(records.map { ($0.announcement.farmer, $0.announcement) }) { $1 })
+        }
     }
 
     private func farmerList() async throws -> Response {
-        JSONResponse.make(FarmerList(farmers: try await standings(), heartbeatTTLSeconds: Int(configuration.heartbeatTTL)))
+        Response(status: .ok, headers: [.contentType: "application/json; charset=utf-8"], body: .init(byteBuffer: try await snapshot().json))
     }
 
     private func farmerPage() async throws -> Response {
-        let html = FarmerPage.render(try await standings(), generatedAt: configuration.now(),
-                                     heartbeatTTL: configuration.heartbeatTTL, trustedChallengers: configuration.trustedChallengers)
-        return Response(status: .ok, headers: [.contentType: "text/html; charset=utf-8"],
-                        body: .init(byteBuffer: ByteBuffer(string: html)))
+        Response(status: .ok, headers: [.contentType: "text/html; charset=utf-8"], body: .init(byteBuffer: try await snapshot().html))
     }
 
     private func health() async throws -> Response {

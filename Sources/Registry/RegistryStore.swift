@@ -178,3 +178,21 @@ extension Date {
     var storedSeconds: Int64 { Int64(timeIntervalSince1970.rounded(.down)) }
     init(storedSeconds: Int64) { self.init(timeIntervalSince1970: TimeInterval(storedSeconds)) }
 }
+
+/// Expired nonces are swept at most every `interval` seconds of the registry's clock, not on every request: a
+/// nonce kept a little past its expiry refuses nothing its timestamp would not refuse anyway.
+final class NonceSweep: @unchecked Sendable {  // unchecked: `last` only under `lock`
+    let interval: TimeInterval
+    private let lock = NSLock()
+    private var last = Date.distantPast
+
+    init(interval: TimeInterval = 10) { self.interval = interval }
+
+    func due(at now: Date) -> Bool {
+        lock.withLock {
+            guard abs(now.timeIntervalSince(last)) >= interval else { return false }
+            last = now
+            return true
+        }
+    }
+}
