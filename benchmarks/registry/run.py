@@ -12,41 +12,21 @@ Prints a markdown table (requests/s, mean and p99 latency, non-2xx answers).
 Usage: benchmarks/registry/run.py [--farmers 2000] [--seconds 15] [--prism PATH] [--no-postgres]
 Needs: wrk (apt-get install wrk), python3-cryptography or pip's cryptography.
 """
-import argparse, base64, hashlib, json, os, re, shutil, signal, subprocess, sys, tempfile, time, urllib.request
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-from cryptography.hazmat.primitives import serialization
+import argparse, json, os, re, shutil, signal, subprocess, sys, tempfile, time, urllib.request
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
-ALPHABET = "123456789ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz"
-DOMAIN = b"prism-wire-envelope-v1"
+sys.path.insert(0, os.path.join(ROOT, "benchmarks"))
+from wirelib import Identity, canonical
 
-def base58(data):
-    number = int.from_bytes(data, "big")
-    out = ""
-    while number:
-        number, rest = divmod(number, 58)
-        out = ALPHABET[rest] + out
-    return "1" * (len(data) - len(data.lstrip(b"\0"))) + out
-
-def digest(method, path, timestamp, nonce, body):
-    parts = [DOMAIN, method.upper().encode(), path.encode(), str(timestamp).encode(), nonce, hashlib.sha256(body).digest()]
-    return hashlib.sha256(b"".join(len(p).to_bytes(4, "big") + p for p in parts)).digest()
-
-class Farmer:
+class Farmer(Identity):
     def __init__(self, index):
-        self.key = Ed25519PrivateKey.generate()
-        raw = self.key.public_key().public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
-        self.id = "ed25519:" + base58(raw)
+        super().__init__()
         self.url = f"http://10.0.{index // 250}.{index % 250 + 1}:8700"
 
     def heartbeat(self, path="/v1/heartbeats"):
-        body = json.dumps({"farmer": self.id, "url": self.url, "capabilities": {"encoders": ["libx264"], "framesPerSecond": 30.0,
-                           "sessions": 2, "pricePerMinute": 0.1, "version": "bench"}}, separators=(",", ":"), sort_keys=True).encode()
-        timestamp, nonce = int(time.time()), os.urandom(16)
-        signature = self.key.sign(digest("POST", path, timestamp, nonce, body))
-        return json.dumps({"body": base64.b64encode(body).decode(), "signer": self.id, "timestamp": timestamp,
-                           "nonce": base64.b64encode(nonce).decode(), "signature": base64.b64encode(signature).decode()},
-                          separators=(",", ":"), sort_keys=True)
+        body = canonical({"farmer": self.id, "url": self.url, "capabilities": {"encoders": ["libx264"], "framesPerSecond": 30.0,
+                          "sessions": 2, "pricePerMinute": 0.1, "version": "bench"}})
+        return self.envelope(body, "POST", path)
 
 def start(prism, db):
     proc = subprocess.Popen([prism, "registry", "serve", "--listen", "127.0.0.1:0", "--db", db, "-q"], stdout=subprocess.PIPE, text=True)
