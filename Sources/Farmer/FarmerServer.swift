@@ -20,6 +20,7 @@ public enum FarmerServer {
                 if let registry {
                     Task.detached {
                         while !Task.isCancelled {
+                            await service.refreshClaims()
                             await announce(service: service, registry: registry, logger: logger)
                             try? await Task.sleep(nanoseconds: heartbeatSeconds * 1_000_000_000)
                         }

@@ -69,17 +69,63 @@ public final class FarmerService: @unchecked Sendable {
     private let lock = NSLock()
     private var busy = 0
     private var boundURL: String?
+    /// The claims as last measured (throughput changes as the host's load does).
+    private var claimed: FarmerCapabilities
+    /// Measures the end-to-end task throughput again (what a challenge measures); nil keeps the first claim.
+    public var remeasure: (@Sendable () throws -> Double)?
+    private var measuredAt = Date()
+    private var measuredLoad = FarmerService.loadAverage()
 
     public init(configuration: FarmerConfiguration, logger: Logger) {
         self.configuration = configuration
         verifier = EnvelopeVerifier(window: configuration.replayWindow)
         self.logger = logger
+        claimed = configuration.capabilities
     }
+
+    /// Claims are re-measured when the host's load has moved by more than this since the last measurement
+    /// (load average over one minute), or after `remeasureInterval` anyway.
+    public static let remeasureLoadChange = 1.0
+    public static let remeasureInterval: TimeInterval = 600
+
+    /// The one-minute load average (0 where /proc/loadavg cannot be read).
+    static func loadAverage() -> Double {
+        (try? String(contentsOfFile: "/proc/loadavg", encoding: .utf8)).flatMap { $0.split(separator: " ").first.flatMap { Double($0) } } ?? 0
+    }
+
+    /// Before a heartbeat: when the load has moved or the last measurement is old, and no task is running, measures
+    /// the task throughput again (holding a session, so no task shares the machine with it) and claims the new
+    /// figure. Returns it when it re-measured.
+    @discardableResult
+    public func refreshClaims(now: Date = Date()) async -> Double? {
+        guard let remeasure else { return nil }
+        let load = Self.loadAverage()
+        let due = lock.withLock { abs(load - measuredLoad) > Self.remeasureLoadChange || now.timeIntervalSince(measuredAt) > Self.remeasureInterval }
+        guard due, acquireSession() else { return nil }
+        defer { releaseSession() }
+        guard lock.withLock({ busy == 1 }) else { return nil }
+        do {
+            let fps = try await FarmerService.onThread { try remeasure() }
+            guard fps.isFinite, fps > 0 else { return nil }
+            let before = lock.withLock { () -> Double in
+                defer { claimed.framesPerSecond = fps; measuredAt = now; measuredLoad = Self.loadAverage() }
+                return claimed.framesPerSecond
+            }
+            logger.info("task throughput re-measured at load \(String(format: "%.2f", load)): \(String(format: "%.1f", fps)) fps at 720p (was \(String(format: "%.1f", before)))")
+            return fps
+        } catch {
+            logger.warning("re-measuring task throughput failed: \(error)")
+            return nil
+        }
+    }
+
+    /// What this farmer claims now.
+    public var capabilities: FarmerCapabilities { lock.withLock { claimed } }
 
     /// The announcement this farmer signs: its id, URL and claims (with the misbehaviour shown).
     public var announcement: FarmerAnnouncement {
         FarmerAnnouncement(farmer: configuration.identity.publicIdentity, url: advertisedURL,
-                           capabilities: configuration.capabilities, misbehave: configuration.misbehave?.rawValue)
+                           capabilities: capabilities, misbehave: configuration.misbehave?.rawValue)
     }
 
     /// Where submitters reach this farmer: the configured URL, or the address it bound when told so.

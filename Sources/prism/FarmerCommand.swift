@@ -105,6 +105,11 @@ struct FarmerCommand: AsyncParsableCommand {
             configuration.idleTimeoutSeconds = idleTimeout
             configuration.misbehave = misbehavior
             let service = FarmerService(configuration: configuration, logger: logger)
+            if claimFPS == nil {
+                // The claim follows the host: re-measured as its load changes, scaled as the misbehaviour says.
+                let inflation = misbehavior?.throughputInflation ?? 1
+                service.remeasure = { try TaskThroughput.measure(executor: executor) * inflation }
+            }
             try await FarmerServer.run(service: service, host: address.host, port: address.port, registry: registry, logger: logger) { port in
                 if advertise == nil { service.advertiseBoundURL("http://\(address.host):\(port)") }
                 print("listening on http://\(address.host):\(port) as \(identity.publicIdentity)")

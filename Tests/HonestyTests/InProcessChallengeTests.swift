@@ -68,6 +68,25 @@ final class WorkClock: @unchecked Sendable {
         }
     }
 
+    /// The claim follows the host: re-measured (when no task runs) once the load has moved or the last measurement is
+    /// old, and announced from then on; a farmer at work is not interrupted to measure.
+    @Test func claimsAreReMeasuredAndReAnnouncedWhenIdle() async throws {
+        let folder = try TemporaryFolder("remeasure")
+        defer { folder.remove() }
+        let capabilities = FarmerCapabilities(encoders: ["libx264"], framesPerSecond: 30, sessions: 1, pricePerMinute: 0, version: "test")
+        let configuration = FarmerConfiguration(identity: SigningIdentity(), store: try TaskStore(root: URL(fileURLWithPath: folder.path("data"))),
+                                                advertisedURL: "http://127.0.0.1", sessions: 1, capabilities: capabilities,
+                                                executor: { try SegmentTaskRunner.run($0) })
+        let service = FarmerService(configuration: configuration, logger: Self.logger)
+        // Without a way to measure, the first claim stands.
+        #expect(await service.refreshClaims(now: Date().addingTimeInterval(3600)) == nil)
+        let executor = configuration.executor
+        service.remeasure = { try TaskThroughput.measure(executor: executor) }
+        let measured = try #require(await service.refreshClaims(now: Date().addingTimeInterval(FarmerService.remeasureInterval + 1)))
+        #expect(measured > 0 && service.announcement.capabilities.framesPerSecond == measured)
+        #expect(service.capabilities.framesPerSecond != 30)
+    }
+
     @Test func anHonestFarmerPassesEveryCheck() async throws {
         let report = try await Self.challenge(misbehave: nil, claimFactor: 1)
         #expect(report.passed && report.findings.isEmpty, "\(report.findings)")
