@@ -18,8 +18,11 @@ public final class PostgresRegistryStore: RegistryStore {
     /// Serialises concurrent migrations from several registries starting at once (an arbitrary constant key).
     static let migrationLockKey: Int64 = 0x7072_6973_6d72_6567  // "prismreg"
 
-    private init(client: PostgresClient, logger: Logger) {
+    private let connectionConfiguration: PostgresConnection.Configuration
+
+    private init(client: PostgresClient, connectionConfiguration: PostgresConnection.Configuration, logger: Logger) {
         self.client = client
+        self.connectionConfiguration = connectionConfiguration
         self.logger = logger
     }
 
@@ -49,7 +52,7 @@ public final class PostgresRegistryStore: RegistryStore {
             password: location.password, database: location.database, tls: .disable)
         clientConfiguration.options.connectTimeout = .seconds(5)
         return PostgresRegistryStore(client: PostgresClient(configuration: clientConfiguration, backgroundLogger: logger),
-                                     logger: logger)
+                                     connectionConfiguration: connectionConfiguration, logger: logger)
     }
 
     private static func migrate(_ connection: PostgresConnection, logger: Logger) async throws {
@@ -145,6 +148,19 @@ public final class PostgresRegistryStore: RegistryStore {
             ON CONFLICT (submitter, farmer, segment) DO UPDATE SET accepted = EXCLUDED.accepted,
                 reasons = EXCLUDED.reasons, received_at = EXCLUDED.received_at, task = EXCLUDED.task
             """, logger: logger)
+    }
+
+    public func applyTrust(_ trusted: Set<PublicIdentity>) async throws {
+        // On a connection of its own: this runs on start, before the pool's `run()` has begun.
+        let ids = trusted.map(\.description).sorted()
+        let connection = try await PostgresConnection.connect(configuration: connectionConfiguration, id: 1, logger: logger)
+        do {
+            try await connection.query("UPDATE challenges SET trusted = (challenger = ANY(\(ids)))", logger: logger)
+            try await connection.close()
+        } catch {
+            try? await connection.close()
+            throw error
+        }
     }
 
     public func recordChallenge(_ result: ChallengeResult, receivedAt: Date) async throws {

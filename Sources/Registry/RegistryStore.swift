@@ -22,6 +22,9 @@ public protocol RegistryStore: Service {
     /// Records that `signer` used `nonce`, unless it already did: returns false for a nonce seen before
     /// (a replay). Nonces whose `expiresAt` is before `now` are forgotten first.
     func claimNonce(signer: PublicIdentity, nonce: Data, expiresAt: Date, now: Date) async throws -> Bool
+    /// Marks stored challenge results as counting exactly when their challenger is in `trusted` (run on start, so a
+    /// challenger removed from `--trust-challenger` stops counting, and one added counts for what it reported).
+    func applyTrust(_ trusted: Set<PublicIdentity>) async throws
     /// Fails when the database cannot be reached.
     func ping() async throws
     /// Releases the database connection; for a store that will not be (or was not) run. Safe to call twice.

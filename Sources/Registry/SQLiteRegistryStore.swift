@@ -117,6 +117,16 @@ public final class SQLiteRegistryStore: RegistryStore, @unchecked Sendable {  //
                   .integer(Int(receivedAt.storedSeconds)), verdict.task.map { .text($0.description) } ?? .null])
     }
 
+    public func applyTrust(_ trusted: Set<PublicIdentity>) async throws {
+        let ids = trusted.map(\.description).sorted()
+        if ids.isEmpty {
+            _ = try await connection.query("UPDATE challenges SET trusted = 0")
+        } else {
+            let marks = Array(repeating: "?", count: ids.count).joined(separator: ", ")
+            _ = try await connection.query("UPDATE challenges SET trusted = CASE WHEN challenger IN (\(marks)) THEN 1 ELSE 0 END", ids.map { .text($0) })
+        }
+    }
+
     public func recordChallenge(_ result: ChallengeResult, receivedAt: Date) async throws {
         _ = try await connection.query("""
             INSERT INTO challenges (challenger, farmer, passed, claimed, measured, findings, received_at, trusted)

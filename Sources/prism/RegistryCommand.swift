@@ -71,6 +71,9 @@ struct RegistryCommand: AsyncParsableCommand {
             configuration.replayWindow = TimeInterval(replayWindow)
             configuration.trustedChallengers = try trustedChallengers()
             configuration.idleTimeoutSeconds = idleTimeout
+            // Stored challenge results count exactly when their challenger is trusted now (instances sharing one
+            // PostgreSQL database must share one trust list).
+            try await store.applyTrust(configuration.trustedChallengers)
             logger.debug("registry using \(location)")
             try await RegistryServer.run(store: store, address: address, configuration: configuration, logger: logger) { bound in
                 print("listening on http://\(bound)")

@@ -101,6 +101,27 @@ import Wire
         try await store.close()
     }
 
+    /// Trust is the operator's now, not when a result arrived: a challenger taken off `--trust-challenger` stops
+    /// counting at the next start, and counts again once it is back.
+    @Test func storedChallengesCountOnlyWhileTheirChallengerIsTrusted() async throws {
+        defer { folder.remove() }
+        let farmer = TestParty(), challenger = TestParty()
+        let clock = clock
+        try await withRegistry(store: try await openStore(), clock: clock, trusting: [challenger]) { client async throws in
+            #expect(try await client.post(WirePath.heartbeats, try farmer.signed(farmer.announcement(), path: WirePath.heartbeats, at: clock.now)).status == .ok)
+            let failed = ChallengeResult(challenger: challenger.id, farmer: farmer.id, passed: false, claimed: CapabilityFigures(framesPerSecond: 240),
+                                         measured: CapabilityFigures(framesPerSecond: 10), findings: ["throughput: slow"])
+            #expect(try await client.post(WirePath.challenges, try challenger.signed(failed, path: WirePath.challenges, at: clock.now)).status == .ok)
+        }
+        for (trusted, counted) in [(Set<PublicIdentity>(), false), ([challenger.id], true)] {
+            let store = try await openStore()
+            try await store.applyTrust(trusted)
+            let record = try #require(try await store.farmers(seenSince: clock.now - 60).first)
+            #expect((record.challengesFailed == 1) == counted && (record.latestChallenge != nil) == counted, "trusted \(trusted): \(record)")
+            try await store.close()
+        }
+    }
+
     @Test func extremeNumbersAreRefusedAndStoredOnesCannotTrapThePage() async throws {
         defer { folder.remove() }
         let farmer = TestParty(), trusted = TestParty()
