@@ -20,8 +20,20 @@ public struct StreamInfo: Sendable {
     public let startTime: Int64?
     public let bitRate: Int
 
+    /// The container's real base frame rate (`r_frame_rate`): the fastest the frames come, which a variable-rate
+    /// source's average understates.
+    public let baseFrameRate: AVRational
+
     public var frameRate: Double {
         averageFrameRate.den == 0 || averageFrameRate.num == 0 ? 0 : av_q2d(averageFrameRate)
+    }
+
+    /// The highest rate frames arrive at: the base rate when it is above the average (a variable-rate source), else
+    /// the average. What HLS's FRAME-RATE means, and what a segment's frame count is bounded by.
+    public var peakFrameRate: AVRational {
+        let base = baseFrameRate.num > 0 && baseFrameRate.den > 0 ? av_q2d(baseFrameRate) : 0
+        // A base rate far above the average is a container's timebase guess, not frames (some MP4s say 90000/1).
+        return base > frameRate && base <= max(frameRate, 1) * 4 && base <= 240 ? baseFrameRate : averageFrameRate
     }
 }
 
@@ -95,7 +107,8 @@ public final class Demuxer {
             durationSeconds: duration,
             frameCountHint: stream.pointee.nb_frames > 0 ? Int(stream.pointee.nb_frames) : nil,
             startTime: stream.pointee.start_time == cffmpeg_nopts_value() ? nil : stream.pointee.start_time,
-            bitRate: Int(parameters.bit_rate))
+            bitRate: Int(parameters.bit_rate),
+            baseFrameRate: stream.pointee.r_frame_rate)
     }
 
     /// The container's duration in seconds, when known.

@@ -10,6 +10,8 @@ public final class Muxer {
     private var headerWritten = false
     private var trailerWritten = false
     private var inputTimeBases: [AVRational] = []
+    /// The last DTS written per stream (in the stream's time base), kept across the files a muxer rotates through.
+    private var lastDTS: [Int: Int64] = [:]
     public private(set) var currentPath: String?
 
     /// Creates a muxer for a container format by FFmpeg's short name (`mpegts`, `mp4`, `matroska`…).
@@ -19,8 +21,18 @@ public final class Muxer {
         guard let context else { throw FFmpegError(code: cffmpeg_averror(ENOMEM), function: "avformat_alloc_output_context2") }
         self.context = context
         formatName = format
-        // Timestamps are ours to choose; keep FFmpeg from shifting them.
-        context.pointee.max_delay = 0
+        // Timestamps are ours to choose; keep FFmpeg from shifting them. MPEG-TS reads max_delay as how long audio
+        // may wait to share a PES packet: at 0 each AAC frame gets a PES (and its headers) of its own, which took a
+        // 128 kbit/s audio rendition to 210-220 kbit/s on the wire. 0.7 s is what the ffmpeg CLI gives it (-muxdelay).
+        context.pointee.max_delay = format == "mpegts" ? 700_000 : 0
+        // … and `copyts` keeps it from adding that delay to every timestamp.
+        if format == "mpegts" {
+            try ffCheck(av_opt_set(context.pointee.priv_data, "mpegts_copyts", "1", 0), "av_opt_set(mpegts_copyts)")
+            // Tables once per segment (a segment starts with them: `resend_headers`), not before every audio PES.
+            for option in ["pat_period", "sdt_period"] {
+                try ffCheck(av_opt_set(context.pointee.priv_data, option, "10", 0), "av_opt_set(\(option))")
+            }
+        }
     }
 
     deinit {
@@ -85,6 +97,15 @@ public final class Muxer {
         packet.pointer.pointee.stream_index = Int32(stream)
         packet.rescale(from: inputTimeBases[stream], to: timeBase(of: stream))
         packet.pointer.pointee.pos = -1
+        // Segments are encoded by encoders of their own, each starting its DTS its B-frame delay before its first
+        // frame; where the frame spacing changes between segments (a variable-rate source) that delay can reach back
+        // past the previous segment's last DTS. Those first DTS values are raised just past it: they stay below
+        // every PTS of the new segment, which all follow the previous segment's.
+        let dts = packet.pointer.pointee.dts
+        if dts != cffmpeg_nopts_value(), let last = lastDTS[stream], dts <= last {
+            packet.pointer.pointee.dts = last + 1
+        }
+        if packet.pointer.pointee.dts != cffmpeg_nopts_value() { lastDTS[stream] = packet.pointer.pointee.dts }
         try ffCheck(av_interleaved_write_frame(context, packet.pointer), "av_interleaved_write_frame(\(currentPath ?? formatName))")
     }
 

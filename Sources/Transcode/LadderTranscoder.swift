@@ -124,7 +124,9 @@ public final class LadderTranscoder {
         let threadsPerEncoder = max(1, cores / workers)
         let factory = try RenditionEncoderFactory(choice: choice, device: device, threadsPerEncoder: threadsPerEncoder,
                                                   globalHeader: container == .fragmentedMP4)
-        let segmentFrames = Int((options.segmentSeconds * av_q2d(frameRate)).rounded(.up))
+        // A segment holds at most this many frames at the source's peak rate (a variable-rate source's average
+        // understates it, and a GOP shorter than the segment would put a second keyframe in it).
+        let segmentFrames = Int((options.segmentSeconds * av_q2d(stream.peakFrameRate)).rounded(.up))
         let processor = try makeProcessor(targets: targets, factory: factory, choice: choice, timeBase: timeBase, frameRate: frameRate,
                                           gopSize: segmentFrames + 1, width: stream.width, height: stream.height)
         defer { if let work = (processor as? TaskSegmentProcessor)?.workFolder { try? FileManager.default.removeItem(at: work) } }
@@ -413,7 +415,7 @@ extension LadderTranscoder {
                                                         frames: renditionFrames, bytes: bytes, averageBitrate: average, peakBitrate: peak,
                                                         playlist: playlistPath, codecs: codecs))
             variants.append(HLSPlaylist.Variant(playlist: playlistPath, peakBitrate: peak, averageBitrate: average, width: target.width,
-                                                height: target.height, frameRate: av_q2d(frameRate), codecs: codecs))
+                                                height: target.height, frameRate: av_q2d(stream.peakFrameRate), codecs: codecs))
         }
         let master = HLSPlaylist.master(variants: variants.sorted { $0.height > $1.height }, audio: audioPlaylist, container: container)
         try master.write(to: staging.appendingPathComponent("master.m3u8"), atomically: true, encoding: .utf8)

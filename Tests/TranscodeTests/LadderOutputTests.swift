@@ -145,6 +145,34 @@ func decodedFrames(_ path: String) throws -> (frames: Int, errors: Int, width: I
         #expect(abs(duration - 6) < 0.1)
     }
 
+    /// The audio rendition costs on the wire about what it was asked for: AAC frames share PES packets and the
+    /// PAT/PMT come once per segment (each AAC frame in a PES of its own took 128 kbit/s to 210-220 on the wire,
+    /// where the ffmpeg CLI's HLS output carries 143-146), and the segments' timestamps are not shifted.
+    @Test func audioSegmentsCarryTheirBitrateWithoutPerFramePacketOverhead() throws {
+        let (output, report) = try Ladders.pan720.get()
+        let asked = try #require(report.audio?.bitrate)
+        let folder = output.appendingPathComponent("audio")
+        for name in try FileManager.default.contentsOfDirectory(atPath: folder.path) where name.hasSuffix(".ts") {
+            let bytes = [UInt8](try Data(contentsOf: folder.appendingPathComponent(name)))
+            var packets: [Int: Int] = [:], starts = 0
+            for offset in stride(from: 0, to: bytes.count - 187, by: 188) {
+                let pid = Int(bytes[offset + 1] & 0x1F) << 8 | Int(bytes[offset + 2])
+                packets[pid, default: 0] += 1
+                if pid != 0 && pid != 17 && pid != 4096 && bytes[offset + 1] & 0x40 != 0 { starts += 1 }
+            }
+            #expect(packets[0] == 1, "\(name): PAT \(packets[0] ?? 0) times")
+            let probe = try HostTool.run("ffprobe", ["-v", "error", "-show_entries", "format=duration", "-of", "csv=p=0", folder.appendingPathComponent(name).path])
+            let seconds = try #require(Double(probe.stdout.trimmingCharacters(in: .whitespacesAndNewlines)))
+            guard seconds > 1 else { continue }
+            let wire = Double(bytes.count * 8) / seconds
+            #expect(wire < 1.2 * Double(asked), "\(name): \(Int(wire)) bit/s on the wire for \(asked) asked")
+            #expect(Double(starts) < seconds * 10, "\(name): \(starts) PES packets in \(seconds) s (AAC frames: about 43 a second)")
+        }
+        let start = try HostTool.run("ffprobe", ["-v", "error", "-show_entries", "format=start_time", "-of", "csv=p=0",
+                                                 output.appendingPathComponent("720p/seg_00000.ts").path])
+        #expect(start.stdout.trimmingCharacters(in: .whitespacesAndNewlines) == "1.400000", "the first segment starts where it did")
+    }
+
     @Test func aSourceWithOneKeyframeStillYieldsSegmentsOfTheAskedLength() throws {
         let (output, report) = try Ladders.singleKeyframe.get()
         #expect(report.source.keyframes == 1)
