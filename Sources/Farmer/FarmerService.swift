@@ -329,10 +329,11 @@ public final class FarmerService: @unchecked Sendable {
         let stream = reader.stream
         let rungs = task.ladder.map { rung in
             Transcode.SegmentTask.Rung(name: "\(rung.height)p",
-                                       width: rung.width ?? LadderRung(height: rung.height, bitrate: rung.bitrate).width(forSourceWidth: stream.width, sourceHeight: stream.height),
+                                       width: rung.width ?? LadderRung(height: rung.height, bitrate: rung.bitrate).width(forSourceWidth: stream.displayWidth, sourceHeight: stream.height),
                                        height: rung.height, bitrate: rung.bitrate)
         }
-        let rate = stream.frameRate > 0 ? stream.averageFrameRate : AVRational(num: 25, den: 1)
+        let rate = task.frameRate.map { AVRational(num: $0.numerator, den: $0.denominator) }
+            ?? (stream.frameRate > 0 ? stream.averageFrameRate : AVRational(num: 25, den: 1))
         let local = Transcode.SegmentTask(index: 0, source: source, window: window, rungs: rungs, codec: codec, preset: task.preset ?? PresetScale.defaultName,
                                           encoder: encoder, frameRate: rate, output: output)
         try local.validate()

@@ -47,6 +47,7 @@ extension Muxer {
     public func addStream(parameters: CodecParameters) throws -> Int {
         guard let stream = avformat_new_stream(context, nil) else { throw FFmpegError(code: cffmpeg_averror(ENOMEM), function: "avformat_new_stream") }
         try ffCheck(avcodec_parameters_copy(stream.pointee.codecpar, parameters.pointer), "avcodec_parameters_copy")
+        preferTag(stream)
         stream.pointee.time_base = parameters.timeBase
         if parameters.frameRate.num > 0 { stream.pointee.avg_frame_rate = parameters.frameRate }
         registerInputTimeBase(parameters.timeBase)

@@ -71,6 +71,8 @@ public final class VideoFrameReader {
     public var unwantedPacket: ((Packet) -> Bool)?
     /// Only frames inside this window are handed out; the others are decoded (they prime the decoder) and dropped.
     public let window: SegmentWindow?
+    /// Converts other pixel formats to 4:2:0 for the display rotation, made on first use.
+    private var rotationConverter: Scaler?
 
     /// Opens `path` and its main video stream; throws `MediaError` for anything unusable.
     public init(path: String, threads: Int = 0, window: SegmentWindow? = nil) throws {
@@ -117,7 +119,8 @@ public final class VideoFrameReader {
                     av_frame_unref(frame.pointer)
                     continue
                 }
-                return frame
+                // Upright, as the stream is described (see `StreamInfo.rotation`).
+                return try stream.rotation.apply(to: frame, converter: &rotationConverter)
             case .endOfStream:
                 finished = true
                 return nil

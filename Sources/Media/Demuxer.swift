@@ -23,6 +23,22 @@ public struct StreamInfo: Sendable {
     /// The container's real base frame rate (`r_frame_rate`): the fastest the frames come, which a variable-rate
     /// source's average understates.
     public let baseFrameRate: AVRational
+    /// The shape of one stored pixel (`sample_aspect_ratio`, as the ffmpeg CLI guesses it); 0/1 when unknown (square).
+    public let sampleAspectRatio: AVRational
+    /// The turn the container's display matrix asks for. `width`, `height` and `sampleAspectRatio` are already as
+    /// shown (a portrait phone clip stored 1920x1080 with a 90° turn reads 1080x1920), and `VideoFrameReader` hands out
+    /// frames turned to match.
+    public let rotation: FrameRotation
+
+    /// The width the picture is shown at: stored width × sample aspect ratio (a 720x576 PAL picture with SAR 64:45 is
+    /// shown 1024 wide, 16:9). Ladders keep this shape and encode square pixels.
+    public var displayWidth: Int {
+        guard sampleAspectRatio.num > 0, sampleAspectRatio.den > 0, sampleAspectRatio.num != sampleAspectRatio.den else { return width }
+        let shown = Double(width) * av_q2d(sampleAspectRatio)
+        // A sample aspect ratio that would stretch the picture past 4:1 either way is damage, not anamorphic video.
+        guard shown.isFinite, shown >= Double(width) / 4, shown <= Double(width) * 4 else { return width }
+        return max(1, Int(shown.rounded()))
+    }
 
     public var frameRate: Double {
         averageFrameRate.den == 0 || averageFrameRate.num == 0 ? 0 : av_q2d(averageFrameRate)
@@ -84,6 +100,9 @@ public final class Demuxer {
     }
 
     static func describe(_ stream: UnsafeMutablePointer<AVStream>, index: Int) -> StreamInfo {
+        let rotation = FrameRotation.of(stream)
+        let sampleAspect = rotation.rotated(stream.pointee.sample_aspect_ratio.num > 0 ? stream.pointee.sample_aspect_ratio
+                                                                                       : stream.pointee.codecpar.pointee.sample_aspect_ratio)
         let parameters = stream.pointee.codecpar.pointee
         let kind: StreamInfo.Kind
         switch parameters.codec_type {
@@ -100,7 +119,8 @@ public final class Demuxer {
             index: index, kind: kind,
             codecName: String(cString: avcodec_get_name(parameters.codec_id)),
             timeBase: timeBase,
-            width: Int(parameters.width), height: Int(parameters.height),
+            width: Int(rotation.swapsDimensions ? parameters.height : parameters.width),
+            height: Int(rotation.swapsDimensions ? parameters.width : parameters.height),
             averageFrameRate: rate,
             sampleRate: Int(parameters.sample_rate),
             channels: Int(parameters.ch_layout.nb_channels),
@@ -108,7 +128,9 @@ public final class Demuxer {
             frameCountHint: stream.pointee.nb_frames > 0 ? Int(stream.pointee.nb_frames) : nil,
             startTime: stream.pointee.start_time == cffmpeg_nopts_value() ? nil : stream.pointee.start_time,
             bitRate: Int(parameters.bit_rate),
-            baseFrameRate: stream.pointee.r_frame_rate)
+            baseFrameRate: stream.pointee.r_frame_rate,
+            sampleAspectRatio: sampleAspect,
+            rotation: rotation)
     }
 
     /// The container's duration in seconds, when known.

@@ -48,6 +48,7 @@ public final class Muxer {
     public func addStream(from encoder: Encoder) throws -> Int {
         guard let stream = avformat_new_stream(context, nil) else { throw FFmpegError(code: cffmpeg_averror(ENOMEM), function: "avformat_new_stream") }
         try encoder.copyParameters(to: stream.pointee.codecpar)
+        preferTag(stream)
         stream.pointee.time_base = encoder.timeBase
         if encoder.settings.frameRate.num > 0 { stream.pointee.avg_frame_rate = encoder.settings.frameRate }
         inputTimeBases.append(encoder.timeBase)
@@ -60,6 +61,7 @@ public final class Muxer {
         guard let output = avformat_new_stream(context, nil) else { throw FFmpegError(code: cffmpeg_averror(ENOMEM), function: "avformat_new_stream") }
         try ffCheck(avcodec_parameters_copy(output.pointee.codecpar, demuxer.codecParameters(of: stream.index)), "avcodec_parameters_copy")
         output.pointee.codecpar.pointee.codec_tag = 0
+        preferTag(output)
         output.pointee.time_base = stream.timeBase
         inputTimeBases.append(stream.timeBase)
         return Int(output.pointee.index)
@@ -82,6 +84,13 @@ public final class Muxer {
         defer { av_dict_free(&dictionary) }
         try ffCheck(avformat_write_header(context, &dictionary), "avformat_write_header(\(formatName))")
         headerWritten = true
+    }
+
+    /// HEVC in MP4 as `hvc1` (parameter sets in the sample entry), the tag Apple's players require; FFmpeg's default is hev1.
+    func preferTag(_ stream: UnsafeMutablePointer<AVStream>) {
+        guard formatName == "mp4", stream.pointee.codecpar.pointee.codec_id == AV_CODEC_ID_HEVC else { return }
+        stream.pointee.codecpar.pointee.codec_tag = UInt32(UInt8(ascii: "h")) | UInt32(UInt8(ascii: "v")) << 8
+            | UInt32(UInt8(ascii: "c")) << 16 | UInt32(UInt8(ascii: "1")) << 24
     }
 
     /// Sets a private option of the muxer between packets (e.g. MPEG-TS `mpegts_flags=resend_headers`).

@@ -184,7 +184,8 @@ public final class FarmDispatcher: @unchecked Sendable {
                                    ladder: task.rungs.map { TaskRung(height: $0.height, width: $0.width, bitrate: $0.bitrate) },
                                    codec: task.codec.rawValue, preset: task.preset,
                                    window: task.window.map { TaskWindow(start: $0.start, end: $0.end, timeBaseNumerator: $0.timeBaseNumerator,
-                                                                        timeBaseDenominator: $0.timeBaseDenominator) })
+                                                                        timeBaseDenominator: $0.timeBaseDenominator) },
+                                   frameRate: TaskFrameRate(numerator: task.frameRateNumerator, denominator: task.frameRateDenominator))
         let address = try wireTask.address()
         if let journal, let restored = try journal.restore(task: address, into: URL(fileURLWithPath: task.output)) {
             bump(\.resumed)
@@ -311,7 +312,11 @@ public final class FarmDispatcher: @unchecked Sendable {
             request.sharedSource = shared
             request.seed = seed
             // A rendition that cannot be checked is not accepted.
-            let judgement = (try? (full ? judge : screen)(request)) ?? RenditionJudgement(accepted: false, reasons: ["unverifiable"])
+            let judgement: RenditionJudgement
+            do { judgement = try (full ? judge : screen)(request) } catch {
+                logger.warning("segment \(task.index) \(rung.name) cannot be verified: \(error)")
+                judgement = RenditionJudgement(accepted: false, reasons: ["unverifiable"])
+            }
             if !judgement.accepted { problems.append((rung.name, judgement.reasons)) }
         }
         return problems

@@ -25,8 +25,8 @@ public enum VideoCodec: String, CaseIterable, Codable, Sendable {
         }
     }
 
-    /// MPEG-TS carries H.264/HEVC; AV1 and VP9 need fragmented MP4 in HLS.
-    public var container: SegmentContainer { self == .h264 || self == .hevc ? .mpegts : .fragmentedMP4 }
+    /// MPEG-TS carries H.264; HEVC goes in fragmented MP4 (Apple's HLS authoring rules), as AV1 and VP9 must.
+    public var container: SegmentContainer { self == .h264 ? .mpegts : .fragmentedMP4 }
 }
 
 /// How HLS segments are packaged.

@@ -42,13 +42,14 @@ enum HLSPlaylist {
         let playlist: String
         let peakBitrate: Int
         let codecs: String
+        let channels: Int
     }
 
     /// The master playlist, tallest variant first. Bandwidths are measured from the segments written.
     static func master(variants: [Variant], audio: AudioRendition?, container: SegmentContainer) -> String {
         var lines = ["#EXTM3U", "#EXT-X-VERSION:\(container == .fragmentedMP4 ? 7 : 4)", "#EXT-X-INDEPENDENT-SEGMENTS"]
         if let audio {
-            lines.append("#EXT-X-MEDIA:TYPE=AUDIO,GROUP-ID=\"audio\",NAME=\"default\",DEFAULT=YES,AUTOSELECT=YES,URI=\"\(audio.playlist)\"")
+            lines.append("#EXT-X-MEDIA:TYPE=AUDIO,GROUP-ID=\"audio\",NAME=\"default\",DEFAULT=YES,AUTOSELECT=YES,CHANNELS=\"\(audio.channels)\",URI=\"\(audio.playlist)\"")
         }
         for variant in variants {
             let extra = audio?.peakBitrate ?? 0
@@ -77,6 +78,7 @@ enum HLSPlaylist {
             if let sps = firstH264SPS(extradata) { return String(format: "avc1.%02X%02X%02X", sps.0, sps.1, sps.2) }
             return String(format: "avc1.%02X00%02X", profile, level)
         case "hevc":
+            if let sps = HEVCProfile(annexBOrHvcC: parameters.extradata) { return sps.codecString }
             return "hvc1.\(profile == 2 ? 2 : 1).\(profile == 2 ? 4 : 6).L\(level == 0 ? 93 : level).B0"
         case "av1":
             return String(format: "av01.%d.%02dM.08", profile, level > 0 ? level : 8)
@@ -103,5 +105,67 @@ enum HLSPlaylist {
             }
         }
         return nil
+    }
+}
+
+/// The profile, tier and level an HEVC sequence parameter set states, for its RFC 6381 / ISO 14496-15 codec string
+/// (`hvc1.1.6.L63.B0` for Main at level 2.1; the encoder's own `level` field is often left unset).
+struct HEVCProfile: Equatable {
+    let profileSpace: UInt8
+    let tier: UInt8
+    let profileIDC: UInt8
+    let compatibility: UInt32
+    let constraints: [UInt8]
+    let levelIDC: UInt8
+
+    /// From an hvcC record (its header repeats the profile, tier and level) or Annex-B bytes holding an SPS (NAL type 33).
+    init?(annexBOrHvcC data: [UInt8]) {
+        if data.count >= 23, data[0] == 1 {
+            // hvcC: configurationVersion, then the same profile_tier_level fields an SPS starts with.
+            self.init(sps: [0] + Array(data[1..<13]))
+            return
+        }
+        var index = 0
+        while index + 4 < data.count {
+            if data[index] == 0, data[index + 1] == 0, data[index + 2] == 1 {
+                let nal = index + 3
+                if (data[nal] >> 1) & 0x3F == 33, let parsed = Self(sps: Array(data[(nal + 2)...])) { self = parsed; return }
+                index = nal
+            } else {
+                index += 1
+            }
+        }
+        return nil
+    }
+
+    /// From the SPS payload after its 2-byte NAL header (emulation-prevention bytes removed here).
+    init?(sps payload: [UInt8]) {
+        var bytes: [UInt8] = []
+        var zeros = 0
+        for byte in payload.prefix(32) {
+            if zeros >= 2 && byte == 3 { zeros = 0; continue }
+            zeros = byte == 0 ? zeros + 1 : 0
+            bytes.append(byte)
+        }
+        // sps_video_parameter_set_id(4) max_sub_layers_minus1(3) temporal_id_nesting(1), then profile_tier_level.
+        guard bytes.count >= 13 else { return nil }
+        profileSpace = bytes[1] >> 6
+        tier = (bytes[1] >> 5) & 1
+        profileIDC = bytes[1] & 0x1F
+        compatibility = UInt32(bytes[2]) << 24 | UInt32(bytes[3]) << 16 | UInt32(bytes[4]) << 8 | UInt32(bytes[5])
+        constraints = Array(bytes[6..<12])
+        levelIDC = bytes[12]
+        guard profileIDC > 0, levelIDC > 0 else { return nil }
+    }
+
+    var codecString: String {
+        // Compatibility flags in reverse bit order, hex; constraint bytes with trailing zero bytes dropped.
+        var reversed: UInt32 = 0
+        for bit in 0..<32 where compatibility & (1 << bit) != 0 { reversed |= 1 << (31 - bit) }
+        let space = ["", "A", "B", "C"][Int(profileSpace)]
+        var kept = constraints
+        while let last = kept.last, last == 0, kept.count > 1 { kept.removeLast() }
+        let constraintText = kept.map { String(format: "%02X", $0) }.joined(separator: ".")
+        return "hvc1.\(space)\(profileIDC).\(String(reversed, radix: 16, uppercase: true)).\(tier == 1 ? "H" : "L")\(levelIDC).\(constraintText)"
     }
 }

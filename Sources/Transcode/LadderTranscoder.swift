@@ -79,7 +79,8 @@ public final class LadderTranscoder {
         for rung in ladder where rung.height > stream.height {
             logger.warning("\(rung.name) is taller than the \(stream.height)-line source: it will be upscaled")
         }
-        let targets = ladder.map { RungTarget(rung: $0, width: $0.width(forSourceWidth: stream.width, sourceHeight: stream.height), height: $0.height) }
+        // The picture's shape as shown (anamorphic sources: width × sample aspect ratio); rungs encode square pixels.
+        let targets = ladder.map { RungTarget(rung: $0, width: $0.width(forSourceWidth: stream.displayWidth, sourceHeight: stream.height), height: $0.height) }
         let (choice, device) = try EncoderSelection.choose(codec: options.codec, preference: options.encoder, preset: options.preset)
         if let reason = choice.fallbackReason {
             logger.notice("no hardware encoder opened, encoding with \(choice.encoderName) (\(reason))")
@@ -388,7 +389,8 @@ extension LadderTranscoder {
             try audio.finish()
             let playlist = HLSPlaylist.media(entries: audio.entries, container: container)
             try playlist.write(to: staging.appendingPathComponent("audio/index.m3u8"), atomically: true, encoding: .utf8)
-            audioPlaylist = HLSPlaylist.AudioRendition(playlist: "audio/index.m3u8", peakBitrate: audio.peakBitrate, codecs: "mp4a.40.2")
+            audioPlaylist = HLSPlaylist.AudioRendition(playlist: "audio/index.m3u8", peakBitrate: audio.peakBitrate, codecs: "mp4a.40.2",
+                                                       channels: audio.channels)
             audioSummary = TranscodeReport.Audio(codec: "aac", bitrate: audio.bitrate, sampleRate: audio.sampleRate, channels: audio.channels,
                                                  segments: audio.entries.count, bytes: audio.bytes, playlist: "audio/index.m3u8")
         }
@@ -540,6 +542,10 @@ extension LadderTranscoder {
         if rendition.parameters.codecName == "h264", rendition.parameters.extradata.isEmpty,
            let first = rendition.packets.first, let sps = HLSPlaylist.firstH264SPS(Array(first.data)) {
             return String(format: "avc1.%02X%02X%02X", sps.0, sps.1, sps.2)
+        }
+        if rendition.parameters.codecName == "hevc", rendition.parameters.extradata.isEmpty,
+           let first = rendition.packets.first, let profile = HEVCProfile(annexBOrHvcC: Array(first.data)) {
+            return profile.codecString
         }
         return HLSPlaylist.codecString(rendition.parameters)
     }

@@ -121,6 +121,14 @@ public struct CutPlan: Sendable {
                        keyframes: keyPTS.count)
     }
 
+    /// The same cut with every segment sent as a mezzanine (decoded, turned upright, encoded again).
+    func mezzaninesOnly() -> CutPlan {
+        CutPlan(cutting: cutting, segments: segments.map {
+            Segment(index: $0.index, start: $0.start, end: $0.end, firstPacket: $0.firstPacket, lastPacket: $0.lastPacket, frames: $0.frames,
+                    ownBytes: $0.ownBytes, rangeBytes: $0.rangeBytes, carriage: .mezzanine)
+        }, timeBase: timeBase, firstPTS: firstPTS, endPTS: endPTS, videoBytes: videoBytes, keyframes: keyframes)
+    }
+
     /// Bytes that leave for the encoders when every segment is sent as planned (mezzanines counted as written).
     public var packetBytesSent: Int { segments.filter { $0.carriage != .mezzanine }.reduce(0) { $0 + $1.rangeBytes } }
 }
@@ -175,10 +183,12 @@ public final class SourceCutter {
         }
     }
 
-    /// The plan, or nil when this source must be decoded to be cut.
+    /// The plan, or nil when this source must be decoded to be cut. A source shown turned (a display matrix) goes out
+    /// as upright mezzanines: the turn travels beside the packets, in the container, not in them.
     public func plan(segmentSeconds: Double) -> CutPlan? {
         guard untimedPackets == 0 else { return nil }
-        return CutPlan.make(packets: packets, timeBase: stream.timeBase, segmentSeconds: segmentSeconds)
+        let plan = CutPlan.make(packets: packets, timeBase: stream.timeBase, segmentSeconds: segmentSeconds)
+        return stream.rotation.quarterTurns == 0 ? plan : plan?.mezzaninesOnly()
     }
 
     /// Pass 2: writes every segment of `plan` into `folder` and hands each to `deliver` as soon as it is complete

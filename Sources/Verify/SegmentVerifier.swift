@@ -60,8 +60,9 @@ public final class SegmentVerifier {
             reasons.append(VerificationReason(.wrongDimensions,
                 "rendition is \(rendition.width)x\(rendition.height), asked \(askedWidth.map(String.init) ?? "any")x\(askedHeight.map(String.init) ?? "any")"))
         }
-        let sourceAspect = Double(source.width) / Double(source.height)
-        let renditionAspect = Double(rendition.width) / Double(rendition.height)
+        // Shapes as shown: an anamorphic source's display width, the rendition's (square pixels, or its own SAR).
+        let sourceAspect = Double(source.displayWidth) / Double(source.height)
+        let renditionAspect = Double(rendition.displayWidth) / Double(rendition.height)
         if abs(renditionAspect / sourceAspect - 1) > VerdictThresholds.aspectTolerance && !wrongSize {
             throw VerificationInputError.aspectMismatch(source: "\(source.width)x\(source.height)", rendition: "\(rendition.width)x\(rendition.height)")
         }

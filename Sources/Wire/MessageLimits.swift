@@ -138,6 +138,12 @@ extension SegmentTask {
             try MessageLimits.text(key, max: MessageLimits.nameLength, "option name")
             try MessageLimits.text(value, max: MessageLimits.textLength, "option value")
         }
+        if let frameRate {
+            guard frameRate.numerator > 0, frameRate.denominator > 0,
+                  Double(frameRate.numerator) / Double(frameRate.denominator) <= 1000 else {
+                throw MessageLimitError("the frame rate must be above 0 and at most 1000 frames per second")
+            }
+        }
         if let window {
             guard window.timeBaseNumerator > 0, window.timeBaseDenominator > 0, window.start < window.end else {
                 throw MessageLimitError("the frame window is empty or has no time base")

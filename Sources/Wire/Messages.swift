@@ -161,20 +161,35 @@ public struct SegmentTask: Codable, Sendable, Equatable {
     public var options: [String: String]
     /// The frames of the source to encode when it holds more (it starts at an earlier keyframe); nil: every frame.
     public var window: TaskWindow?
+    /// The job's frame rate, which the encoders' rate control runs at; nil: what the source file says (a segment of
+    /// a few frames cannot say it reliably).
+    public var frameRate: TaskFrameRate?
 
     public init(source: ContentAddress, ladder: [TaskRung], codec: String, preset: String? = nil, options: [String: String] = [:],
-                window: TaskWindow? = nil) {
+                window: TaskWindow? = nil, frameRate: TaskFrameRate? = nil) {
         self.source = source
         self.ladder = ladder
         self.codec = codec
         self.preset = preset
         self.options = options
         self.window = window
+        self.frameRate = frameRate
     }
 
     /// Content address of this task's canonical bytes, which a receipt refers to.
     public func address() throws -> ContentAddress {
         ContentAddress(hashing: try WireCoding.canonicalBytes(self))
+    }
+}
+
+/// Frames per second as numerator/denominator.
+public struct TaskFrameRate: Codable, Sendable, Equatable {
+    public var numerator: Int32
+    public var denominator: Int32
+
+    public init(numerator: Int32, denominator: Int32) {
+        self.numerator = numerator
+        self.denominator = denominator
     }
 }
 

@@ -151,6 +151,27 @@ import Testing
         }
     }
 
+    /// A source turned by its display matrix cannot go out as its own packets (the turn lives in the container, not in
+    /// them): it goes out as upright mezzanines, every segment's frame rate stated in the task (a 2-frame tail
+    /// mezzanine made the farmer guess 15,360 fps from its stream and encode it empty), and comes back upright.
+    @Test func aRotatedSourceGoesOutUprightAndComesBackWhole() throws {
+        let folder = try TemporaryFolder("farm-rotated")
+        defer { folder.remove() }
+        let source = folder.path("portrait.mp4")
+        let made = try HostTool.run("ffmpeg", ["-v", "error", "-i", Fixtures.path("pan-720p.mp4"), "-t", "4", "-an", "-c", "copy",
+                                               "-metadata:s:v:0", "rotate=90", source])
+        try #require(made.status == 0, "\(made.stderr)")
+        let farmer = try Farm.farmer(folder, "worker")
+        defer { farmer.stop() }
+        let (result, parsed) = try Self.submit(source, to: [farmer], output: folder.path("out"), ladder: "240p", extra: ["--audit", "all"])
+        #expect(result.status == 0, "\(result.stderr)")
+        let summary = try #require(parsed)
+        #expect(summary.cutting?.mezzanine == summary.segments && summary.rejections.isEmpty)
+        let size = try HostTool.run("ffprobe", ["-v", "error", "-show_entries", "stream=width,height", "-of", "csv=p=0", folder.path("out/240p/seg_00000.ts")])
+        #expect(size.stdout.split(whereSeparator: \.isNewline).first == "136,240", "\(size.stdout)")
+        #expect(try Self.frameCounts(folder.path("out/240p/index.m3u8")).first == "122")
+    }
+
     @Test func badAuditOptionsExitTwoWithOneLine() throws {
         for extra in [["--audit-rate", "0"], ["--audit-rate", "1.5"], ["--audit-rate", "nan"], ["--audit", "some"], ["--audit-seed", "xyz"]] {
             let result = try PrismBinary.run(["submit", Fixtures.path("pan-720p.mp4"), "-o", "/tmp/prism-never", "--farmers", "http://127.0.0.1:9"] + extra)

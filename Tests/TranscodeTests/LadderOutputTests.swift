@@ -205,6 +205,24 @@ func decodedFrames(_ path: String) throws -> (frames: Int, errors: Int, width: I
         #expect(decoded.errors == 0)
         let played = try HostTool.run("ffmpeg", ["-v", "error", "-i", output.appendingPathComponent("master.m3u8").path, "-f", "null", "-"])
         #expect(played.status == 0 && played.stderr.isEmpty, "\(played.stderr)")
+        if codec == .hevc {
+            // fMP4 with `hvc1` (Apple's HLS authoring rules), and CODECS stating the level the stream has (was L93 always).
+            #expect(codec.container == .fragmentedMP4)
+            let init0 = output.appendingPathComponent("240p/init.mp4").path
+            let tag = try HostTool.run("ffprobe", ["-v", "error", "-show_entries", "stream=codec_tag_string,level", "-of", "csv=p=0", init0])
+            let fields = tag.stdout.split(whereSeparator: \.isNewline).first?.split(separator: ",").map(String.init) ?? []
+            #expect(fields.first == "hvc1", "\(tag.stdout)")
+            let master = try String(contentsOf: output.appendingPathComponent("master.m3u8"), encoding: .utf8)
+            let level = fields.dropFirst().first.flatMap { Int($0) } ?? -1
+            #expect(master.contains("CODECS=\"hvc1.1.6.L\(level).") && level > 0, "level \(level): \(master)")
+        }
         try? FileManager.default.removeItem(at: output.deletingLastPathComponent())
+    }
+
+    /// The audio rendition's EXT-X-MEDIA states its channels (RFC 8216 wants CHANNELS where renditions differ in them).
+    @Test func masterPlaylistStatesAudioChannels() throws {
+        let (output, _) = try Ladders.pan720.get()
+        let master = try String(contentsOf: output.appendingPathComponent("master.m3u8"), encoding: .utf8)
+        #expect(master.contains("#EXT-X-MEDIA:TYPE=AUDIO") && master.contains("CHANNELS=\"2\""), "\(master)")
     }
 }
