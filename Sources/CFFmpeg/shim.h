@@ -25,6 +25,7 @@ static inline int cffmpeg_averror(int posix) { return AVERROR(posix); }
 static inline int cffmpeg_averror_eof(void) { return AVERROR_EOF; }
 static inline int cffmpeg_averror_eagain(void) { return AVERROR(EAGAIN); }
 static inline int cffmpeg_averror_invaliddata(void) { return AVERROR_INVALIDDATA; }
+static inline int cffmpeg_frame_flag_corrupt(void) { return AV_FRAME_FLAG_CORRUPT; }
 static inline int cffmpeg_averror_decoder_not_found(void) { return AVERROR_DECODER_NOT_FOUND; }
 static inline int cffmpeg_averror_encoder_not_found(void) { return AVERROR_ENCODER_NOT_FOUND; }
 static inline int64_t cffmpeg_nopts_value(void) { return AV_NOPTS_VALUE; }
@@ -76,6 +77,24 @@ static inline int cffmpeg_sws_fast_bilinear(void) { return SWS_FAST_BILINEAR; }
 static inline int cffmpeg_sws_spline(void) { return SWS_SPLINE; }
 static inline int cffmpeg_sws_accurate_rnd(void) { return SWS_ACCURATE_RND; }
 static inline int cffmpeg_sws_full_chr_h_int(void) { return SWS_FULL_CHR_H_INT; }
+
+/// Counts what decoders report as errors (concealed damage included: a frame-threaded H.264 decoder conceals a
+/// truncated picture without flagging the frame) into the int a decoder context's `opaque` points at, then logs as
+/// FFmpeg would. Decoders that set no `opaque` are not counted.
+static void cffmpeg_log_callback(void *avcl, int level, const char *fmt, va_list vl) {
+    if (avcl && level <= AV_LOG_ERROR) {
+        const AVClass *cls = *(const AVClass **)avcl;
+        if (cls == avcodec_get_class()) {
+            AVCodecContext *context = (AVCodecContext *)avcl;
+            if (context->opaque && context->codec && av_codec_is_decoder(context->codec)) {
+                __atomic_fetch_add((int *)context->opaque, 1, __ATOMIC_RELAXED);
+            }
+        }
+    }
+    av_log_default_callback(avcl, level, fmt, vl);
+}
+static inline void cffmpeg_install_log_callback(void) { av_log_set_callback(cffmpeg_log_callback); }
+static inline int cffmpeg_atomic_load(int *value) { return __atomic_load_n(value, __ATOMIC_RELAXED); }
 
 /// Silences FFmpeg's own logging below `level` (AV_LOG_* values).
 static inline void cffmpeg_set_log_level(int level) { av_log_set_level(level); }

@@ -17,6 +17,9 @@ public final class Decoder {
         try ffCheck(avcodec_parameters_to_context(context, parameters), "avcodec_parameters_to_context")
         context.pointee.pkt_timebase = stream.timeBase
         context.pointee.thread_count = Int32(threads)
+        _ = Decoder.countsLoggedErrors
+        errorCount.initialize(to: 0)
+        context.pointee.opaque = UnsafeMutableRawPointer(errorCount)
         let opened = avcodec_open2(context, codec, nil)
         if opened < 0 {
             throw MediaError.unsupportedCodec(path: demuxer.path, codec: "\(stream.codecName) (\(FFmpegError.text(for: opened)))")
@@ -26,7 +29,14 @@ public final class Decoder {
     deinit {
         var owned: UnsafeMutablePointer<AVCodecContext>? = context
         avcodec_free_context(&owned)
+        errorCount.deallocate()
     }
+
+    /// Errors the decoder logged (see `cffmpeg_log_callback`): damage it met, whether or not it flagged a frame.
+    private let errorCount = UnsafeMutablePointer<Int32>.allocate(capacity: 1)
+    public var loggedErrors: Int { Int(cffmpeg_atomic_load(errorCount)) }
+    /// The counting log callback, installed once for the process (it logs exactly as FFmpeg's default does).
+    private static let countsLoggedErrors: Void = cffmpeg_install_log_callback()
 
     /// Sends a packet, or nil to start draining. `.needsInput` means: receive frames first, then resend.
     public func send(_ packet: Packet?) throws -> CodecStep {
@@ -62,6 +72,9 @@ public final class VideoFrameReader {
     /// Video packets read so far, key frames among them.
     public private(set) var packetsRead = 0
     public private(set) var keyPacketsRead = 0
+    /// Errors the decoder reported while decoding (each concealed damage is one or more): a frame-threaded decoder
+    /// conceals a half picture without flagging it, so this is what sees a file cut in the middle of a frame.
+    public var loggedDecoderErrors: Int { decoder.loggedErrors }
     /// Reading stopped on an error before the end of the file (typically a truncated file).
     public private(set) var endedEarly = false
     /// Optional hook for packets of other streams (e.g. audio), called as they are read.
@@ -114,6 +127,11 @@ public final class VideoFrameReader {
             }
             switch step {
             case .ok:
+                // FFmpeg conceals damage and hands the frame out anyway; it is counted, so a caller can hold a file
+                // with damaged frames to its policy (`decodeErrors`).
+                if frame.pointer.pointee.decode_error_flags != 0 || frame.pointer.pointee.flags & cffmpeg_frame_flag_corrupt() != 0 {
+                    decodeErrors += 1
+                }
                 if frame.pts == nil { frame.pts = frame.bestEffortTimestamp }
                 if let window, !(frame.pts.map { window.contains($0, in: stream.timeBase) } ?? false) {
                     av_frame_unref(frame.pointer)
@@ -144,7 +162,9 @@ public final class VideoFrameReader {
             }
             if !more {
                 draining = true
-                _ = try decoder.send(nil)
+                // A decoder that never got a usable packet (a file cut before its first parameter sets) refuses the
+                // flush as invalid data: that is damage, counted, and the end.
+                do { _ = try decoder.send(nil) } catch let error as FFmpegError where error.isInvalidData { decodeErrors += 1 }
                 return
             }
             if packet.streamIndex != stream.index {

@@ -71,7 +71,14 @@ public final class Demuxer {
         guard FileManager.default.isReadableFile(atPath: path) else {
             throw MediaError.cannotOpen(path: path, reason: "permission denied")
         }
-        if let size = (try? FileManager.default.attributesOfItem(atPath: path))?[.size] as? Int, size == 0 {
+        let attributes = try? FileManager.default.attributesOfItem(atPath: path)
+        if let type = attributes?[.type] as? FileAttributeType, type != .typeRegular {
+            // A FIFO would block, /dev/zero never ends: only files are media here.
+            throw MediaError.cannotOpen(path: path, reason: type == .typeCharacterSpecial || type == .typeBlockSpecial
+                                        ? "is a device, not a media file" : type == .typeSocket ? "is a socket, not a media file"
+                                        : type == .typeUnknown ? "is not a regular file" : "is a FIFO or other special file, not a media file")
+        }
+        if let size = attributes?[.size] as? Int, size == 0 {
             throw MediaError.cannotOpen(path: path, reason: "file is empty")
         }
         var context: UnsafeMutablePointer<AVFormatContext>?

@@ -48,7 +48,7 @@ final class AudioRendition {
 
     /// Flushes decoder, resampler and encoder at the end of the input.
     func finishEncoding() throws {
-        _ = try decoder.send(nil)
+        do { _ = try decoder.send(nil) } catch let error as FFmpegError where error.isInvalidData { decodeErrors += 1 }
         try drainDecoder()
         while let chunk = try resampler.pull(size: encoder.frameSize, flush: true) { pending += try encoder.encode(chunk) }
         pending += try encoder.encode(nil)

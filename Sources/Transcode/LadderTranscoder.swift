@@ -48,6 +48,10 @@ public final class LadderTranscoder {
     /// Containers' frame counts can disagree with what decodes by a frame or two (edit lists, a dropped
     /// leading B-frame); more than this missing means the file was cut short.
     static let frameCountSlack = 2
+    /// Decode damage policy: a source whose damaged packets and concealed frames are more than this share of its frames
+    /// fails with exit 2 (a truncated transport stream ends in a half frame; a scratched one shows its errors); up to it,
+    /// the ladder is made and the damage is logged and reported (`decodeErrors`).
+    static let damagedShareLimit = 0.01
 
     let input: String
     let output: URL
@@ -225,7 +229,7 @@ public final class LadderTranscoder {
         return try finishLadder(LadderRun(stream: stream, targets: targets, writers: writers, sequencer: sequencer, audio: audio,
                                           starts: segmentStarts.map { Double($0) * secondsPerTick },
                                           endSeconds: Double(lastRelative + lastDuration) * secondsPerTick, frameRate: frameRate,
-                                          frames: frames, keyframes: reader.keyPacketsRead, decodeErrors: reader.decodeErrors, choice: choice,
+                                          frames: frames, keyframes: reader.keyPacketsRead, decodeErrors: reader.decodeErrors + reader.loggedDecoderErrors, choice: choice,
                                           workers: workers, threadsPerEncoder: threadsPerEncoder, cutting: nil),
                                 staging: staging)
     }
@@ -377,6 +381,12 @@ extension LadderTranscoder {
         let (stream, targets, sequencer, audio, starts, endSeconds, frameRate, frames) =
             (run.stream, run.targets, run.sequencer, run.audio, run.starts, run.endSeconds, run.frameRate, run.frames)
         let container = options.codec.container
+        if run.decodeErrors > 0 {
+            if Double(run.decodeErrors) > Self.damagedShareLimit * Double(max(frames, 1)) {
+                throw TranscodeError.damagedInput(path: input, damaged: run.decodeErrors, frames: frames)
+            }
+            logger.warning("\(input): \(run.decodeErrors) damaged packet(s) or frame(s) in \(frames) frames, concealed by FFmpeg's decoder")
+        }
         for writer in run.writers { try writer.finish() }
         var durations: [Double] = []
         for index in starts.indices { durations.append((index + 1 < starts.count ? starts[index + 1] : endSeconds) - starts[index]) }

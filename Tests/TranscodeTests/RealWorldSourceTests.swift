@@ -1,4 +1,7 @@
 import Foundation
+#if canImport(Glibc)
+import Glibc
+#endif
 import PrismTestSupport
 import Testing
 
@@ -83,5 +86,41 @@ import Testing
         }
         let master = try String(contentsOfFile: folder.path("out/master.m3u8"), encoding: .utf8)
         #expect(master.contains("FRAME-RATE=30.000") && !master.contains("FRAME-RATE=23"), "\(master)")
+    }
+}
+
+/// Damaged and unusable inputs: one clear line and exit 2, never a ladder that looks complete (the policy: decoding
+/// errors, concealed or not, beyond one per 100 frames fail the job; fewer are logged and transcoded).
+@Suite struct DamagedInputTests {
+    @Test func truncatedAndDamagedFilesAndSpecialFilesExitTwoWithOneLine() throws {
+        let folder = try TemporaryFolder("damaged")
+        defer { folder.remove() }
+        let transport = folder.path("whole.ts"), fragmented = folder.path("fragmented.mp4")
+        for (output, extra) in [(transport, ["-f", "mpegts"]), (fragmented, ["-movflags", "+frag_keyframe+empty_moov"])] {
+            let made = try HostTool.run("ffmpeg", ["-v", "error", "-i", Fixtures.path("pan-720p.mp4"), "-c", "copy"] + extra + [output])
+            try #require(made.status == 0, "\(made.stderr)")
+        }
+        func cut(_ path: String, _ bytes: Int, _ name: String) throws -> String {
+            let data = try Data(contentsOf: URL(fileURLWithPath: path)).prefix(bytes)
+            try data.write(to: URL(fileURLWithPath: folder.path(name)))
+            return folder.path(name)
+        }
+        // A transport stream cut at 4 KB (one half frame) and at 600 KB (61 frames, the last half there): a frame-threaded
+        // decoder conceals the half frame without flagging it, and transport streams declare no frame count.
+        var inputs = [try cut(transport, 4000, "cut4k.ts"), try cut(transport, 600_000, "cut600k.ts"),
+                      // A fragmented MP4 cut before its first complete fragment (was exit 3, "internal FFmpeg error").
+                      try cut(fragmented, 200_000, "cut.mp4"), "/dev/zero"]
+        let fifo = folder.path("fifo")
+        #expect(mkfifo(fifo, 0o600) == 0)
+        inputs.append(fifo)
+        for input in inputs {
+            let result = try PrismBinary.run(["transcode", input, "-o", folder.path("out"), "--ladder", "240p", "-q"])
+            #expect(result.status == 2, "\(input): \(result.status) \(result.stderr)")
+            #expect(result.stderr.split(separator: "\n").count == 1, "\(input): \(result.stderr)")
+            #expect(!FileManager.default.fileExists(atPath: folder.path("out/master.m3u8")), "\(input): no ladder that looks complete")
+        }
+        // The whole transport stream transcodes.
+        let whole = try PrismBinary.run(["transcode", transport, "-o", folder.path("out"), "--ladder", "240p", "-q"])
+        #expect(whole.status == 0, "\(whole.stderr)")
     }
 }
