@@ -18,6 +18,8 @@ public struct FFmpegError: Error, CustomStringConvertible, Sendable {
 
     public var isEndOfFile: Bool { code == cffmpeg_averror_eof() }
     public var isInvalidData: Bool { code == cffmpeg_averror_invaliddata() }
+    /// The disk (or quota, or file size limit) the output goes to is full: the host's problem, not Prism's.
+    public var isOutOfSpace: Bool { [ENOSPC, EDQUOT, EFBIG].contains { code == cffmpeg_averror($0) } }
 
     static func text(for code: Int32) -> String {
         var buffer = [CChar](repeating: 0, count: Int(cffmpeg_error_max_string_size()) + 1)

@@ -51,6 +51,10 @@ enum Failure {
             return 2
         }
         if let ffmpeg = error as? FFmpegError {
+            if ffmpeg.isOutOfSpace {
+                printError("cannot write the output, its disk is full: \(ffmpeg)")
+                return 2
+            }
             printError("internal FFmpeg error: \(ffmpeg)")
             return 3
         }

@@ -123,4 +123,21 @@ import Testing
         let whole = try PrismBinary.run(["transcode", transport, "-o", folder.path("out"), "--ladder", "240p", "-q"])
         #expect(whole.status == 0, "\(whole.stderr)")
     }
+
+    /// A disk that fills up mid-write: exit 2 with one line (it was 3, "internal FFmpeg error"), nothing left behind.
+    /// Needs a small tmpfs to fill, so it runs where the test may mount one (as root).
+    @Test(.enabled(if: getuid() == 0, "mounts a small tmpfs to fill"))
+    func aDiskFillingUpMidWriteExitsTwo() throws {
+        let folder = try TemporaryFolder("full-disk")
+        defer { folder.remove() }
+        let disk = folder.path("disk")
+        try FileManager.default.createDirectory(atPath: disk, withIntermediateDirectories: true)
+        let mounted = try HostTool.run("mount", ["-t", "tmpfs", "-o", "size=1200k", "tmpfs", disk])
+        try #require(mounted.status == 0, "cannot mount a tmpfs here: \(mounted.stderr)")
+        defer { _ = try? HostTool.run("umount", [disk]) }
+        let result = try PrismBinary.run(["transcode", Fixtures.path("pan-720p.mp4"), "-o", disk + "/out", "--ladder", "720p,360p", "-q"])
+        #expect(result.status == 2, "\(result.status): \(result.stderr)")
+        #expect(result.stderr.split(separator: "\n").count == 1 && result.stderr.contains("No space left on device"), "\(result.stderr)")
+        #expect((try FileManager.default.contentsOfDirectory(atPath: disk)).isEmpty, "the partial output is removed")
+    }
 }
