@@ -112,12 +112,39 @@ public final class VideoFrameReader {
     public func seek(toKeyframeBefore pts: Int64) throws {
         try demuxer.seek(stream: stream.index, toKeyframeBefore: pts)
         decoder.flushBuffers()
+        deinterlacer = nil
         finished = false
         draining = false
     }
 
-    /// The next decoded frame, or nil at the end of the stream.
+    /// Made when the first frame flagged interlaced arrives (see `Deinterlacer`); dropped on a seek.
+    private var deinterlacer: Deinterlacer?
+    /// Frames flagged interlaced were met and deinterlaced (the ffmpeg CLI would encode them as they are, combed).
+    public private(set) var deinterlaced = false
+
+    /// The next frame, upright and progressive, or nil at the end of the stream.
     public func next() throws -> Frame? {
+        while true {
+            if let deinterlacer, let progressive = try deinterlacer.pull() {
+                return try stream.rotation.apply(to: progressive, converter: &rotationConverter)
+            }
+            guard let decoded = try nextDecoded() else {
+                guard let deinterlacer else { return nil }
+                try deinterlacer.push(nil)
+                guard let last = try deinterlacer.pull() else { return nil }
+                return try stream.rotation.apply(to: last, converter: &rotationConverter)
+            }
+            if deinterlacer == nil, decoded.pointer.pointee.interlaced_frame != 0 {
+                deinterlacer = try Deinterlacer(like: decoded, timeBase: stream.timeBase)
+                deinterlaced = true
+            }
+            guard let deinterlacer else { return try stream.rotation.apply(to: decoded, converter: &rotationConverter) }
+            try deinterlacer.push(decoded)
+        }
+    }
+
+    /// The next decoded frame inside the window, as the decoder gives it, or nil at the end of the stream.
+    private func nextDecoded() throws -> Frame? {
         let frame = Frame()
         while !finished {
             let step: CodecStep
@@ -137,8 +164,7 @@ public final class VideoFrameReader {
                     av_frame_unref(frame.pointer)
                     continue
                 }
-                // Upright, as the stream is described (see `StreamInfo.rotation`).
-                return try stream.rotation.apply(to: frame, converter: &rotationConverter)
+                return frame
             case .endOfStream:
                 finished = true
                 return nil

@@ -222,6 +222,7 @@ public final class LadderTranscoder {
         group.wait()
         if let error = failure.error { throw error }
         guard frames > 0 else { throw TranscodeError.zeroDuration(path: input) }
+        if reader.deinterlaced { logger.notice("\(input) is interlaced: its fields were deinterlaced (bwdif) before scaling") }
         // A file cut short must not yield a ladder that looks complete.
         if reader.endedEarly || (stream.frameCountHint.map { frames < $0 - LadderTranscoder.frameCountSlack } ?? false) {
             throw TranscodeError.truncatedInput(path: input, decoded: frames, declared: stream.frameCountHint)

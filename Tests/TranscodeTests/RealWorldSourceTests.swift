@@ -57,6 +57,30 @@ import Testing
         #expect(verified.status == 0, "\(verified.stderr)")
     }
 
+    /// Interlaced fields are deinterlaced (FFmpeg's bwdif, one frame out per frame in) before scaling, with a notice:
+    /// they used to be encoded as progressive pictures, combed. FFmpeg's `idet` reads every source frame as top field
+    /// first and almost every output frame as progressive.
+    @Test func anInterlacedSourceIsDeinterlaced() throws {
+        let folder = try TemporaryFolder("interlaced")
+        defer { folder.remove() }
+        let source = folder.path("fields.mp4")
+        let made = try HostTool.run("ffmpeg", ["-v", "error", "-f", "lavfi", "-i", "testsrc2=size=720x576:rate=50", "-t", "2", "-vf", "tinterlace=mode=interleave_top",
+                                               "-flags", "+ildct+ilme", "-c:v", "libx264", "-preset", "veryfast", "-x264opts", "tff=1", source])
+        try #require(made.status == 0, "\(made.stderr)")
+        let result = try PrismBinary.run(["transcode", source, "-o", folder.path("out"), "--ladder", "576p"])
+        #expect(result.status == 0, "\(result.stderr)")
+        #expect(result.stderr.contains("is interlaced: its fields were deinterlaced"), "\(result.stderr)")
+        func detected(_ path: String) throws -> (interlaced: Int, progressive: Int) {
+            let run = try HostTool.run("ffmpeg", ["-i", path, "-vf", "idet", "-f", "null", "-"])
+            let line = run.stderr.split(separator: "\n").first { $0.contains("Multi frame detection") } ?? ""
+            let numbers = line.split(whereSeparator: { !$0.isNumber }).compactMap { Int($0) }
+            return numbers.count >= 4 ? (numbers[numbers.count - 4] + numbers[numbers.count - 3], numbers[numbers.count - 2]) : (-1, -1)
+        }
+        let before = try detected(source), after = try detected(folder.path("out/576p/index.m3u8"))
+        #expect(before.interlaced == 50, "source: \(before)")
+        #expect(after.interlaced + after.progressive == 50 && after.interlaced <= 5, "output: \(after)")
+    }
+
     /// A clip whose frame rate drops from 30 to 15 halfway (a phone saving power, a screen recording): every frame
     /// comes out, in segments whose timestamps only go forward, and the playlist states the peak rate (RFC 8216).
     /// With 1 s segments the encoder restarted per segment used to start a 15 fps segment's DTS before the previous

@@ -1,0 +1,57 @@
+import CFFmpeg
+import Foundation
+
+/// FFmpeg's `bwdif` deinterlacer (the one the ffmpeg CLI's own documentation recommends for quality) in a filter graph
+/// of its own: frames in, progressive frames out, one out per frame in (`mode=send_frame`), timestamps kept. Only frames
+/// flagged interlaced are touched (`deint=interlaced`), so a source that mixes progressive and interlaced frames
+/// keeps its progressive ones as they are.
+final class Deinterlacer {
+    private var graph: UnsafeMutablePointer<AVFilterGraph>?
+    private var source: UnsafeMutablePointer<AVFilterContext>?
+    private var sink: UnsafeMutablePointer<AVFilterContext>?
+    private var flushed = false
+
+    init(like frame: Frame, timeBase: AVRational) throws {
+        guard let graph = avfilter_graph_alloc() else { throw FFmpegError(code: cffmpeg_averror(ENOMEM), function: "avfilter_graph_alloc") }
+        self.graph = graph
+        let aspect = frame.pointer.pointee.sample_aspect_ratio
+        let arguments = "video_size=\(frame.width)x\(frame.height):pix_fmt=\(frame.pointer.pointee.format):time_base=\(timeBase.num)/\(max(timeBase.den, 1))"
+            + ":pixel_aspect=\(max(aspect.num, 0))/\(max(aspect.den, 1))"
+        try ffCheck(avfilter_graph_create_filter(&source, avfilter_get_by_name("buffer"), "in", arguments, nil, graph), "avfilter_graph_create_filter(buffer)")
+        try ffCheck(avfilter_graph_create_filter(&sink, avfilter_get_by_name("buffersink"), "out", nil, nil, graph), "avfilter_graph_create_filter(buffersink)")
+        // The parser takes the open ends of the graph and leaves what it did not link (normally nothing) to be freed.
+        var outputs: UnsafeMutablePointer<AVFilterInOut>? = avfilter_inout_alloc()
+        var inputs: UnsafeMutablePointer<AVFilterInOut>? = avfilter_inout_alloc()
+        defer { avfilter_inout_free(&outputs); avfilter_inout_free(&inputs) }
+        guard let sourceEnd = outputs, let sinkEnd = inputs else { throw FFmpegError(code: cffmpeg_averror(ENOMEM), function: "avfilter_inout_alloc") }
+        sourceEnd.pointee.name = av_strdup("in")
+        sourceEnd.pointee.filter_ctx = source
+        sourceEnd.pointee.pad_idx = 0
+        sinkEnd.pointee.name = av_strdup("out")
+        sinkEnd.pointee.filter_ctx = sink
+        sinkEnd.pointee.pad_idx = 0
+        try ffCheck(avfilter_graph_parse_ptr(graph, "bwdif=mode=send_frame:parity=auto:deint=interlaced", &inputs, &outputs, nil),
+                    "avfilter_graph_parse_ptr(bwdif)")
+        try ffCheck(avfilter_graph_config(graph, nil), "avfilter_graph_config")
+    }
+
+    deinit { avfilter_graph_free(&graph) }
+
+    /// Hands a frame to the filter (nil: the input ended, let the last frames out).
+    func push(_ frame: Frame?) throws {
+        if frame == nil {
+            guard !flushed else { return }
+            flushed = true
+        }
+        try ffCheck(av_buffersrc_add_frame_flags(source, frame?.pointer, Int32(AV_BUFFERSRC_FLAG_KEEP_REF)), "av_buffersrc_add_frame_flags")
+    }
+
+    /// The next progressive frame, or nil when the filter needs more input (or has given everything after a flush).
+    func pull() throws -> Frame? {
+        let frame = Frame()
+        let result = av_buffersink_get_frame(sink, frame.pointer)
+        if result == cffmpeg_averror_eagain() || result == cffmpeg_averror_eof() { return nil }
+        try ffCheck(result, "av_buffersink_get_frame")
+        return frame
+    }
+}
