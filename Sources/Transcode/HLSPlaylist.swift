@@ -81,6 +81,7 @@ enum HLSPlaylist {
             if let sps = HEVCProfile(annexBOrHvcC: parameters.extradata) { return sps.codecString }
             return "hvc1.\(profile == 2 ? 2 : 1).\(profile == 2 ? 4 : 6).L\(level == 0 ? 93 : level).B0"
         case "av1":
+            if let sequence = AV1Sequence(extradata: parameters.extradata) { return sequence.codecString }
             return String(format: "av01.%d.%02dM.08", profile, level > 0 ? level : 8)
         case "vp9":
             return String(format: "vp09.%02d.%02d.08", profile, level > 0 ? level : 31)
@@ -168,4 +169,83 @@ struct HEVCProfile: Equatable {
         let constraintText = kept.map { String(format: "%02X", $0) }.joined(separator: ".")
         return "hvc1.\(space)\(profileIDC).\(String(reversed, radix: 16, uppercase: true)).\(tier == 1 ? "H" : "L")\(levelIDC).\(constraintText)"
     }
+}
+
+/// The profile, level and tier an AV1 stream states (an `av1C` record, or the sequence header OBU an encoder puts in
+/// its extradata), for the codec string `av01.P.LLT.DD` (the encoder's own `level` field is left unset).
+struct AV1Sequence: Equatable {
+    let profile: Int
+    let level: Int
+    let tier: Int
+    let bitDepth: Int
+
+    init?(extradata data: [UInt8]) {
+        if data.count >= 4, data[0] == 0x81 {
+            // av1C: marker and version, then seq_profile(3) seq_level_idx_0(5), seq_tier_0(1) high_bitdepth(1) twelve_bit(1) …
+            profile = Int(data[1] >> 5)
+            level = Int(data[1] & 0x1F)
+            tier = Int(data[2] >> 7)
+            bitDepth = data[2] & 0x20 != 0 ? 12 : data[2] & 0x40 != 0 ? 10 : 8
+            return
+        }
+        // OBUs: find the sequence header (type 1) and read up to its first operating point's level.
+        var index = 0
+        while index < data.count {
+            let header = data[index]
+            let type = Int(header >> 3) & 0x0F, hasExtension = header & 0x04 != 0, hasSize = header & 0x02 != 0
+            index += 1 + (hasExtension ? 1 : 0)
+            var size = data.count - index
+            if hasSize {
+                size = 0
+                var shift = 0
+                while index < data.count, shift < 56 {
+                    let byte = data[index]
+                    index += 1
+                    size |= Int(byte & 0x7F) << shift
+                    shift += 7
+                    if byte & 0x80 == 0 { break }
+                }
+            }
+            guard size >= 0, index + size <= data.count else { return nil }
+            if type == 1 {
+                guard let parsed = Self(sequenceHeader: Array(data[index..<(index + size)])) else { return nil }
+                self = parsed
+                return
+            }
+            index += size
+        }
+        return nil
+    }
+
+    private init?(sequenceHeader payload: [UInt8]) {
+        var bit = 0
+        func read(_ count: Int) -> Int? {
+            var value = 0
+            for _ in 0..<count {
+                guard bit / 8 < payload.count else { return nil }
+                value = value << 1 | Int((payload[bit / 8] >> (7 - UInt8(bit % 8))) & 1)
+                bit += 1
+            }
+            return value
+        }
+        guard let profile = read(3), read(1) != nil, let reduced = read(1) else { return nil }
+        self.profile = profile
+        bitDepth = 8
+        if reduced == 1 {
+            guard let level = read(5) else { return nil }
+            (self.level, tier) = (level, 0)
+            return
+        }
+        guard let timing = read(1) else { return nil }
+        if timing == 1 {
+            // Timing and decoder-model details vary in length; past them only the operating points matter, and an
+            // encoder that writes them is rare enough to fall back to the parameters' own level.
+            return nil
+        }
+        guard read(1) != nil, read(5) != nil, read(12) != nil, let level = read(5) else { return nil }
+        self.level = level
+        tier = level > 7 ? (read(1) ?? 0) : 0
+    }
+
+    var codecString: String { String(format: "av01.%d.%02d%@.%02d", profile, level, tier == 1 ? "H" : "M", bitDepth) }
 }

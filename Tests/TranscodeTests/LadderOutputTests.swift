@@ -216,6 +216,14 @@ func decodedFrames(_ path: String) throws -> (frames: Int, errors: Int, width: I
             let level = fields.dropFirst().first.flatMap { Int($0) } ?? -1
             #expect(master.contains("CODECS=\"hvc1.1.6.L\(level).") && level > 0, "level \(level): \(master)")
         }
+        if codec == .av1 {
+            // The level the sequence header states (2.0 for a 136x240 picture; was 3.0, "08", always).
+            let master = try String(contentsOf: output.appendingPathComponent("master.m3u8"), encoding: .utf8)
+            let init0 = [UInt8](try Data(contentsOf: output.appendingPathComponent("240p/init.mp4")))
+            let box = try #require((0..<(init0.count - 8)).first { init0[$0..<($0 + 4)].elementsEqual(Array("av1C".utf8)) })
+            let level = Int(init0[box + 5] & 0x1F)
+            #expect(master.contains(String(format: "CODECS=\"av01.0.%02dM.08", level)), "level \(level): \(master)")
+        }
         try? FileManager.default.removeItem(at: output.deletingLastPathComponent())
     }
 
