@@ -64,8 +64,3 @@ public enum FFmpegLibrary {
     /// Version string of the libavcodec Prism is linked against.
     public static var versionInfo: String { String(cString: av_version_info()) }
 }
-
-/// Prism's own version, reported by `prism version`, capabilities and reports.
-public enum PrismVersion {
-    public static let string = "0.1.0"
-}

@@ -11,10 +11,6 @@ public struct PerceptualHash: Hashable, Sendable, CustomStringConvertible {
     public static let reducedSize = 32
     /// Side of the low-frequency block kept.
     public static let keptSize = 8
-    /// Distances up to this are the same content after honest re-encoding and scaling (measured: 0–12 on the
-    /// fixtures' renditions down to 240p@250k); different pictures land near 32.
-    public static let sameContentDistance = 16
-
     public init(bits: UInt64) { self.bits = bits }
 
     /// The hash of a luma plane.
