@@ -87,7 +87,10 @@ final class AudioRendition {
             var remaining: [Packet] = []
             for packet in pending {
                 let seconds = audioStart + Double(packet.pts ?? 0) / rate
-                if seconds < from { continue }  // before this segment (or before the video starts): dropped
+                // The encoder's priming packet (negative pts: the AAC delay before the first sample) opens the first
+                // segment when the first sample does; a decoder needs it to start the audio clean.
+                let priming = index == 0 && (packet.pts ?? 0) < 0 && audioStart >= from
+                if seconds < from && !priming { continue }  // before this segment (or before the video starts): dropped
                 if seconds < to { segmentPackets.append(packet) } else { remaining.append(packet) }
             }
             pending = remaining

@@ -143,6 +143,11 @@ func decodedFrames(_ path: String) throws -> (frames: Int, errors: Int, width: I
                                                  output.appendingPathComponent("audio/index.m3u8").path])
         let duration = try #require(Double(probe.stdout.trimmingCharacters(in: .whitespacesAndNewlines)))
         #expect(abs(duration - 6) < 0.1)
+        // The AAC encoder's priming packet (1,024 samples before the first) opens the first segment; it used to be dropped.
+        let first = try HostTool.run("ffprobe", ["-v", "error", "-show_entries", "packet=pts_time", "-of", "csv=p=0",
+                                                 output.appendingPathComponent("audio/seg_00000.ts").path])
+        let start = Double(first.stdout.split(whereSeparator: \.isNewline).first?.split(separator: ",").first ?? "") ?? 0
+        #expect(abs(start - (1.4 - 1024.0 / 44100)) < 0.002, "first audio packet at \(start) s")
     }
 
     /// The audio rendition costs on the wire about what it was asked for: AAC frames share PES packets and the
