@@ -169,12 +169,15 @@ public struct RegistryRoutes: Sendable {
         }
     }
 
+    // The list changes with every verdict and heartbeat: no cache (a client's or a proxy's) may answer for it.
     private func farmerList() async throws -> Response {
-        Response(status: .ok, headers: [.contentType: "application/json; charset=utf-8"], body: .init(byteBuffer: try await snapshot().json))
+        Response(status: .ok, headers: [.contentType: "application/json; charset=utf-8", .cacheControl: "no-cache"],
+                 body: .init(byteBuffer: try await snapshot().json))
     }
 
     private func farmerPage() async throws -> Response {
-        Response(status: .ok, headers: [.contentType: "text/html; charset=utf-8"], body: .init(byteBuffer: try await snapshot().html))
+        Response(status: .ok, headers: [.contentType: "text/html; charset=utf-8", .cacheControl: "no-cache"],
+                 body: .init(byteBuffer: try await snapshot().html))
     }
 
     private func health() async throws -> Response {

@@ -34,6 +34,12 @@ public final class RenditionEncoderFactory: @unchecked Sendable {
             settings.bufferSize = bitrate * 2
         case "h264_nvenc", "hevc_nvenc":
             settings.options["rc"] = "vbr"
+        case "libx264":
+            // A fresh encoder per 2 s segment leaves x264's average-bitrate control too little time to reach its target
+            // at its default tolerance (1.0): a 10 s 720p camera clip got 87/78/76 % of 3000k/800k/300k. At 0.1 it
+            // lands at 97/99/96 % (the ffmpeg CLI, one encoder for the whole clip: 97/100/107 %) and VMAF rises by
+            // 1.7-5 points (benchmarks/RESULTS.md, ladder quality section).
+            settings.options["x264-params"] = "ratetol=0.1"
         default:
             break
         }

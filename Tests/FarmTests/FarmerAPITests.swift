@@ -10,6 +10,7 @@ import Wire
 @Suite(.serialized) struct FarmerAPITests {
     static func call(_ method: String, _ url: String, envelope: SignedEnvelope?, body: Data? = nil) throws -> (Int, Data) {
         var request = URLRequest(url: URL(string: url)!)
+        request.cachePolicy = .reloadIgnoringLocalCacheData  // ports are reused between tests' farmers
         request.httpMethod = method
         request.httpBody = body
         if let envelope { request.setValue(try envelope.headerValue(), forHTTPHeaderField: SignedEnvelope.headerName) }

@@ -34,6 +34,8 @@ final class LiveRegistry: @unchecked Sendable {
     /// A real HTTP request over the socket; returns status and body.
     func request(_ method: String, _ path: String, body: Data? = nil) async throws -> (status: Int, body: Data) {
         var request = URLRequest(url: baseURL.appendingPathComponent(path))
+        // Ports are reused between the tests' registries: a page cached from another one must never answer.
+        request.cachePolicy = .reloadIgnoringLocalCacheData
         request.httpMethod = method
         if let body {
             request.httpBody = body
