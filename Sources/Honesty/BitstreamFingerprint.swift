@@ -1,4 +1,5 @@
 import Foundation
+import Media
 
 /// Which encoder made a bitstream, from the marks encoders leave in it (not from what anyone says).
 ///
@@ -17,15 +18,10 @@ public enum BitstreamFingerprint {
         public var evidence: String?
     }
 
-    /// Scans an elementary stream or container file's bytes for encoder marks.
+    /// Scans an elementary stream or container file's bytes for encoder marks (`EncoderMark`).
     public static func identify(_ data: Data) -> Identification {
-        if let range = data.range(of: Data("x264 - core".utf8)) {
-            return Identification(encoder: "libx264", evidence: text(data, from: range.lowerBound, limit: 24))
-        }
-        if let range = data.range(of: Data("x265 (build".utf8)) {
-            return Identification(encoder: "libx265", evidence: text(data, from: range.lowerBound, limit: 24))
-        }
-        return Identification(encoder: nil, evidence: nil)
+        guard let found = data.withUnsafeBytes({ EncoderMark.identify($0) }) else { return Identification(encoder: nil, evidence: nil) }
+        return Identification(encoder: found.encoder, evidence: found.evidence)
     }
 
     /// Whether what was found contradicts the encoder a farmer named.
@@ -35,10 +31,5 @@ public enum BitstreamFingerprint {
             return named == "libx264" || named == "libx265"
         }
         return encoder != named
-    }
-
-    static func text(_ data: Data, from start: Data.Index, limit: Int) -> String {
-        let end = min(data.endIndex, start + limit)
-        return String(decoding: data[start..<end].filter { $0 >= 0x20 && $0 < 0x7F }, as: UTF8.self)
     }
 }

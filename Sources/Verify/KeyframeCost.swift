@@ -7,14 +7,9 @@ import Media
 struct X264Settings: Equatable {
     let options: [String: String]
 
-    /// Reads the settings from a packet's bytes; nil when the packet carries no x264 SEI.
+    /// Reads the settings from a packet's bytes (`EncoderMark`); nil when the packet carries no x264 SEI.
     init?(packet bytes: UnsafeBufferPointer<UInt8>) {
-        let marker = Array("x264 - core".utf8), optionsMarker = Array("options: ".utf8)
-        guard let start = Self.find(marker, in: bytes, from: 0),
-              let optionsStart = Self.find(optionsMarker, in: bytes, from: start) else { return nil }
-        var end = optionsStart + optionsMarker.count
-        while end < bytes.count, bytes[end] >= 0x20, bytes[end] < 0x7F { end += 1 }
-        let text = String(decoding: bytes[(optionsStart + optionsMarker.count)..<end], as: UTF8.self)
+        guard let text = EncoderMark.x264Options(UnsafeRawBufferPointer(bytes)) else { return nil }
         self.init(text: text)
     }
 
@@ -27,15 +22,6 @@ struct X264Settings: Equatable {
         }
         guard options["analyse"] != nil, options["subme"] != nil else { return nil }
         self.options = options
-    }
-
-    private static func find(_ needle: [UInt8], in bytes: UnsafeBufferPointer<UInt8>, from: Int) -> Int? {
-        guard bytes.count >= needle.count, from <= bytes.count - needle.count else { return nil }
-        outer: for i in from...(bytes.count - needle.count) {
-            for k in 0..<needle.count where bytes[i + k] != needle[k] { continue outer }
-            return i
-        }
-        return nil
     }
 
     /// libavcodec options that make libx264 code an intra frame the way these settings did: the base preset
