@@ -58,7 +58,7 @@ public final class FarmerClient: @unchecked Sendable {
             let retry = reply.headers.first(name: "Retry-After").flatMap(Double.init).map { min(max($0, 0.1), 60) } ?? 1
             throw FarmerCallError.busy(url: baseURL, retryAfter: retry)
         }
-        if reply.status >= 500 { throw FarmerCallError.refused(url: baseURL, status: reply.status, message: reply.text) }
+        // A 5xx is the farmer answering that it failed: refused, not unreachable (the task moves to another farmer).
         guard reply.status == 200 else { throw FarmerCallError.refused(url: baseURL, status: reply.status, message: reply.text) }
         let signed = try decodeEnvelope(reply.bytes)
         let receipt: SegmentReceipt = try open(signed, path: FarmerPath.tasks)
@@ -81,7 +81,6 @@ public final class FarmerClient: @unchecked Sendable {
         let (reply, address, bytes) = try await FarmHTTP.download(baseURL + path, headers: headers, to: file, timeout: timeout,
                                                                   maximumBytes: Self.maximumOutputBytes)
         guard let address else {
-            if reply.status >= 500 { throw FarmerCallError.refused(url: baseURL, status: reply.status, message: "HTTP \(reply.status)") }
             throw FarmerCallError.refused(url: baseURL, status: reply.status, message: reply.text)
         }
         return (address, bytes)

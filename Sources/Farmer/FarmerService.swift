@@ -1,4 +1,5 @@
 import CFFmpeg
+import FarmClient
 import Foundation
 import Hummingbird
 import Logging
@@ -219,11 +220,8 @@ public final class FarmerService: @unchecked Sendable {
         guard let codec = try? VideoCodec.parse(task.codec) else {
             throw FarmerAPIError(.badRequest, "bad-task", "unknown codec \"\(task.codec.prefix(32))\" (h264, hevc, av1 or vp9)")
         }
-        let window = task.window.map {
+        let window = task.window.map {  // checked by `task.validate()`
             SegmentWindow(start: $0.start, end: $0.end, timeBase: AVRational(num: $0.timeBaseNumerator, den: $0.timeBaseDenominator))
-        }
-        if let window, !window.isValid {
-            throw FarmerAPIError(.badRequest, "bad-task", "the task's frame window is empty or malformed")
         }
         if let length = request.headers[.contentLength].flatMap(Int.init), length > configuration.maxUploadBytes {
             throw FarmerAPIError(.contentTooLarge, "upload-too-large", "source segment of \(length) bytes exceeds \(configuration.maxUploadBytes)")
@@ -285,9 +283,8 @@ public final class FarmerService: @unchecked Sendable {
         var rungs: [RungReceipt] = []
         for rung in localTask.rungs {
             let file = folder.appendingPathComponent("out").appendingPathComponent(localTask.outputFile(for: rung))
-            let bytes = try Data(contentsOf: file)
             let frames = result.renditions.first { $0.rung == rung.name }?.frames ?? 0
-            rungs.append(RungReceipt(height: rung.height, width: rung.width, bitrate: rung.bitrate, output: ContentAddress(hashing: bytes),
+            rungs.append(RungReceipt(height: rung.height, width: rung.width, bitrate: rung.bitrate, output: try FarmHTTP.address(ofFile: file.path),
                                      frames: frames, pixels: Int64(frames) * Int64(rung.width) * Int64(rung.height)))
         }
         let encodeSeconds = result.renditions.map(\.encodeSeconds).reduce(0, +)

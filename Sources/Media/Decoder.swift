@@ -72,9 +72,10 @@ public final class VideoFrameReader {
     /// Video packets read so far, key frames among them.
     public private(set) var packetsRead = 0
     public private(set) var keyPacketsRead = 0
-    /// Errors the decoder reported while decoding (each concealed damage is one or more): a frame-threaded decoder
-    /// conceals a half picture without flagging it, so this is what sees a file cut in the middle of a frame.
-    public var loggedDecoderErrors: Int { decoder.loggedErrors }
+    /// Damage met in all: `decodeErrors` plus what the decoder reported while concealing it (a frame-threaded
+    /// decoder conceals a half picture without flagging the frame, so this is what sees a file cut mid-frame).
+    /// What a transcode's damage policy is held to.
+    public var damage: Int { decodeErrors + decoder.loggedErrors }
     /// Reading stopped on an error before the end of the file (typically a truncated file).
     public private(set) var endedEarly = false
     /// Optional hook for packets of other streams (e.g. audio), called as they are read.
@@ -84,8 +85,6 @@ public final class VideoFrameReader {
     public var unwantedPacket: ((Packet) -> Bool)?
     /// Only frames inside this window are handed out; the others are decoded (they prime the decoder) and dropped.
     public let window: SegmentWindow?
-    /// Converts other pixel formats to 4:2:0 for the display rotation, made on first use.
-    private var rotationConverter: Scaler?
 
     /// Opens `path` and its main video stream; throws `MediaError` for anything unusable.
     public init(path: String, threads: Int = 0, window: SegmentWindow? = nil) throws {
@@ -112,34 +111,36 @@ public final class VideoFrameReader {
     public func seek(toKeyframeBefore pts: Int64) throws {
         try demuxer.seek(stream: stream.index, toKeyframeBefore: pts)
         decoder.flushBuffers()
-        deinterlacer = nil
+        graph = nil
         finished = false
         draining = false
     }
 
-    /// Made when the first frame flagged interlaced arrives (see `Deinterlacer`); dropped on a seek.
-    private var deinterlacer: Deinterlacer?
+    /// The filters frames go through before they are handed out (`FilterGraph`): deinterlacing, made when the first
+    /// frame flagged interlaced arrives, and the display rotation; made on first use, dropped on a seek.
+    private var graph: FilterGraph?
+    private var graphDeinterlaces = false
     /// Frames flagged interlaced were met and deinterlaced (the ffmpeg CLI would encode them as they are, combed).
     public private(set) var deinterlaced = false
 
     /// The next frame, upright and progressive, or nil at the end of the stream.
     public func next() throws -> Frame? {
         while true {
-            if let deinterlacer, let progressive = try deinterlacer.pull() {
-                return try stream.rotation.apply(to: progressive, converter: &rotationConverter)
-            }
+            if let graph, let filtered = try graph.pull() { return filtered }
             guard let decoded = try nextDecoded() else {
-                guard let deinterlacer else { return nil }
-                try deinterlacer.push(nil)
-                guard let last = try deinterlacer.pull() else { return nil }
-                return try stream.rotation.apply(to: last, converter: &rotationConverter)
+                try graph?.push(nil)
+                return try graph?.pull()
             }
-            if deinterlacer == nil, decoded.pointer.pointee.interlaced_frame != 0 {
-                deinterlacer = try Deinterlacer(like: decoded, timeBase: stream.timeBase)
-                deinterlaced = true
+            if decoded.pointer.pointee.interlaced_frame != 0 { deinterlaced = true }
+            let description = [deinterlaced ? FilterGraph.deinterlace : nil, stream.rotation.filter].compactMap { $0 }.joined(separator: ",")
+            if description.isEmpty { return decoded }
+            if graph == nil || deinterlaced != graphDeinterlaces {
+                // Only a chain that turns frames is ever replaced (by one that deinterlaces too), and it holds none:
+                // a turn has no delay, and every frame it gave was pulled before this one was decoded.
+                graph = try FilterGraph(description, like: decoded, timeBase: stream.timeBase)
+                graphDeinterlaces = deinterlaced
             }
-            guard let deinterlacer else { return try stream.rotation.apply(to: decoded, converter: &rotationConverter) }
-            try deinterlacer.push(decoded)
+            try graph?.push(decoded)
         }
     }
 

@@ -72,11 +72,10 @@ public final class Demuxer {
             throw MediaError.cannotOpen(path: path, reason: "permission denied")
         }
         let attributes = try? FileManager.default.attributesOfItem(atPath: path)
+        // A FIFO would block, /dev/zero never ends: only files are media here.
         if let type = attributes?[.type] as? FileAttributeType, type != .typeRegular {
-            // A FIFO would block, /dev/zero never ends: only files are media here.
-            throw MediaError.cannotOpen(path: path, reason: type == .typeCharacterSpecial || type == .typeBlockSpecial
-                                        ? "is a device, not a media file" : type == .typeSocket ? "is a socket, not a media file"
-                                        : type == .typeUnknown ? "is not a regular file" : "is a FIFO or other special file, not a media file")
+            let kind = type == .typeCharacterSpecial || type == .typeBlockSpecial ? "a device" : type == .typeSocket ? "a socket" : "a special file"
+            throw MediaError.cannotOpen(path: path, reason: "is \(kind), not a regular file")
         }
         if let size = attributes?[.size] as? Int, size == 0 {
             throw MediaError.cannotOpen(path: path, reason: "file is empty")

@@ -182,11 +182,11 @@ public final class PostgresRegistryStore: RegistryStore {
         let farmerRows = try await client.query(farmersQuery, logger: logger)
         for try await (id, url, capabilities, misbehave, firstSeen, lastSeen, verified, rejected, passed, failed) in farmerRows.decode(
             (String, String, String, String?, Int64, Int64, Int64, Int64, Int64, Int64).self) {
-            farmers += StoredRows.tolerant([()], logger: logger) {
+            if let farmer = StoredRows.tolerant(logger: logger, {
                 try StoredRows.farmer(id: id, url: url, capabilities: capabilities, misbehave: misbehave,
                                       firstSeen: firstSeen, lastSeen: lastSeen, verified: verified,
                                       rejected: rejected, passed: passed, failed: failed)
-            }
+            }) { farmers.append(farmer) }
         }
         var challengesQuery = PostgresQuery(unsafeSQL: RegistrySchema.latestChallengesQuery(.postgres))
         challengesQuery.binds.append(since)
@@ -194,10 +194,10 @@ public final class PostgresRegistryStore: RegistryStore {
         let challengeRows = try await client.query(challengesQuery, logger: logger)
         for try await (challenger, farmer, passed, claimed, measured, findings, receivedAt) in challengeRows.decode(
             (String, String, Bool, String, String, String, Int64).self) {
-            latest += StoredRows.tolerant([()], logger: logger) {
+            if let challenge = StoredRows.tolerant(logger: logger, {
                 try StoredRows.challenge(challenger: challenger, farmer: farmer, passed: passed, claimed: claimed,
                                          measured: measured, findings: findings, receivedAt: receivedAt)
-            }
+            }) { latest.append(challenge) }
         }
         return StoredRows.merge(farmers, latest: latest)
     }

@@ -36,10 +36,7 @@ actor RankingCache {
 
     /// A heartbeat arrived: invalidates only when the farmer is not listed or announced something else.
     func heartbeat(_ announcement: FarmerAnnouncement) {
-        guard let listed = snapshot?.announcements[announcement.farmer], listed == announcement else {
-            generation += 1
-            return
-        }
+        if snapshot?.announcements[announcement.farmer] != announcement { generation += 1 }
     }
 
     /// The ranking to serve at `now`; `compute` builds a snapshot for a generation.

@@ -106,7 +106,7 @@ public struct RegistryRoutes: Sendable {
         router.post(RouterPath(WirePath.heartbeats)) { request, _ in
             let (signer, announcement) = try await self.open(request, as: FarmerAnnouncement.self, path: WirePath.heartbeats)
             try Self.require(signer, speaksFor: announcement.farmer)
-            try Self.validate(announcement)
+            try Self.limited(code: "invalid-announcement") { try announcement.validate() }
             try await self.store.recordHeartbeat(announcement, receivedAt: self.configuration.now())
             await self.ranking.heartbeat(announcement)
             self.logger.debug("heartbeat from \(announcement.farmer) at \(announcement.url)")
@@ -118,7 +118,7 @@ public struct RegistryRoutes: Sendable {
             guard verdict.submitter != verdict.farmer else {
                 throw RegistryAPIError(.badRequest, code: "self-verdict", message: "a farmer cannot judge its own segments")
             }
-            try Self.limited { try verdict.validate() }
+            try Self.limited(code: "out-of-range") { try verdict.validate() }
             try self.requireProof(of: verdict)
             try await self.store.recordVerdict(verdict, receivedAt: self.configuration.now())
             await self.ranking.invalidate()
@@ -131,7 +131,7 @@ public struct RegistryRoutes: Sendable {
             guard result.challenger != result.farmer else {
                 throw RegistryAPIError(.badRequest, code: "self-challenge", message: "a farmer cannot challenge itself")
             }
-            try Self.limited { try result.validate() }
+            try Self.limited(code: "out-of-range") { try result.validate() }
             guard self.configuration.trustedChallengers.contains(result.challenger) else {
                 throw RegistryAPIError(.forbidden, code: "untrusted-challenger",
                                        message: "\(result.challenger) is not a challenger this registry trusts (--trust-challenger)")
@@ -237,16 +237,10 @@ public struct RegistryRoutes: Sendable {
         }
     }
 
-    private static func validate(_ announcement: FarmerAnnouncement) throws {
-        do { try announcement.validate() } catch let error as MessageLimitError {
-            throw RegistryAPIError(.badRequest, code: "invalid-announcement", message: error.description)
-        }
-    }
-
-    /// Values out of `MessageLimits` are refused where they enter, so nothing stored can trap a page or a sum.
-    private static func limited(_ check: () throws -> Void) throws {
+    /// Values out of `MessageLimits` are refused where they enter (400, `code`), so nothing stored can trap a page or a sum.
+    private static func limited(code: String, _ check: () throws -> Void) throws {
         do { try check() } catch let error as MessageLimitError {
-            throw RegistryAPIError(.badRequest, code: "out-of-range", message: error.description)
+            throw RegistryAPIError(.badRequest, code: code, message: error.description)
         }
     }
 

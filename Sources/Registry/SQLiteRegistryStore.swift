@@ -138,21 +138,22 @@ public final class SQLiteRegistryStore: RegistryStore, @unchecked Sendable {  //
 
     public func farmers(seenSince: Date) async throws -> [FarmerRecord] {
         let since = SQLiteData.integer(Int(seenSince.storedSeconds))
-        let farmers = StoredRows.tolerant(try await connection.query(RegistrySchema.liveFarmersQuery(.sqlite), [since]), logger: logger) { row in
+        let logger = logger
+        let farmers = try await connection.query(RegistrySchema.liveFarmersQuery(.sqlite), [since]).compactMap { row in StoredRows.tolerant(logger: logger) {
             try StoredRows.farmer(
                 id: try Self.text(row, "id"), url: try Self.text(row, "url"), capabilities: try Self.text(row, "capabilities"),
                 misbehave: row.column("misbehave")?.string, firstSeen: try Self.integer(row, "first_seen"),
                 lastSeen: try Self.integer(row, "last_seen"), verified: try Self.integer(row, "verified"),
                 rejected: try Self.integer(row, "rejected"), passed: try Self.integer(row, "passed"),
                 failed: try Self.integer(row, "failed"))
-        }
-        let latest = StoredRows.tolerant(try await connection.query(RegistrySchema.latestChallengesQuery(.sqlite), [since]), logger: logger) { row in
+        } }
+        let latest = try await connection.query(RegistrySchema.latestChallengesQuery(.sqlite), [since]).compactMap { row in StoredRows.tolerant(logger: logger) {
             try StoredRows.challenge(
                 challenger: try Self.text(row, "challenger"), farmer: try Self.text(row, "farmer"),
                 passed: try Self.integer(row, "passed") != 0, claimed: try Self.text(row, "claimed"),
                 measured: try Self.text(row, "measured"), findings: try Self.text(row, "findings"),
                 receivedAt: try Self.integer(row, "received_at"))
-        }
+        } }
         return StoredRows.merge(farmers, latest: latest)
     }
 

@@ -128,12 +128,10 @@ enum StoredRows {
 
     /// Rows that do not decode (a database edited by hand, or written by a registry that checked less) are left
     /// out of the list with a log line: stored data must never take the list or the page down.
-    static func tolerant<Row, Value>(_ rows: [Row], logger: Logger, _ make: (Row) throws -> Value) -> [Value] {
-        rows.compactMap { row in
-            do { return try make(row) } catch {
-                logger.warning("skipping a stored row that does not decode: \(error)")
-                return nil
-            }
+    static func tolerant<Value>(logger: Logger, _ make: () throws -> Value) -> Value? {
+        do { return try make() } catch {
+            logger.warning("skipping a stored row that does not decode: \(error)")
+            return nil
         }
     }
 

@@ -435,19 +435,14 @@ public final class FarmDispatcher: @unchecked Sendable {
     /// again, or nil when it has been unreachable past `unreachableGrace` and is dropped from the job.
     private func unreachable(_ farm: Farm) -> TimeInterval? {
         condition.lock()
-        defer { condition.broadcast(); condition.unlock() }
-        farm.busy -= 1
         let now = Date()
         let since = farm.unreachableSince ?? now
         farm.unreachableSince = since
         farm.unreachableCalls += 1
-        guard now.timeIntervalSince(since) < unreachableGrace else {
-            farm.failed += 1
-            farm.dropped = true
-            return nil
-        }
-        let delay = min(16, pow(2, Double(farm.unreachableCalls - 1)))
-        farm.retryAt = now.addingTimeInterval(delay)
+        let delay = now.timeIntervalSince(since) < unreachableGrace ? min(16, pow(2, Double(farm.unreachableCalls - 1))) : nil
+        farm.retryAt = delay.map { now.addingTimeInterval($0) }
+        condition.unlock()
+        release(farm, outcome: delay == nil ? .dropped : .none, audited: false)
         return delay
     }
 

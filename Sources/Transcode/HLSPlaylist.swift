@@ -67,18 +67,19 @@ enum HLSPlaylist {
         return lines.joined(separator: "\n") + "\n"
     }
 
-    /// RFC 6381 codec string from what the encoder put in the stream.
-    static func codecString(_ parameters: CodecParameters) -> String {
+    /// RFC 6381 codec string from what the encoder put in the stream: its out-of-band headers, or, for a stream that
+    /// carries them in band (H.264 and HEVC in MPEG-TS), its first packet.
+    static func codecString(_ parameters: CodecParameters, firstPacket: [UInt8] = []) -> String {
         let profile = max(parameters.profile, 0)
         let level = max(parameters.level, 0)
+        let headers = parameters.extradata.isEmpty ? firstPacket : parameters.extradata
         switch parameters.codecName {
         case "h264":
             // avc1.PPCCLL: profile_idc, constraint flags, level_idc as in the SPS.
-            let extradata = parameters.extradata
-            if let sps = firstH264SPS(extradata) { return String(format: "avc1.%02X%02X%02X", sps.0, sps.1, sps.2) }
+            if let sps = firstH264SPS(headers) { return String(format: "avc1.%02X%02X%02X", sps.0, sps.1, sps.2) }
             return String(format: "avc1.%02X00%02X", profile, level)
         case "hevc":
-            if let sps = HEVCProfile(annexBOrHvcC: parameters.extradata) { return sps.codecString }
+            if let sps = HEVCProfile(annexBOrHvcC: headers) { return sps.codecString }
             return "hvc1.\(profile == 2 ? 2 : 1).\(profile == 2 ? 4 : 6).L\(level == 0 ? 93 : level).B0"
         case "av1":
             if let sequence = AV1Sequence(extradata: parameters.extradata) { return sequence.codecString }
@@ -95,12 +96,17 @@ enum HLSPlaylist {
     /// profile_idc, constraint byte and level_idc from Annex-B or avcC extradata.
     static func firstH264SPS(_ data: [UInt8]) -> (UInt8, UInt8, UInt8)? {
         if data.count >= 4, data[0] == 1 { return (data[1], data[2], data[3]) }  // avcC
+        guard let nal = firstNAL(in: data, where: { $0 & 0x1F == 7 }), nal + 3 < data.count else { return nil }
+        return (data[nal + 1], data[nal + 2], data[nal + 3])
+    }
+
+    /// Where the first Annex-B NAL unit whose header byte passes `matches` starts (its header byte), if any.
+    static func firstNAL(in data: [UInt8], where matches: (UInt8) -> Bool) -> Int? {
         var index = 0
-        while index + 4 < data.count {
+        while index + 3 < data.count {
             if data[index] == 0, data[index + 1] == 0, data[index + 2] == 1 {
-                let nal = index + 3
-                if data[nal] & 0x1F == 7, nal + 3 < data.count { return (data[nal + 1], data[nal + 2], data[nal + 3]) }
-                index = nal
+                if matches(data[index + 3]) { return index + 3 }
+                index += 3
             } else {
                 index += 1
             }
@@ -126,17 +132,8 @@ struct HEVCProfile: Equatable {
             self.init(sps: [0] + Array(data[1..<13]))
             return
         }
-        var index = 0
-        while index + 4 < data.count {
-            if data[index] == 0, data[index + 1] == 0, data[index + 2] == 1 {
-                let nal = index + 3
-                if (data[nal] >> 1) & 0x3F == 33, let parsed = Self(sps: Array(data[(nal + 2)...])) { self = parsed; return }
-                index = nal
-            } else {
-                index += 1
-            }
-        }
-        return nil
+        guard let nal = HLSPlaylist.firstNAL(in: data, where: { ($0 >> 1) & 0x3F == 33 }), nal + 2 < data.count else { return nil }
+        self.init(sps: Array(data[(nal + 2)...]))
     }
 
     /// From the SPS payload after its 2-byte NAL header (emulation-prevention bytes removed here).

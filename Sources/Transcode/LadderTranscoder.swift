@@ -230,7 +230,7 @@ public final class LadderTranscoder {
         return try finishLadder(LadderRun(stream: stream, targets: targets, writers: writers, sequencer: sequencer, audio: audio,
                                           starts: segmentStarts.map { Double($0) * secondsPerTick },
                                           endSeconds: Double(lastRelative + lastDuration) * secondsPerTick, frameRate: frameRate,
-                                          frames: frames, keyframes: reader.keyPacketsRead, decodeErrors: reader.decodeErrors + reader.loggedDecoderErrors, choice: choice,
+                                          frames: frames, keyframes: reader.keyPacketsRead, decodeErrors: reader.damage, choice: choice,
                                           workers: workers, threadsPerEncoder: threadsPerEncoder, cutting: nil),
                                 staging: staging)
     }
@@ -548,17 +548,9 @@ final class SegmentSequencer: @unchecked Sendable {
 }
 
 extension LadderTranscoder {
-    /// The RFC 6381 codec string, from out-of-band headers or, for in-band H.264, the first packet's SPS.
+    /// The RFC 6381 codec string, from out-of-band headers or the first packet's in-band ones.
     static func codecString(_ rendition: EncodedRendition) -> String {
-        if rendition.parameters.codecName == "h264", rendition.parameters.extradata.isEmpty,
-           let first = rendition.packets.first, let sps = HLSPlaylist.firstH264SPS(Array(first.data)) {
-            return String(format: "avc1.%02X%02X%02X", sps.0, sps.1, sps.2)
-        }
-        if rendition.parameters.codecName == "hevc", rendition.parameters.extradata.isEmpty,
-           let first = rendition.packets.first, let profile = HEVCProfile(annexBOrHvcC: Array(first.data)) {
-            return profile.codecString
-        }
-        return HLSPlaylist.codecString(rendition.parameters)
+        HLSPlaylist.codecString(rendition.parameters, firstPacket: rendition.packets.first.map { Array($0.data) } ?? [])
     }
 }
 

@@ -167,7 +167,7 @@ public enum SegmentTaskRunner {
             renditions.append(.init(rung: rung.name, file: task.outputFile(for: rung), frames: encoded.frames, bytes: bytes, encodeSeconds: encoded.encodeSeconds))
         }
         let result = SegmentTaskResult(index: task.index, frames: segment.frames, encoder: choice.encoderName, family: choice.family.rawValue,
-                                       renditions: renditions, decodeErrors: reader.decodeErrors + reader.loggedDecoderErrors, wallSeconds: Date().timeIntervalSince(started))
+                                       renditions: renditions, decodeErrors: reader.damage, wallSeconds: Date().timeIntervalSince(started))
         let encoderJSON = JSONEncoder()
         encoderJSON.outputFormatting = [.prettyPrinted, .sortedKeys]
         try encoderJSON.encode(result).write(to: folder.appendingPathComponent("result.json"))

@@ -66,10 +66,15 @@ struct SampleEvidence {
         return renditionMotion < VerdictThresholds.frozenMotionShare * sourceMotion
     }
     var isShifted: Bool {
-        guard bestOffset != 0, !repeatsPrevious, let aligned = offsetErrors[0], let best = offsetErrors[bestOffset],
-              best < VerdictThresholds.shiftedErrorShare * aligned else { return false }
+        guard !repeatsPrevious, Self.suggestsShift(offsetErrors, bestOffset: bestOffset) else { return false }
         guard let full = fullResolutionShift else { return true }
         return full.best < VerdictThresholds.shiftedErrorShare * full.aligned
+    }
+
+    /// The thumbnails say a neighbouring source frame matches clearly better than the aligned one.
+    static func suggestsShift(_ offsetErrors: [Int: Double], bestOffset: Int) -> Bool {
+        guard bestOffset != 0, let aligned = offsetErrors[0], let best = offsetErrors[bestOffset] else { return false }
+        return best < VerdictThresholds.shiftedErrorShare * aligned
     }
     /// Frames whose content is wholly wrong carry no local evidence.
     var isOrdinary: Bool { !isBlack && !isFrozen && !isMirrored && !isSubstituted }
@@ -311,8 +316,7 @@ final class SampleAnalysis {
         }
         let bestOffset = offsetErrors.min { $0.value < $1.value || ($0.value == $1.value && abs($0.key) < abs($1.key)) }?.key ?? 0
         var fullResolutionShift: (aligned: Double, best: Double)?
-        if bestOffset != 0, let aligned = offsetErrors[0], let best = offsetErrors[bestOffset],
-           best < VerdictThresholds.shiftedErrorShare * aligned, let neighbour = sourceFrame(j + bestOffset) {
+        if SampleEvidence.suggestsShift(offsetErrors, bestOffset: bestOffset), let neighbour = sourceFrame(j + bestOffset) {
             let (_, shifted) = try scaledSource(neighbour, index: j + bestOffset)
             fullResolutionShift = (PictureStatistics.meanSquaredDifference(rendition.luma, source.luma),
                                    PictureStatistics.meanSquaredDifference(rendition.luma, shifted.luma))

@@ -145,8 +145,10 @@ extension SegmentTask {
             }
         }
         if let window {
-            guard window.timeBaseNumerator > 0, window.timeBaseDenominator > 0, window.start < window.end else {
-                throw MessageLimitError("the frame window is empty or has no time base")
+            // The same bounds as `SegmentWindow.isValid`: start before end, a time base, far from Int64's ends.
+            guard window.timeBaseNumerator > 0, window.timeBaseDenominator > 0, window.start < window.end,
+                  window.start > Int64.min / 4, window.end < Int64.max / 4 else {
+                throw MessageLimitError("the frame window is empty, out of range or has no time base")
             }
         }
     }

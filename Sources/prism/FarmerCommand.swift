@@ -90,7 +90,7 @@ struct FarmerCommand: AsyncParsableCommand {
             default: throw CommandFailure.badInput("unknown sandbox '\(sandbox)': choose plain or none")
             }
             if let claimFPS, !(claimFPS > 0 && claimFPS <= MessageLimits.framesPerSecond.upperBound) {
-                throw CommandFailure.badInput("--claim-fps must be above 0")
+                throw CommandFailure.badInput("--claim-fps must be above 0 and at most \(Int(MessageLimits.framesPerSecond.upperBound))")
             }
             let capabilities = try FarmerClaims.measure(executor: executor, sessions: sessions, inflation: misbehavior?.throughputInflation ?? 1,
                                                         extraEncoders: misbehavior == .overclaim ? ["h264_nvenc"] : [], throughput: claimFPS, version: PrismVersion.string)

@@ -48,6 +48,8 @@ struct SandboxCLITests {
             (["run", "--rootfs", rootfs, "--output-limit", "lots", "--", "/bin/true"], "prism: --output-limit: bad size \"lots\""),
             (["run", "--rootfs", "/no/such/rootfs", "--", "/bin/true"], "prism: root file system not found: /no/such/rootfs"),
             (["run", "--rootfs", rootfs, "--memory", "12Q", "--", "/bin/true"], "prism: --memory: bad size \"12Q\""),
+            (["run", "--rootfs", rootfs, "--tmp-limit", "12Q", "--", "/bin/true"], "prism: --tmp-limit: bad size \"12Q\""),
+            (["run", "--rootfs", rootfs, "--tmp-limit", "10K", "--", "/bin/true"], "prism: bad limit: tmp must be at least 1M"),
             (["run", "--spec", traversal], "prism: bad input name \"../../etc/passwd\""),
             (["run", "--spec", malformed], "prism: malformed job spec:"),
             (["run", "--spec", duplicate], "prism: two inputs are named \"a\" under /in"),

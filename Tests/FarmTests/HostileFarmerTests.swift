@@ -101,6 +101,19 @@ import Wire
         #expect(try FarmerAPITests.call("GET", farmer.url + "/healthz", envelope: nil).0 == 200)
     }
 
+    @Test func badFarmerOptionsExitTwoWithOneLine() throws {
+        let folder = try TemporaryFolder("farmer-options")
+        defer { folder.remove() }
+        let key = try Farm.key(folder, "options")
+        for (extra, text) in [(["--idle-timeout", "0"], "--idle-timeout must be between 1 and 3600 seconds"),
+                              (["--idle-timeout", "4000"], "--idle-timeout must be between 1 and 3600 seconds"),
+                              (["--claim-fps", "0"], "--claim-fps must be above 0"), (["--claim-fps", "1e9"], "--claim-fps must be above 0")] {
+            let result = try PrismBinary.run(["farmer", "serve", "--listen", "127.0.0.1:0", "--key", key, "--data", folder.path("data")] + extra)
+            #expect(result.status == 2, "\(extra): \(result.stderr)")
+            #expect(result.stderr.split(separator: "\n").count == 1 && result.stderr.contains(text), "\(extra): \(result.stderr)")
+        }
+    }
+
     /// Connections that send their headers a byte at a time are closed after the idle timeout, on the farmer and
     /// on the registry, and both keep serving.
     @Test func connectionsTricklingTheirHeadersAreDropped() throws {

@@ -15,9 +15,7 @@ import Wire
 
     init() throws { folder = try TemporaryFolder("prism-hostile-registry") }
 
-    func openStore() async throws -> SQLiteRegistryStore {
-        try await SQLiteRegistryStore.open(path: folder.path("registry.sqlite"), logger: testLogger)
-    }
+    func openStore() async throws -> SQLiteRegistryStore { try await openSQLiteStore(in: folder) }
 
     func execute(_ sql: String, _ binds: [SQLiteData] = []) async throws {
         let connection = try await SQLiteConnection.open(storage: .file(path: folder.path("registry.sqlite")))

@@ -87,6 +87,15 @@ import Wire
         try expectBadInput(["--listen", "127.0.0.1:0", "--db", "postgres://u@127.0.0.1:5432"], mentioning: "names no database")
     }
 
+    @Test func badIdleTimeoutsAndChallengerIdsExitTwo() throws {
+        let db = "sqlite:/tmp/unused-\(UUID().uuidString).sqlite"
+        for seconds in ["0", "99999"] {
+            try expectBadInput(["--listen", "127.0.0.1:0", "--db", db, "--idle-timeout", seconds], mentioning: "--idle-timeout must be between 1 and 3600")
+        }
+        try expectBadInput(["--listen", "127.0.0.1:0", "--db", db, "--trust-challenger", "ed25519:nope"],
+                           mentioning: "--trust-challenger: \"ed25519:nope\" is not a public identity")
+    }
+
     @Test func unreachableDatabasesExitTwo() throws {
         try expectBadInput(["--listen", "127.0.0.1:0", "--db", "postgres://prism@127.0.0.1:1/prism"], mentioning: "cannot reach PostgreSQL")
         try expectBadInput(["--listen", "127.0.0.1:0", "--db", "sqlite:/nonexistent-dir-\(UUID().uuidString)/r.sqlite"],

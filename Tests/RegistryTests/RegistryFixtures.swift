@@ -92,3 +92,8 @@ extension TestClientProtocol {
         }
     }
 }
+
+/// The SQLite store of a test registry, in `folder`'s `registry.sqlite` (reopening it keeps the data).
+func openSQLiteStore(in folder: TemporaryFolder) async throws -> SQLiteRegistryStore {
+    try await SQLiteRegistryStore.open(path: folder.path("registry.sqlite"), logger: testLogger)
+}

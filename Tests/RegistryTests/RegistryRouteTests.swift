@@ -15,9 +15,7 @@ import Wire
 
     init() throws { folder = try TemporaryFolder("prism-registry") }
 
-    func openStore() async throws -> SQLiteRegistryStore {
-        try await SQLiteRegistryStore.open(path: folder.path("registry.sqlite"), logger: testLogger)
-    }
+    func openStore() async throws -> SQLiteRegistryStore { try await openSQLiteStore(in: folder) }
 
     /// Rows of the farmers table, read with a connection of our own.
     func storedFarmerRows() async throws -> [(id: String, url: String, lastSeen: Int)] {

@@ -60,6 +60,18 @@ public enum PackageRoot {
 /// The bundled clips under fixtures/.
 public enum Fixtures {
     public static func path(_ name: String) -> String { PackageRoot.url.appendingPathComponent("fixtures").appendingPathComponent(name).path }
+
+    /// The first 4 s of the 720p fixture as a phone stores a portrait clip: the same pixels with a 90° display matrix
+    /// (stream copy, so the turn lives only in the container).
+    public static func portraitCopy(to path: String) throws {
+        try HostTool.succeed("ffmpeg", ["-v", "error", "-i", Fixtures.path("pan-720p.mp4"), "-t", "4", "-an", "-c", "copy",
+                                        "-metadata:s:v:0", "rotate=90", path])
+    }
+}
+
+/// A host tool that had to succeed did not.
+public struct HostToolFailure: Error, CustomStringConvertible {
+    public let description: String
 }
 
 /// A fresh temporary folder, removed by `remove()`.
@@ -78,6 +90,12 @@ public enum HostTool {
     @discardableResult
     public static func run(_ tool: String, _ arguments: [String]) throws -> PrismBinary.Result {
         try ChildProcess.run(URL(fileURLWithPath: "/usr/bin/env"), [tool] + arguments)
+    }
+
+    /// Runs a tool that must succeed (making a test clip with the ffmpeg CLI, say); throws with what it said otherwise.
+    public static func succeed(_ tool: String, _ arguments: [String]) throws {
+        let result = try run(tool, arguments)
+        guard result.status == 0 else { throw HostToolFailure(description: "\(tool) \(arguments.joined(separator: " ")): \(result.stderr)") }
     }
 
     /// Whether `tool` is on PATH.

@@ -160,8 +160,7 @@ public struct PlainSandbox: Sendable {
         if case .outputTooLarge = ending {
             // The staging folder is removed by the defer; the output folder is left as it was.
         } else if let output = spec.output {
-            dropped = Self.removeNonRegularEntries(under: staging)
-            sanitized = try Self.sanitize(under: staging)
+            (dropped, sanitized) = try Self.prepareDelivery(of: staging)
             try Self.moveContents(of: staging, into: URL(fileURLWithPath: output))
         }
         return JobResult(status: status, ending: ending, enforcement: enforcement, droppedFromOutput: dropped, sanitizedInOutput: sanitized)
@@ -237,51 +236,50 @@ public struct PlainSandbox: Sendable {
         return total
     }
 
-    /// Removes everything under `folder` that is neither a regular file nor a folder and returns the
-    /// removed paths (relative). A link the job left in /out would point into the host once delivered
-    /// (`/out/pw -> /etc/passwd`), so outputs carry only plain files and folders.
-    static func removeNonRegularEntries(under folder: URL) -> [String] {
-        var removed: [String] = []
+    /// Makes what the job left in `folder` safe to hand to the host, where it is owned by the caller (root, for a
+    /// farmer run as root), in one walk: anything neither a regular file nor a folder is removed (a link the job left
+    /// in /out would point into the host once delivered, `/out/pw -> /etc/passwd`; a fifo or device has no business
+    /// there), setuid, setgid and sticky bits are cleared from every file and folder, and a file with more than one
+    /// link gets a copy of its own, so nothing delivered shares an inode with anything else. Returns the relative
+    /// paths removed and those changed.
+    static func prepareDelivery(of folder: URL) throws -> (dropped: [String], sanitized: [String]) {
+        var dropped: [String] = [], sanitized: [String] = []
+        var failure: Error?
         walk(folder.path) { path, attributes in
+            guard failure == nil else { return }
+            let relative = String(path.dropFirst(folder.path.count + 1))
             let type = attributes[.type] as? FileAttributeType
-            if type != .typeRegular && type != .typeDirectory {
+            guard type == .typeRegular || type == .typeDirectory else {
                 try? FileManager.default.removeItem(atPath: path)
-                removed.append(String(path.dropFirst(folder.path.count + 1)))
+                dropped.append(relative)
+                return
             }
+            do {
+                if try sanitize(path, type: type, links: (attributes[.referenceCount] as? NSNumber)?.intValue ?? 1) { sanitized.append(relative) }
+            } catch { failure = error }
         }
-        return removed.sorted()
+        if let failure { throw failure }
+        return (dropped.sorted(), sanitized.sorted())
     }
 
-    /// Makes what stays in `folder` safe to hand to the host, where it is owned by the caller (root, for a
-    /// farmer run as root): setuid, setgid and sticky bits are cleared from every file and folder, and a file
-    /// with more than one link gets a copy of its own, so nothing delivered shares an inode with anything else.
-    /// Returns the relative paths it changed. Run after `removeNonRegularEntries`, so no link is followed.
-    static func sanitize(under folder: URL) throws -> [String] {
-        var changed: [String] = []
-        var entries: [(String, [FileAttributeKey: Any])] = []
-        walk(folder.path) { path, attributes in entries.append((path, attributes)) }
-        for (path, attributes) in entries {
-            let type = attributes[.type] as? FileAttributeType
-            guard type == .typeRegular || type == .typeDirectory else { continue }
-            var touched = false
-            if type == .typeRegular, ((attributes[.referenceCount] as? NSNumber)?.intValue ?? 1) > 1 {
-                let copy = path + ".prism-unlink"
-                try FileManager.default.copyItem(atPath: path, toPath: copy)
-                guard rename(copy, path) == 0 else { throw SandboxError.setupFailed("cannot replace hard link \(path): \(String(cString: strerror(errno)))") }
-                touched = true
-            }
-            var status = stat()
-            guard lstat(path, &status) == 0 else { continue }
-            let special = status.st_mode & mode_t(S_ISUID | S_ISGID | S_ISVTX)
-            if special != 0 {
-                guard chmod(path, status.st_mode & 0o777) == 0 else {
-                    throw SandboxError.setupFailed("cannot clear the special bits of \(path): \(String(cString: strerror(errno)))")
-                }
-                touched = true
-            }
-            if touched { changed.append(String(path.dropFirst(folder.path.count + 1))) }
+    /// Gives a hard-linked file an inode of its own and clears special mode bits; whether it changed anything.
+    private static func sanitize(_ path: String, type: FileAttributeType?, links: Int) throws -> Bool {
+        var touched = false
+        if type == .typeRegular, links > 1 {
+            let copy = path + ".prism-unlink"
+            try FileManager.default.copyItem(atPath: path, toPath: copy)
+            guard rename(copy, path) == 0 else { throw SandboxError.setupFailed("cannot replace hard link \(path): \(String(cString: strerror(errno)))") }
+            touched = true
         }
-        return changed.sorted()
+        var status = stat()
+        guard lstat(path, &status) == 0 else { return touched }
+        if status.st_mode & mode_t(S_ISUID | S_ISGID | S_ISVTX) != 0 {
+            guard chmod(path, status.st_mode & 0o777) == 0 else {
+                throw SandboxError.setupFailed("cannot clear the special bits of \(path): \(String(cString: strerror(errno)))")
+            }
+            touched = true
+        }
+        return touched
     }
 
     /// Calls `visit` with each entry below `root` and its lstat attributes; descends into real folders only.

@@ -1,17 +1,20 @@
 import CFFmpeg
 import Foundation
 
-/// FFmpeg's `bwdif` deinterlacer (the one the ffmpeg CLI's own documentation recommends for quality) in a filter graph
-/// of its own: frames in, progressive frames out, one out per frame in (`mode=send_frame`), timestamps kept. Only frames
-/// flagged interlaced are touched (`deint=interlaced`), so a source that mixes progressive and interlaced frames
-/// keeps its progressive ones as they are.
-final class Deinterlacer {
+/// An FFmpeg filter chain over one video stream (`buffer` → the chain → `buffersink`), made for frames like the first
+/// one it is given: frames in with `push`, filtered frames out with `pull`. Used for what the ffmpeg CLI does to a
+/// source before scaling: turning it upright (`transpose`, `hflip,vflip`) and deinterlacing it (`bwdif`).
+final class FilterGraph {
     private var graph: UnsafeMutablePointer<AVFilterGraph>?
     private var source: UnsafeMutablePointer<AVFilterContext>?
     private var sink: UnsafeMutablePointer<AVFilterContext>?
     private var flushed = false
 
-    init(like frame: Frame, timeBase: AVRational) throws {
+    /// FFmpeg's `bwdif` (the deinterlacer the ffmpeg CLI's documentation recommends for quality): one frame out per frame
+    /// in (`send_frame`), timestamps kept, only frames flagged interlaced touched (a mixed source keeps its progressive ones).
+    static let deinterlace = "bwdif=mode=send_frame:parity=auto:deint=interlaced"
+
+    init(_ description: String, like frame: Frame, timeBase: AVRational) throws {
         guard let graph = avfilter_graph_alloc() else { throw FFmpegError(code: cffmpeg_averror(ENOMEM), function: "avfilter_graph_alloc") }
         self.graph = graph
         let aspect = frame.pointer.pointee.sample_aspect_ratio
@@ -24,20 +27,15 @@ final class Deinterlacer {
         var inputs: UnsafeMutablePointer<AVFilterInOut>? = avfilter_inout_alloc()
         defer { avfilter_inout_free(&outputs); avfilter_inout_free(&inputs) }
         guard let sourceEnd = outputs, let sinkEnd = inputs else { throw FFmpegError(code: cffmpeg_averror(ENOMEM), function: "avfilter_inout_alloc") }
-        sourceEnd.pointee.name = av_strdup("in")
-        sourceEnd.pointee.filter_ctx = source
-        sourceEnd.pointee.pad_idx = 0
-        sinkEnd.pointee.name = av_strdup("out")
-        sinkEnd.pointee.filter_ctx = sink
-        sinkEnd.pointee.pad_idx = 0
-        try ffCheck(avfilter_graph_parse_ptr(graph, "bwdif=mode=send_frame:parity=auto:deint=interlaced", &inputs, &outputs, nil),
-                    "avfilter_graph_parse_ptr(bwdif)")
+        (sourceEnd.pointee.name, sourceEnd.pointee.filter_ctx, sourceEnd.pointee.pad_idx) = (av_strdup("in"), source, 0)
+        (sinkEnd.pointee.name, sinkEnd.pointee.filter_ctx, sinkEnd.pointee.pad_idx) = (av_strdup("out"), sink, 0)
+        try ffCheck(avfilter_graph_parse_ptr(graph, description, &inputs, &outputs, nil), "avfilter_graph_parse_ptr(\(description))")
         try ffCheck(avfilter_graph_config(graph, nil), "avfilter_graph_config")
     }
 
     deinit { avfilter_graph_free(&graph) }
 
-    /// Hands a frame to the filter (nil: the input ended, let the last frames out).
+    /// Hands a frame to the chain (nil: the input ended, let the last frames out).
     func push(_ frame: Frame?) throws {
         if frame == nil {
             guard !flushed else { return }
@@ -46,7 +44,7 @@ final class Deinterlacer {
         try ffCheck(av_buffersrc_add_frame_flags(source, frame?.pointer, Int32(AV_BUFFERSRC_FLAG_KEEP_REF)), "av_buffersrc_add_frame_flags")
     }
 
-    /// The next progressive frame, or nil when the filter needs more input (or has given everything after a flush).
+    /// The next filtered frame, or nil when the chain needs more input (or has given everything after a flush).
     func pull() throws -> Frame? {
         let frame = Frame()
         let result = av_buffersink_get_frame(sink, frame.pointer)
