@@ -29,7 +29,7 @@ public struct CutPlan: Sendable {
         /// Bytes of the segment's own packets, and of the whole range from the keyframe it decodes from.
         public let ownBytes: Int
         public let rangeBytes: Int
-        public let carriage: SegmentCarriage
+        public internal(set) var carriage: SegmentCarriage
     }
 
     public enum Cutting: String, Codable, Sendable {
@@ -52,10 +52,15 @@ public struct CutPlan: Sendable {
     /// asked length, and never less than 3 s (a source with a keyframe every 3 s is cut at each one).
     public static func keyframeCutLimit(segmentSeconds: Double) -> Double { max(2 * segmentSeconds, 3) }
 
-    /// A primed segment may carry at most this many times its own bytes; past it a mezzanine is sent.
-    /// Measured: an x264 veryfast CRF 16 mezzanine of camera footage is 2.5–4× the bytes of the source's own
-    /// packets for the same frames (benchmarks/RESULTS.md, farm section), so priming wins up to about 3×.
-    public static let primedByteLimit = 3.0
+    /// What a mezzanine weighs against the source's own packets for the same frames. Measured: an x264 veryfast
+    /// CRF 16 mezzanine of camera footage is 2.5–4× (benchmarks/RESULTS.md, farm section); a segment whose primed
+    /// range is larger than this many times its own bytes is smaller sent as a mezzanine.
+    public static let mezzanineByteRatio = 3.0
+    /// Bytes a job may send, over the source's video bytes, before segments go out as mezzanines. Priming costs the
+    /// submitter only uplink; a mezzanine costs it a decode and an encode — the work farming is meant to take
+    /// away — so segments are primed while the job stays within this, and past it the segments that save the most
+    /// bytes become mezzanines first.
+    public static let jobByteBudget = 3.0
 
     /// Plans the cut from `packets` (decode order). Nil when the packets cannot be cut without decoding:
     /// missing or repeated timestamps, or a first packet that is not a keyframe.
@@ -112,10 +117,18 @@ public struct CutPlan: Sendable {
             guard frames > 0 else { continue }
             guard let key = keyPTS.last(where: { $0 <= start }), let first = keyDecodeIndex[key], first <= lowest else { return nil }
             let range = prefixBytes[highest + 1] - prefixBytes[first]
-            let exact = range == own
-            let carriage: SegmentCarriage = exact ? .packets : (Double(range) <= primedByteLimit * Double(max(own, 1)) ? .primed : .mezzanine)
             segments.append(Segment(index: segments.count, start: start, end: end, firstPacket: first, lastPacket: highest, frames: frames,
-                                    ownBytes: own, rangeBytes: range, carriage: carriage))
+                                    ownBytes: own, rangeBytes: range, carriage: range == own ? .packets : .primed))
+        }
+        // Over the job's budget, the primed segments that a mezzanine would shrink the most go as mezzanines.
+        var sent = Double(segments.reduce(0) { $0 + $1.rangeBytes })
+        let budget = jobByteBudget * Double(videoBytes)
+        let savings = segments.indices.filter { segments[$0].carriage == .primed }
+            .map { ($0, Double(segments[$0].rangeBytes) - mezzanineByteRatio * Double(segments[$0].ownBytes)) }
+            .filter { $0.1 > 0 }.sorted { $0.1 > $1.1 }
+        for (index, saving) in savings where sent > budget {
+            segments[index].carriage = .mezzanine
+            sent -= saving
         }
         return CutPlan(cutting: cutting, segments: segments, timeBase: timeBase, firstPTS: firstPTS, endPTS: endPTS, videoBytes: videoBytes,
                        keyframes: keyPTS.count)

@@ -197,7 +197,13 @@ extension PictureStatistics {
     /// self). Coding noise and blocking are uncorrelated with the source's band and do not count; a picture
     /// encoded at half size and scaled up has almost none of it.
     public static func topOctaveRetention(rendition: PlaneImage, source: PlaneImage) -> Double {
-        let r = highPass(rendition), s = highPass(source)
+        topOctaveRetention(rendition: rendition, sourceHighPass: highPass(source))
+    }
+
+    /// The same, with the source's high-pass band already computed (one source frame against several encodes).
+    static func topOctaveRetention(rendition: PlaneImage, sourceHighPass s: [Float]) -> Double {
+        let r = highPass(rendition)
+        precondition(r.count == s.count)
         var cross = 0.0, energy = 0.0
         for i in 0..<r.count { cross += Double(r[i]) * Double(s[i]); energy += Double(s[i]) * Double(s[i]) }
         return energy > 0 ? cross / energy : 1
@@ -209,6 +215,18 @@ extension PictureStatistics {
         guard hw >= 2, hh >= 2 else { return plane.pixels.map { _ in 0 } }
         var half = [Float](repeating: 0, count: hw * hh)
         var out = [Float](repeating: 0, count: w * h)
+        // Bilinear re-expansion is separable: the horizontal taps are the same on every row, and each output row
+        // blends two rows of the half-size picture first.
+        let outWidth = hw * 2
+        var left = [Int](repeating: 0, count: outWidth), right = [Int](repeating: 0, count: outWidth)
+        var weight = [Float](repeating: 0, count: outWidth)
+        for x in 0..<outWidth {
+            let fx = max(0, min(Float(hw - 1), (Float(x) - 0.5) / 2))
+            left[x] = Int(fx)
+            right[x] = min(hw - 1, left[x] + 1)
+            weight[x] = fx - Float(left[x])
+        }
+        var blended = [Float](repeating: 0, count: hw)
         plane.pixels.withUnsafeBufferPointer { p in
             half.withUnsafeMutableBufferPointer { half in
                 for y in 0..<hh {
@@ -218,15 +236,21 @@ extension PictureStatistics {
                     }
                 }
                 out.withUnsafeMutableBufferPointer { out in
-                    for y in 0..<(hh * 2) {
-                        let fy = max(0, min(Float(hh - 1), (Float(y) - 0.5) / 2))
-                        let y0 = Int(fy), y1 = min(hh - 1, y0 + 1), ty = fy - Float(y0)
-                        for x in 0..<(hw * 2) {
-                            let fx = max(0, min(Float(hw - 1), (Float(x) - 0.5) / 2))
-                            let x0 = Int(fx), x1 = min(hw - 1, x0 + 1), tx = fx - Float(x0)
-                            let top = half[y0 * hw + x0] * (1 - tx) + half[y0 * hw + x1] * tx
-                            let bottom = half[y1 * hw + x0] * (1 - tx) + half[y1 * hw + x1] * tx
-                            out[y * w + x] = Float(p[y * w + x]) - (top * (1 - ty) + bottom * ty)
+                    blended.withUnsafeMutableBufferPointer { row in
+                        left.withUnsafeBufferPointer { left in
+                            right.withUnsafeBufferPointer { right in
+                                weight.withUnsafeBufferPointer { weight in
+                                    for y in 0..<(hh * 2) {
+                                        let fy = max(0, min(Float(hh - 1), (Float(y) - 0.5) / 2))
+                                        let y0 = Int(fy), y1 = min(hh - 1, y0 + 1), ty = fy - Float(y0)
+                                        for k in 0..<hw { row[k] = half[y0 * hw + k] * (1 - ty) + half[y1 * hw + k] * ty }
+                                        for x in 0..<outWidth {
+                                            let t = weight[x]
+                                            out[y * w + x] = Float(p[y * w + x]) - (row[left[x]] * (1 - t) + row[right[x]] * t)
+                                        }
+                                    }
+                                }
+                            }
                         }
                     }
                 }

@@ -96,21 +96,37 @@ public struct SegmentFingerprint: Sendable, CustomStringConvertible {
 extension PlaneImage {
     /// Area-averaged resampling to any size (each output sample the mean of the input samples its cell covers).
     public func resampled(width outWidth: Int, height outHeight: Int) -> PlaneImage {
+        withView { $0.resampled(width: outWidth, height: outHeight) }
+    }
+}
+
+extension PlaneView {
+    /// Area-averaged resampling of a borrowed plane, read in place (no copy of the full-size plane first).
+    public func resampled(width outWidth: Int, height outHeight: Int) -> PlaneImage {
         var out = [UInt8](repeating: 0, count: outWidth * outHeight)
         let width = width, height = height
-        pixels.withUnsafeBufferPointer { p in
-            out.withUnsafeMutableBufferPointer { o in
+        // Column spans of each output sample, the same on every row; each output row sums its input rows' spans.
+        let spans = (0..<outWidth).map { ox -> (Int, Int) in
+            let x0 = ox * width / outWidth
+            return (x0, max(x0 + 1, (ox + 1) * width / outWidth))
+        }
+        var sums = [Int](repeating: 0, count: outWidth)
+        out.withUnsafeMutableBufferPointer { o in
+            sums.withUnsafeMutableBufferPointer { sums in
                 for oy in 0..<outHeight {
                     let y0 = oy * height / outHeight, y1 = max(y0 + 1, (oy + 1) * height / outHeight)
-                    for ox in 0..<outWidth {
-                        let x0 = ox * width / outWidth, x1 = max(x0 + 1, (ox + 1) * width / outWidth)
-                        var sum = 0
-                        for y in y0..<y1 {
-                            let start = y * width
-                            for x in x0..<x1 { sum &+= Int(p[start + x]) }
+                    for ox in 0..<outWidth { sums[ox] = 0 }
+                    for y in y0..<y1 {
+                        let p = row(y)
+                        for ox in 0..<outWidth {
+                            var sum = 0
+                            for x in spans[ox].0..<spans[ox].1 { sum &+= Int(p[x]) }
+                            sums[ox] &+= sum
                         }
-                        let count = (y1 - y0) * (x1 - x0)
-                        o[oy * outWidth + ox] = UInt8((sum + count / 2) / count)
+                    }
+                    for ox in 0..<outWidth {
+                        let count = (y1 - y0) * (spans[ox].1 - spans[ox].0)
+                        o[oy * outWidth + ox] = UInt8((sums[ox] + count / 2) / count)
                     }
                 }
             }

@@ -19,6 +19,8 @@ extension SegmentVerifier {
     public static func judge(logger: Logger) -> RenditionJudge {
         { request in
             let (result, _) = try SegmentVerifier(request: request, logger: logger).run()
+            let cost = result.cost
+            logger.debug("verified \(request.rendition): \(result.verdict), \(cost.sourceFramesDecoded) source and \(cost.renditionFramesDecoded) rendition frames decoded, \(cost.referenceFramesEncoded) reference frames encoded, \(String(format: "%.3f", cost.seconds)) s")
             return RenditionJudgement(accepted: result.verdict == "accept", reasons: result.reasons.map(\.code))
         }
     }

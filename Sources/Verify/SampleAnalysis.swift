@@ -107,8 +107,10 @@ final class SampleAnalysis {
     private var renditionConverter: Scaler?
     private var sourceConverter: Scaler?
     private let thumbnailSize: (width: Int, height: Int)
-    private var sourceThumbnails: [Int: PlaneImage] = [:]
+    /// Per chunk: what several checks of one frame share, made once.
     private var renditionThumbnails: [Int: PlaneImage] = [:]
+    private var renditionImages: [Int: YUVImage] = [:]
+    private var scaledSources: [Int: (Frame, YUVImage)] = [:]
 
     /// Thumbnails for motion, shift and flip checks are at most this wide: coding noise averages out.
     static let thumbnailWidth = 128
@@ -190,8 +192,9 @@ final class SampleAnalysis {
                     reference = try qualityReference(i: i, j: j, renditionFrame: renditionFrame, sourceFrame: sourceFrame)
                 }
             }
-            sourceThumbnails.removeAll()
             renditionThumbnails.removeAll()
+            renditionImages.removeAll()
+            scaledSources.removeAll()
         }
         fingerprint = SegmentFingerprint(hashes: fingerprintIndices.compactMap { fingerprintHashes[$0] })
         renditionDecodeErrors = renditionDecoder.decodeErrors
@@ -276,20 +279,25 @@ final class SampleAnalysis {
     }
 
     private func renditionImage(_ frame: Frame, index: Int) throws -> YUVImage {
-        YUVImage(frame: try FramePlanes.as420(frame, converter: &renditionConverter), time: aligner.rendition.relativeSeconds(of: index))
+        if let known = renditionImages[index] { return known }
+        let image = YUVImage(frame: try FramePlanes.as420(frame, converter: &renditionConverter), time: aligner.rendition.relativeSeconds(of: index))
+        renditionImages[index] = image
+        return image
     }
 
     private func scaledSource(_ frame: Frame, index: Int) throws -> (Frame, YUVImage) {
+        if let known = scaledSources[index] { return known }
         let scaled = try scaler.scale(frame)
-        return (scaled, YUVImage(frame: scaled, time: aligner.source.relativeSeconds(of: index)))
+        let made = (scaled, YUVImage(frame: scaled, time: aligner.source.relativeSeconds(of: index)))
+        scaledSources[index] = made
+        return made
     }
 
     private func sourceThumbnail(_ index: Int, _ frame: Frame) throws -> PlaneImage {
-        if let cached = sourceThumbnails[index] { return cached }
-        let converted = try FramePlanes.as420(frame, converter: &sourceConverter)
-        let thumb = PlaneImage(copying: FramePlanes.views(of: converted)[0]).resampled(width: thumbnailSize.width, height: thumbnailSize.height)
-        sourceThumbnails[index] = thumb
-        return thumb
+        try sourceDecoder.thumbnail(pts: aligner.source.entries[index].pts, width: thumbnailSize.width, height: thumbnailSize.height) {
+            let converted = try FramePlanes.as420(frame, converter: &sourceConverter)
+            return FramePlanes.views(of: converted)[0].resampled(width: thumbnailSize.width, height: thumbnailSize.height)
+        }
     }
 
     private func renditionThumbnail(_ index: Int, _ frame: Frame) throws -> PlaneImage {
@@ -390,10 +398,11 @@ final class SampleAnalysis {
             guard let frame = renditionFrame(i - k) else { continue }
             let rendition = try renditionImage(frame, index: i - k)
             let source = scaled[position].1
+            let sourceBand = PictureStatistics.highPass(source.luma)
             renditionError += PictureStatistics.meanSquaredDifference(rendition.luma, source.luma)
             referenceError += PictureStatistics.meanSquaredDifference(encoded[position].luma, source.luma)
-            renditionDetail += PictureStatistics.topOctaveRetention(rendition: rendition.luma, source: source.luma)
-            referenceDetail += PictureStatistics.topOctaveRetention(rendition: encoded[position].luma, source: source.luma)
+            renditionDetail += PictureStatistics.topOctaveRetention(rendition: rendition.luma, sourceHighPass: sourceBand)
+            referenceDetail += PictureStatistics.topOctaveRetention(rendition: encoded[position].luma, sourceHighPass: sourceBand)
             sourceDetail += 1
             compared += 1
             // How alike the two encodes' errors are: coding error follows the content, added noise does not.

@@ -8,6 +8,8 @@ public final class SourceFrames: @unchecked Sendable {
     public let path: String
     private let decoder: SelectiveFrameDecoder
     private var kept: [Int64: Frame] = [:]
+    private struct ThumbnailKey: Hashable { let pts: Int64, width: Int, height: Int }
+    private var thumbnails: [ThumbnailKey: PlaneImage] = [:]
     private let lock = NSLock()
 
     public init(path: String) throws {
@@ -17,6 +19,15 @@ public final class SourceFrames: @unchecked Sendable {
 
     /// Frames decoded so far, over every rendition verified with this.
     public var framesDecoded: Int { lock.withLock { decoder.framesDecoded } }
+
+    /// The luma thumbnail of the frame at `pts` at this size, made once for every rung that compares with it.
+    func thumbnail(pts: Int64, width: Int, height: Int, make: () throws -> PlaneImage) rethrows -> PlaneImage {
+        let key = ThumbnailKey(pts: pts, width: width, height: height)
+        if let known = lock.withLock({ thumbnails[key] }) { return known }
+        let made = try make()
+        lock.withLock { thumbnails[key] = made }
+        return made
+    }
 
     /// The frames whose presentation timestamps are in `wanted`, decoding only those not already held.
     public func frames(at wanted: [Int64], keyframes: [Int64]) throws -> [Int64: Frame] {

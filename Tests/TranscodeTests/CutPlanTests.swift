@@ -50,12 +50,29 @@ import Testing
         // Every segment decodes from the one keyframe; the first only needs the P-frame its last B-frames refer to.
         #expect(plan.segments.allSatisfy { $0.firstPacket == 0 && $0.carriage != .packets })
         #expect(plan.segments[0].carriage == .primed && plan.segments[0].rangeBytes - plan.segments[0].ownBytes <= 5_000)
-        // Priming grows with the distance from the keyframe: past three times its own bytes, a mezzanine is sent.
-        #expect(plan.segments[1].carriage == .primed)
-        #expect(plan.segments[3].carriage == .mezzanine)
-        for segment in plan.segments where segment.carriage == .primed {
-            #expect(Double(segment.rangeBytes) <= CutPlan.primedByteLimit * Double(segment.ownBytes))
+        // Priming grows with the distance from the keyframe (1, 2, 3, 4 segments' worth), but the job as a whole stays
+        // within its byte budget, so nothing is re-encoded by the submitter.
+        #expect(plan.segments.allSatisfy { $0.carriage == .primed })
+        #expect(Double(plan.packetBytesSent) <= CutPlan.jobByteBudget * Double(plan.videoBytes))
+    }
+
+    @Test func pastTheJobsByteBudgetTheSegmentsFurthestFromTheKeyframeGoAsMezzanines() throws {
+        // 20 s, one keyframe: primed all through, the job would send 5.5× its video bytes.
+        let packets = Self.packets(frames: 500, keyframes: [0])
+        let plan = try #require(CutPlan.make(packets: packets, timeBase: Self.timeBase, segmentSeconds: 2))
+        #expect(plan.segments.count == 10)
+        let mezzanines = plan.segments.filter { $0.carriage == .mezzanine }.map(\.index)
+        #expect(!mezzanines.isEmpty && mezzanines == Array((10 - mezzanines.count)..<10), "the furthest segments: \(mezzanines)")
+        #expect(plan.segments.prefix(10 - mezzanines.count).allSatisfy { $0.carriage == .primed })
+        // With mezzanines at their estimated weight, the job is within budget; one mezzanine fewer and it would not be.
+        func estimate(_ segments: [CutPlan.Segment]) -> Double {
+            segments.reduce(0) { $0 + ($1.carriage == .mezzanine ? CutPlan.mezzanineByteRatio * Double($1.ownBytes) : Double($1.rangeBytes)) }
         }
+        let budget = CutPlan.jobByteBudget * Double(plan.videoBytes)
+        #expect(estimate(plan.segments) <= budget)
+        let firstMezzanine = try #require(mezzanines.first)
+        #expect(estimate(plan.segments) - CutPlan.mezzanineByteRatio * Double(plan.segments[firstMezzanine].ownBytes)
+                + Double(plan.segments[firstMezzanine].rangeBytes) > budget)
     }
 
     @Test func packetsThatCannotBeCutWithoutDecodingGiveNoPlan() {
