@@ -6,13 +6,8 @@ public enum VideoCodec: String, CaseIterable, Codable, Sendable {
     case h264, hevc, av1, vp9
 
     public static func parse(_ text: String) throws -> VideoCodec {
-        switch text.lowercased() {
-        case "h264", "avc", "x264": return .h264
-        case "hevc", "h265", "x265": return .hevc
-        case "av1": return .av1
-        case "vp9": return .vp9
-        default: throw TranscodeError.unknownCodec(text)
-        }
+        guard let codec = VideoCodec(rawValue: CodecName.canonical(text)) else { throw TranscodeError.unknownCodec(text) }
+        return codec
     }
 
     /// FFmpeg's software encoder for this codec.

@@ -204,7 +204,7 @@ public final class SegmentVerifier {
     /// The second value is the low-bitrate finding, kept apart: it stands only if the quality does not hold.
     func structuralReasons(source: PacketIndex, rendition: PacketIndex) -> (reasons: [VerificationReason], underspent: VerificationReason?) {
         var reasons: [VerificationReason] = []
-        if let asked = request.codec, CodecNames.canonical(asked) != CodecNames.canonical(rendition.stream.codecName) {
+        if let asked = request.codec, CodecName.canonical(asked) != CodecName.canonical(rendition.stream.codecName) {
             reasons.append(VerificationReason(.wrongCodec, "rendition is \(rendition.stream.codecName), asked \(asked)"))
         }
         let sourceFrames = source.frameCount, renditionFrames = rendition.frameCount
@@ -227,18 +227,5 @@ public final class SegmentVerifier {
             if ratio < VerdictThresholds.bitrateLow { underspent = reason }
         }
         return (reasons, underspent)
-    }
-}
-
-/// Codec names as users write them, mapped onto FFmpeg's codec names.
-public enum CodecNames {
-    public static func canonical(_ name: String) -> String {
-        switch name.lowercased() {
-        case "h264", "avc", "avc1", "x264", "libx264", "h264_nvenc": return "h264"
-        case "hevc", "h265", "x265", "libx265", "hvc1", "hev1", "hevc_nvenc": return "hevc"
-        case "av1", "libsvtav1", "libaom-av1", "svt-av1", "av01", "libdav1d": return "av1"
-        case "vp9", "libvpx-vp9", "vp09": return "vp9"
-        default: return name.lowercased()
-        }
     }
 }
