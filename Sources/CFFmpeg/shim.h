@@ -21,6 +21,14 @@
 #include <libavutil/log.h>
 #include <libavutil/error.h>
 
+#if defined(__GLIBC__)
+#include <malloc.h>
+/// Fixes glibc's mmap threshold at `bytes`, so blocks that large are mapped and returned when freed.
+static inline void cffmpeg_fix_mmap_threshold(int bytes) { mallopt(M_MMAP_THRESHOLD, bytes); }
+#else
+static inline void cffmpeg_fix_mmap_threshold(int bytes) { (void)bytes; }
+#endif
+
 static inline int cffmpeg_averror(int posix) { return AVERROR(posix); }
 static inline int cffmpeg_averror_eof(void) { return AVERROR_EOF; }
 static inline int cffmpeg_averror_eagain(void) { return AVERROR(EAGAIN); }

@@ -270,7 +270,7 @@ public final class FarmerService: @unchecked Sendable {
         // and still names the claimed one in its receipt (what the bitstream fingerprint is there to catch).
         let asked = task.options["encoder"].flatMap(EncoderPreference.init(rawValue:)) ?? .software
         let lying = configuration.misbehave == .overclaim && asked != .software && asked != .auto
-        let localTask: Transcode.SegmentTask
+        let localTask: TranscodeTask
         do {
             localTask = try makeLocalTask(task, codec: codec, window: window, encoder: lying ? .software : asked, source: sourcePath,
                                           output: folder.appendingPathComponent("out").path)
@@ -321,17 +321,17 @@ public final class FarmerService: @unchecked Sendable {
 
     /// The execution task for a wire task: geometry fixed from the source when the submitter left widths out.
     private func makeLocalTask(_ task: Wire.SegmentTask, codec: VideoCodec, window: SegmentWindow?, encoder: EncoderPreference, source: String,
-                               output: String) throws -> Transcode.SegmentTask {
+                               output: String) throws -> TranscodeTask {
         let reader = try VideoFrameReader(path: source)
         let stream = reader.stream
         let rungs = task.ladder.map { rung in
-            Transcode.SegmentTask.Rung(name: "\(rung.height)p",
+            TranscodeTask.Rung(name: "\(rung.height)p",
                                        width: rung.width ?? LadderRung(height: rung.height, bitrate: rung.bitrate).width(forSourceWidth: stream.displayWidth, sourceHeight: stream.height),
                                        height: rung.height, bitrate: rung.bitrate)
         }
         let rate = task.frameRate.map { AVRational(num: $0.numerator, den: $0.denominator) }
             ?? (stream.frameRate > 0 ? stream.averageFrameRate : AVRational(num: 25, den: 1))
-        let local = Transcode.SegmentTask(index: 0, source: source, window: window, rungs: rungs, codec: codec, preset: task.preset ?? PresetScale.defaultName,
+        let local = TranscodeTask(index: 0, source: source, window: window, rungs: rungs, codec: codec, preset: task.preset ?? PresetScale.defaultName,
                                           encoder: encoder, frameRate: rate, output: output)
         try local.validate()
         return local

@@ -143,12 +143,12 @@ public struct FarmerChallenge {
                         findings.append("encoder: claims \(claimedHardware) but asked to use it produced a \(identified.encoder!) bitstream")
                     }
                 }
-                let asked = Transcode.SegmentTask.Rung(name: "\(rung.height)p", width: rung.width ?? 0, height: rung.height, bitrate: rung.bitrate)
+                let asked = TranscodeTask.Rung(name: "\(rung.height)p", width: rung.width ?? 0, height: rung.height, bitrate: rung.bitrate)
                 var request = VerificationRequest(source: source, rendition: file.path)
                 (request.width, request.height, request.bitrate, request.codec) = (asked.width, asked.height, asked.bitrate, "h264")
-                let judgement = (try? judge(request)) ?? RenditionJudgement(accepted: false, reasons: ["unverifiable"])
-                measured.verdicts[asked.name] = judgement.accepted ? "accept" : "reject: " + judgement.reasons.joined(separator: ",")
-                if !judgement.accepted { findings.append("verification: \(asked.name) rejected (\(judgement.reasons.joined(separator: ", ")))") }
+                let judgement = (try? judge(request)) ?? RenditionJudgement(accepted: false, reasons: [.unverifiable])
+                measured.verdicts[asked.name] = judgement.accepted ? "accept" : "reject: " + judgement.reasons.map(\.rawValue).joined(separator: ",")
+                if !judgement.accepted { findings.append("verification: \(asked.name) rejected (\(judgement.reasons.map(\.rawValue).joined(separator: ", ")))") }
             }
             if let fps = measured.framesPerSecond, fps * Self.throughputSlack < claims.framesPerSecond {
                 findings.append(String(format: "throughput: claims %.1f fps at 720p, measured %.1f (with transfer) — more than %.1f× short", claims.framesPerSecond, fps, Self.throughputSlack))

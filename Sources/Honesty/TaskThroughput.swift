@@ -41,8 +41,8 @@ public enum TaskThroughput {
         let source = work.appendingPathComponent("source.media").path
         _ = try ChallengeWork.writeClip(height: clipHeight, seconds: clipSeconds, seed: UInt64.random(in: 0...UInt64.max), to: source)
         let ladder = ChallengeWork.ladder(height: clipHeight)
-        let rungs = ladder.map { Transcode.SegmentTask.Rung(name: $0.name, width: ChallengeWork.width(height: $0.height), height: $0.height, bitrate: $0.bitrate) }
-        let task = Transcode.SegmentTask(index: 0, source: source, rungs: rungs, codec: .h264, preset: "veryfast", encoder: .software,
+        let rungs = ladder.map { TranscodeTask.Rung(name: $0.name, width: ChallengeWork.width(height: $0.height), height: $0.height, bitrate: $0.bitrate) }
+        let task = TranscodeTask(index: 0, source: source, rungs: rungs, codec: .h264, preset: "veryfast", encoder: .software,
                                          frameRate: AVRational(num: 30, den: 1), output: work.appendingPathComponent("out").path)
         let started = Date()
         let result = try executor(task)

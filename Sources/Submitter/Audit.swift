@@ -53,7 +53,7 @@ public struct AuditPolicyError: Error, CustomStringConvertible {
 /// A segment accepted on the cheap checks alone, kept (its source and renditions copied aside) until the job
 /// ends, so it can be verified in full and redone if its farmer is caught cheating on another segment.
 struct HeldSegment {
-    let task: Transcode.SegmentTask
+    let task: TranscodeTask
     let address: ContentAddress
     /// The content address of its source segment (what verdicts name).
     let source: ContentAddress

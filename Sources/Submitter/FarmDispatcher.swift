@@ -167,7 +167,7 @@ public final class FarmDispatcher: @unchecked Sendable {
     public var executor: SegmentTaskExecutor { { [self] task in try self.execute(task) } }
 
     /// What the verifier is asked about one rung of a task.
-    static func request(for task: Transcode.SegmentTask, rendition: String, rung: Transcode.SegmentTask.Rung) -> VerificationRequest {
+    static func request(for task: TranscodeTask, rendition: String, rung: TranscodeTask.Rung) -> VerificationRequest {
         var request = VerificationRequest(source: task.source, rendition: rendition)
         request.sourceWindow = task.window
         request.width = rung.width
@@ -177,7 +177,7 @@ public final class FarmDispatcher: @unchecked Sendable {
         return request
     }
 
-    func execute(_ task: Transcode.SegmentTask) throws -> SegmentTaskResult {
+    func execute(_ task: TranscodeTask) throws -> SegmentTaskResult {
         let sourceAddress = try FarmHTTP.address(ofFile: task.source)
         let sourceBytes = (try FileManager.default.attributesOfItem(atPath: task.source)[.size] as? Int) ?? 0
         let wireTask = SegmentTask(source: sourceAddress,
@@ -299,7 +299,7 @@ public final class FarmDispatcher: @unchecked Sendable {
     }
 
     /// The verifier's problems with each rung's rendition: every check (`full`), or the cheap ones.
-    func judged(_ task: Transcode.SegmentTask, files: [String: String], full: Bool) -> [(String, [String])] {
+    func judged(_ task: TranscodeTask, files: [String: String], full: Bool) -> [(String, [String])] {
         var problems: [(String, [String])] = []
         // Every rung is compared at the same unpredictable moments, so the source is decoded once for all of them.
         let shared = full ? try? SourceFrames(path: task.source) : nil
@@ -315,9 +315,9 @@ public final class FarmDispatcher: @unchecked Sendable {
             let judgement: RenditionJudgement
             do { judgement = try (full ? judge : screen)(request) } catch {
                 logger.warning("segment \(task.index) \(rung.name) cannot be verified: \(error)")
-                judgement = RenditionJudgement(accepted: false, reasons: ["unverifiable"])
+                judgement = RenditionJudgement(accepted: false, reasons: [.unverifiable])
             }
-            if !judgement.accepted { problems.append((rung.name, judgement.reasons)) }
+            if !judgement.accepted { problems.append((rung.name, judgement.reasons.map(\.rawValue))) }
         }
         return problems
     }
@@ -332,7 +332,7 @@ public final class FarmDispatcher: @unchecked Sendable {
     }
 
     /// Keeps copies of an unaudited segment for the rest of the job; false (nothing kept) once its farmer is caught.
-    private func hold(_ task: Transcode.SegmentTask, address: ContentAddress, source: ContentAddress, files: [String: String],
+    private func hold(_ task: TranscodeTask, address: ContentAddress, source: ContentAddress, files: [String: String],
                       receipt: SignedEnvelope, from farm: Farm) -> Bool {
         let folder = holding.appendingPathComponent("segment_\(task.index)_\(farm.id.description.suffix(8))")
         var kept = task

@@ -11,10 +11,25 @@ public struct TranscodeOptions: Sendable {
     public var preset: String = PresetScale.defaultName
     public var encoder: EncoderPreference = .auto
     public var segmentSeconds: Double = 2
-    /// Segments in flight at once; each holds at most one segment of decoded frames.
-    public var workers: Int = ProcessInfo.processInfo.activeProcessorCount
+    /// Segments in flight at once; each holds at most one segment of decoded frames. Nil: `automaticWorkers`.
+    public var workers: Int?
+
+    /// Pictures an encoder holds at once, about: x264 medium's 40-frame lookahead, its B-frames and references.
+    static let picturesPerEncoder = 60
+    /// What the encoders of all workers may hold, about, before fewer workers take the job.
+    static let encoderMemoryBudget = 512 * 1024 * 1024
+
+    /// One worker per core while the encoders' pictures fit the budget, fewer (at least one, its encoders sharing the
+    /// cores as threads) for large ladders. Every worker holds an encoder per rung and an x264 encoder's lookahead is
+    /// most of a job's memory: one worker per core on a 1080p 4-rung ladder peaked at 2.25x the ffmpeg CLI's memory
+    /// (eight encoders to its four) for the same speed on this 2-core machine, while small ladders encode faster
+    /// spread over segments than over x264's threads (benchmarks/RESULTS.md, memory section).
+    public static func automaticWorkers(pixelsPerFrame rungPixels: [Int], cores: Int = ProcessInfo.processInfo.activeProcessorCount) -> Int {
+        let perWorker = max(1, rungPixels.reduce(0, +) * 3 / 2 * picturesPerEncoder)
+        return min(max(1, cores), 64, max(1, encoderMemoryBudget / perWorker))
+    }
     public var audioBitrate = 128_000
-    /// When set, each segment is cut to a standalone file and transcoded as a `SegmentTask` by this
+    /// When set, each segment is cut to a standalone file and transcoded as a `TranscodeTask` by this
     /// executor (the plain sandbox, a farmer) instead of in this process.
     public var taskExecutor: SegmentTaskExecutor?
     /// Where that executor hands in a redone segment (see `SegmentReplacement`).
@@ -24,7 +39,7 @@ public struct TranscodeOptions: Sendable {
 
     public func validate() throws {
         guard segmentSeconds >= 0.5, segmentSeconds <= 60 else { throw TranscodeError.badSegmentLength(segmentSeconds) }
-        guard workers >= 1, workers <= 64 else { throw TranscodeError.badWorkerCount(workers) }
+        if let workers { guard workers >= 1, workers <= 64 else { throw TranscodeError.badWorkerCount(workers) } }
     }
 }
 
@@ -125,7 +140,7 @@ public final class LadderTranscoder {
         let frameRate = stream.frameRate > 0 ? stream.averageFrameRate : AVRational(num: 25, den: 1)
         let nominalFrameTicks = max(1, Int64((1 / av_q2d(frameRate) / secondsPerTick).rounded()))
         let cores = ProcessInfo.processInfo.activeProcessorCount
-        let workers = options.workers
+        let workers = options.workers ?? TranscodeOptions.automaticWorkers(pixelsPerFrame: targets.map { $0.width * $0.height }, cores: cores)
         let threadsPerEncoder = max(1, cores / workers)
         let factory = try RenditionEncoderFactory(choice: choice, device: device, threadsPerEncoder: threadsPerEncoder,
                                                   globalHeader: container == .fragmentedMP4)
@@ -246,7 +261,7 @@ extension LadderTranscoder {
         let container = options.codec.container
         let secondsPerTick = av_q2d(stream.timeBase)
         let frameRate = stream.frameRate > 0 ? stream.averageFrameRate : AVRational(num: 25, den: 1)
-        let workers = options.workers
+        let workers = options.workers ?? TranscodeOptions.automaticWorkers(pixelsPerFrame: targets.map { $0.width * $0.height })
         let frames = plan.segments.reduce(0) { $0 + $1.frames }
         guard frames > 0 else { throw TranscodeError.zeroDuration(path: input) }
         if let declared = stream.frameCountHint, frames < declared - LadderTranscoder.frameCountSlack {
@@ -259,7 +274,7 @@ extension LadderTranscoder {
         let work = FileManager.default.temporaryDirectory.appendingPathComponent("prism-tasks-\(UUID().uuidString.prefix(12))")
         try FileManager.default.createDirectory(at: work, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(at: work) }
-        let rungs = targets.map { SegmentTask.Rung(name: $0.rung.name, width: $0.width, height: $0.height, bitrate: $0.rung.bitrate) }
+        let rungs = targets.map { TranscodeTask.Rung(name: $0.rung.name, width: $0.width, height: $0.height, bitrate: $0.rung.bitrate) }
         let encoder = choice.family == .software ? EncoderPreference.software : EncoderPreference(rawValue: choice.family.rawValue) ?? .software
         let carriages = Dictionary(grouping: plan.segments, by: \.carriage).mapValues(\.count)
         logger.info("cutting \(input) \(plan.cutting == .keyframes ? "at its keyframes" : "every \(options.segmentSeconds) s (keyframes are sparse)"): \(plan.segments.count) segments, \(carriages[.packets] ?? 0) as their own packets, \(carriages[.primed] ?? 0) primed from an earlier keyframe, \(carriages[.mezzanine] ?? 0) as mezzanines")
@@ -284,7 +299,7 @@ extension LadderTranscoder {
                     do {
                         let output = folder.appendingPathComponent("out")
                         try FileManager.default.createDirectory(at: output, withIntermediateDirectories: true)
-                        let task = SegmentTask(index: segment.plan.index, source: segment.path, window: segment.window, rungs: rungs,
+                        let task = TranscodeTask(index: segment.plan.index, source: segment.path, window: segment.window, rungs: rungs,
                                                codec: options.codec, preset: options.preset, encoder: encoder, frameRate: frameRate, output: output.path)
                         let result = try executor(task)
                         guard result.frames == segment.plan.frames else {
@@ -459,14 +474,14 @@ extension LadderTranscoder {
         }
         let work = FileManager.default.temporaryDirectory.appendingPathComponent("prism-tasks-\(UUID().uuidString.prefix(12))")
         try FileManager.default.createDirectory(at: work, withIntermediateDirectories: true)
-        let rungs = targets.map { SegmentTask.Rung(name: $0.rung.name, width: $0.width, height: $0.height, bitrate: $0.rung.bitrate) }
+        let rungs = targets.map { TranscodeTask.Rung(name: $0.rung.name, width: $0.width, height: $0.height, bitrate: $0.rung.bitrate) }
         let options = self.options
         let encoder = choice.family == .software ? EncoderPreference.software : EncoderPreference(rawValue: choice.family.rawValue) ?? .software
         return TaskSegmentProcessor(
             mezzanine: MezzanineWriter(width: width, height: height, timeBase: timeBase, frameRate: frameRate),
             workFolder: work,
             makeTask: { index, source, output in
-                SegmentTask(index: index, source: source, rungs: rungs, codec: options.codec, preset: options.preset,
+                TranscodeTask(index: index, source: source, rungs: rungs, codec: options.codec, preset: options.preset,
                             encoder: encoder, frameRate: frameRate, output: output)
             },
             executor: executor)

@@ -3,7 +3,7 @@ import Foundation
 import Media
 
 /// What happens to one segment's decoded frames: encoded here, or cut into a standalone file and sent
-/// off as a `SegmentTask` (to the plain sandbox, or to a farmer).
+/// off as a `TranscodeTask` (to the plain sandbox, or to a farmer).
 protocol SegmentProcessor: Sendable {
     func process(index: Int, frames: () throws -> Frame?, onFrame: () -> Void) throws -> EncodedSegment
 }
@@ -15,22 +15,22 @@ extension SegmentEncoder: SegmentProcessor {
 }
 
 /// Runs a task somewhere and returns its result; the rung files are in `task.output` when it returns.
-public typealias SegmentTaskExecutor = @Sendable (SegmentTask) throws -> SegmentTaskResult
+public typealias SegmentTaskExecutor = @Sendable (TranscodeTask) throws -> SegmentTaskResult
 
 /// Lets a task executor hand in a new result for a segment it already returned (a submitter whose farmer was
 /// caught cheating on a later segment redoes its earlier ones); the transcoder rewrites that segment's files.
 public final class SegmentReplacement: @unchecked Sendable {
     private let lock = NSLock()
-    private var handler: ((SegmentTask, SegmentTaskResult) throws -> Void)?
+    private var handler: ((TranscodeTask, SegmentTaskResult) throws -> Void)?
 
     public init() {}
 
-    func install(_ handler: @escaping (SegmentTask, SegmentTaskResult) throws -> Void) {
+    func install(_ handler: @escaping (TranscodeTask, SegmentTaskResult) throws -> Void) {
         lock.withLock { self.handler = handler }
     }
 
     /// Replaces segment `task.index` with `result` (rung files in `task.output`).
-    public func replace(_ task: SegmentTask, with result: SegmentTaskResult) throws {
+    public func replace(_ task: TranscodeTask, with result: SegmentTaskResult) throws {
         guard let handler = lock.withLock({ self.handler }) else {
             throw TranscodeError.badTask("segment \(task.index) cannot be replaced: no transcode is running")
         }
@@ -87,7 +87,7 @@ public struct MezzanineWriter: Sendable {
 struct TaskSegmentProcessor: SegmentProcessor {
     let mezzanine: MezzanineWriter
     let workFolder: URL
-    let makeTask: @Sendable (_ index: Int, _ source: String, _ output: String) -> SegmentTask
+    let makeTask: @Sendable (_ index: Int, _ source: String, _ output: String) -> TranscodeTask
     let executor: SegmentTaskExecutor
 
     func process(index: Int, frames: () throws -> Frame?, onFrame: () -> Void) throws -> EncodedSegment {

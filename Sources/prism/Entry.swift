@@ -12,6 +12,7 @@ import Verify
 enum Entry {
     static func main() async {
         setvbuf(stdout, nil, _IOLBF, 0)
+        MemoryPolicy.returnPictureBuffersToTheSystem()
         do {
             var command = try Prism.parseAsRoot()
             if var asyncCommand = command as? AsyncParsableCommand {

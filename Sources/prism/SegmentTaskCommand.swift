@@ -24,9 +24,9 @@ struct SegmentTaskCommand: ParsableCommand {
         guard let data = FileManager.default.contents(atPath: spec) else {
             throw CommandFailure.badInput("cannot read task spec \(spec)")
         }
-        let task: SegmentTask
+        let task: TranscodeTask
         do {
-            task = try JSONDecoder().decode(SegmentTask.self, from: data)
+            task = try JSONDecoder().decode(TranscodeTask.self, from: data)
         } catch {
             throw CommandFailure.badInput("malformed task spec \(spec): \(error.localizedDescription)")
         }

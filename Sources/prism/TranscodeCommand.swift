@@ -30,8 +30,8 @@ struct TranscodeCommand: ParsableCommand {
     @Option(help: "auto (hardware if a session opens, else software), software, nvenc, vaapi or qsv.")
     var encoder: String = "auto"
 
-    @Option(help: "Segments encoded at once (default: the number of cores).")
-    var workers: Int = ProcessInfo.processInfo.activeProcessorCount
+    @Option(help: "Segments encoded at once, each into every rung (default: one per core, fewer for ladders whose encoders would hold more than about 512 MiB of pictures; the cores are shared out as encoder threads).")
+    var workers: Int?
 
     @Option(help: "none: encode in this process; plain: run each segment as a task in the plain sandbox.")
     var sandbox: String = "none"

@@ -90,8 +90,8 @@ struct VerifyCommand: ParsableCommand {
             encoder.nonConformingFloatEncodingStrategy = .convertToString(positiveInfinity: "inf", negativeInfinity: "-inf", nan: "nan")
             print(String(decoding: try encoder.encode(result), as: UTF8.self))
         } else {
-            print("\(result.verdict)\(result.reasons.isEmpty ? "" : ": " + result.reasons.map(\.code).joined(separator: ", "))")
-            for reason in result.reasons { print("  \(reason.code): \(reason.message)") }
+            print("\(result.verdict.rawValue)\(result.reasons.isEmpty ? "" : ": " + result.reasons.map(\.code.rawValue).joined(separator: ", "))")
+            for reason in result.reasons { print("  \(reason.code.rawValue): \(reason.message)") }
         }
         if !result.accepted { throw ExitCode(1) }
     }

@@ -47,3 +47,21 @@ import Testing
         #expect(throws: TranscodeError.self) { try PresetScale.options(for: "ludicrous", encoder: "libx264", codec: .h264) }
     }
 }
+
+/// How many segments are encoded at once when `--workers` is not given: by the memory the ladder's encoders hold.
+@Suite struct AutomaticWorkersTests {
+    static let fullHD = [1920 * 1080, 1280 * 720, 854 * 480, 640 * 360]
+    static let hd = [1280 * 720, 854 * 480, 640 * 360]
+    static let small = [426 * 240, 320 * 180]
+
+    @Test func largeLaddersGetFewWorkersAndSmallOnesOnePerCore() {
+        #expect(TranscodeOptions.automaticWorkers(pixelsPerFrame: Self.fullHD, cores: 2) == 1)
+        #expect(TranscodeOptions.automaticWorkers(pixelsPerFrame: Self.fullHD, cores: 16) == 1)
+        #expect(TranscodeOptions.automaticWorkers(pixelsPerFrame: Self.hd, cores: 2) == 2)
+        #expect(TranscodeOptions.automaticWorkers(pixelsPerFrame: Self.hd, cores: 16) == 3)
+        #expect(TranscodeOptions.automaticWorkers(pixelsPerFrame: Self.small, cores: 8) == 8)
+        #expect(TranscodeOptions.automaticWorkers(pixelsPerFrame: Self.small, cores: 128) == 37, "the picture budget binds first")
+        #expect(TranscodeOptions.automaticWorkers(pixelsPerFrame: [160 * 90], cores: 128) == 64, "never past --workers' own limit")
+        #expect(TranscodeOptions.automaticWorkers(pixelsPerFrame: [7680 * 4320], cores: 4) == 1, "always at least one")
+    }
+}

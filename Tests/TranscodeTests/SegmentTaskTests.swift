@@ -47,7 +47,7 @@ import Testing
         try "{\"index\": 0".write(toFile: folder.path("broken.json"), atomically: true, encoding: .utf8)
         let broken = try PrismBinary.run(["segment-task", "--spec", folder.path("broken.json")])
         #expect(broken.status == 2 && broken.stderr.contains("malformed task spec"))
-        var task = SegmentTask(index: 0, source: Fixtures.path("odd-642x362.mp4"), rungs: [.init(name: "../../etc", width: 64, height: 64, bitrate: 100_000)],
+        var task = TranscodeTask(index: 0, source: Fixtures.path("odd-642x362.mp4"), rungs: [.init(name: "../../etc", width: 64, height: 64, bitrate: 100_000)],
                                codec: .h264, preset: "ultrafast", encoder: .software, frameRate: .init(num: 24, den: 1), output: folder.path("o"))
         try JSONEncoder().encode(task).write(to: URL(fileURLWithPath: folder.path("evil.json")))
         let evil = try PrismBinary.run(["segment-task", "--spec", folder.path("evil.json")])

@@ -33,12 +33,12 @@ import Testing
         let noisy = try TestClips.make("noise8-360p.mp4", ["-i", source, "-vf", "scale=640:360,noise=alls=8:allf=t", "-an",
                                                            "-c:v", "libx264", "-preset", "veryfast", "-b:v", "800k"])
         let result = try Self.verify(noisy, source: source)
-        #expect(result.verdict == "reject")
+        #expect(result.verdict == .reject)
         let cost = try #require(result.keyframeCost)
         #expect(cost.gapDb > VerdictThresholds.keyframeCostGapDb, "\(cost)")
         // veryfast uses x264's macroblock tree (10 frames of lookahead): the suspect gap was measured again with it.
         #expect(cost.lookaheadFrames == 10, "\(cost)")
-        #expect(result.reasons.map(\.code) == ["altered-before-encoding"], "\(result.reasons)")
+        #expect(result.reasons.map(\.code) == [.alteredBeforeEncoding], "\(result.reasons)")
         // Every other sign of noise stays inside the honest range here: this check is what catches it.
         #expect(result.samples.allSatisfy { $0.interiorDetailRatio < VerdictThresholds.addedNoiseKeyframeDetail && $0.chromaDetailRatio < VerdictThresholds.addedNoiseChromaDetail })
 
@@ -48,7 +48,7 @@ import Testing
                                        ("honest-superfast-360p.mp4", "scale=640:360", "superfast")] {
             let honest = try TestClips.make(name, ["-i", source, "-vf", filter, "-an", "-c:v", "libx264", "-preset", preset, "-b:v", "800k"])
             let verdict = try Self.verify(honest, source: source)
-            #expect(verdict.verdict == "accept", "\(name): \(verdict.reasons)")
+            #expect(verdict.verdict == .accept, "\(name): \(verdict.reasons)")
             let honestCost = try #require(verdict.keyframeCost)
             #expect(honestCost.gapDb < 0.6, "\(name): \(honestCost)")
         }
@@ -64,7 +64,7 @@ import Testing
         request.seed = 7
         let result = try SegmentVerifier(request: request).run().0
         #expect(result.keyframeCost == nil)
-        #expect(result.verdict == "accept", "\(result.reasons)")
+        #expect(result.verdict == .accept, "\(result.reasons)")
     }
 
     @Test func x264SettingsAreReadAndPassedOn() throws {
@@ -140,7 +140,7 @@ import Testing
         var budgets: [Int] = []
         for seed in UInt64(1)...12 {
             let result = try Self.verify(playlist.path, source: source, seed: seed)
-            #expect(result.verdict == "accept", "seed \(seed): \(result.reasons)")
+            #expect(result.verdict == .accept, "seed \(seed): \(result.reasons)")
             #expect(result.frames.rendition == 200)
             if let floor = result.qualityFloor {
                 #expect(floor.askedBitrate == 800_000 && floor.bitrate <= floor.askedBitrate)
@@ -165,7 +165,7 @@ import Testing
         var held = 0
         for seed in UInt64(1)...8 {
             let result = try Self.verify(rendition, source: source, width: 1280, height: 720, bitrate: 3_000_000, seed: seed)
-            #expect(result.verdict == "accept", "seed \(seed): \(result.reasons)")
+            #expect(result.verdict == .accept, "seed \(seed): \(result.reasons)")
             let floor = try #require(result.qualityFloor)
             let keyframeQP = try #require(floor.keyframeQP)
             #expect(floor.rateFactor >= Double(keyframeQP), "seed \(seed): \(floor)")

@@ -33,7 +33,7 @@ import Testing
 
     @Test func honestX264At360pIsAccepted() throws {
         let result = try Self.verify(try Self.rendition("honest-360p.mp4", preset: "medium"))
-        #expect(result.verdict == "accept", "\(result.reasons)")
+        #expect(result.verdict == .accept, "\(result.reasons)")
         #expect(result.frames.source == 60 && result.frames.rendition == 60)
         #expect(result.frames.compared >= 4)
         #expect((result.metrics?.psnr.y ?? 0) > 30)
@@ -42,15 +42,15 @@ import Testing
     @Test func honestUltrafastAt240pAnd250kIsAccepted() throws {
         let path = try Self.rendition("honest-240p-ultrafast.mp4", width: 426, height: 240, kbps: 250, preset: "ultrafast")
         let result = try Self.verify(path, width: 426, height: 240, kbps: 250)
-        #expect(result.verdict == "accept", "\(result.reasons)")
+        #expect(result.verdict == .accept, "\(result.reasons)")
     }
 
     @Test func visibleTextWatermarkIsRejectedWithItsRegion() throws {
         let font = "/usr/share/fonts/truetype/dejavu/DejaVuSans-Bold.ttf"
         let path = try Self.rendition("watermark.mp4", filter: "drawtext=fontfile=\(font):text='PRISM':fontsize=40:fontcolor=white@0.6:x=400:y=40")
         let result = try Self.verify(path)
-        #expect(result.verdict == "reject")
-        #expect(result.reasons.map(\.code).contains("watermark-region"), "\(result.reasons)")
+        #expect(result.verdict == .reject)
+        #expect(result.reasons.map(\.code).contains(.watermarkRegion), "\(result.reasons)")
         let region = try #require(result.regions.first { $0.code == "watermark-region" })
         // The text sits at (400, 40) and spans about 140x40 px: the region must overlap it.
         #expect(region.x < 540 && region.x + region.w > 400 && region.y < 80 && region.y + region.h > 40, "\(region)")
@@ -62,7 +62,7 @@ import Testing
     func faintOverlayIsFoundByItsSteadyOffset(seed: UInt64) throws {
         let path = try Self.rendition("faint-box.mp4", filter: "drawbox=x=300:y=150:w=40:h=24:color=white@0.1:t=fill")
         let result = try Self.verify(path, seed: seed)
-        #expect(result.verdict == "reject")
+        #expect(result.verdict == .reject)
         let region = try #require(result.regions.first { $0.code == "watermark-region" }, "\(result.reasons)")
         #expect(region.x < 340 && region.x + region.w > 300 && region.y < 174 && region.y + region.h > 150, "\(region)")
     }
@@ -75,12 +75,12 @@ import Testing
         func verdict(_ rendition: String) throws -> VerificationResult { try Self.verify(rendition, source: source) }
         let noisy = try TestClips.make("still-noise-360p.mp4", ["-i", source, "-vf", "noise=alls=20:allf=t", "-an", "-c:v", "libx264", "-preset", "veryfast", "-b:v", "800k"])
         let noisyResult = try verdict(noisy)
-        #expect(noisyResult.verdict == "reject")
-        #expect(noisyResult.reasons.map(\.code).contains("added-noise"), "\(noisyResult.reasons)")
+        #expect(noisyResult.verdict == .reject)
+        #expect(noisyResult.reasons.map(\.code).contains(.addedNoise), "\(noisyResult.reasons)")
         #expect(noisyResult.samples.map(\.chromaDetailRatio).sorted()[noisyResult.samples.count / 2] > VerdictThresholds.addedNoiseChromaDetail)
         let honest = try TestClips.make("still-ultrafast-360p.mp4", ["-i", source, "-an", "-c:v", "libx264", "-preset", "ultrafast", "-b:v", "800k"])
         let honestResult = try verdict(honest)
-        #expect(honestResult.verdict == "accept", "\(honestResult.reasons)")
+        #expect(honestResult.verdict == .accept, "\(honestResult.reasons)")
         #expect(honestResult.samples.allSatisfy { $0.chromaDetailRatio < 1.5 })
     }
 
@@ -93,28 +93,28 @@ import Testing
             try Self.verify(rendition, source: source, width: 1280, height: 720, kbps: 3000)
         }
         let noisy = try verdict(try TestClips.make("noise-720p.mp4", ["-i", source, "-vf", "noise=alls=12:allf=t", "-an", "-c:v", "libx264", "-preset", "veryfast", "-b:v", "3000k"]))
-        #expect(noisy.verdict == "reject")
-        #expect(noisy.reasons.map(\.code).contains("added-noise"), "\(noisy.reasons)")
+        #expect(noisy.verdict == .reject)
+        #expect(noisy.reasons.map(\.code).contains(.addedNoise), "\(noisy.reasons)")
         let keyframe = try #require(noisy.samples.first { $0.rendition == 0 })
         #expect(keyframe.interiorDetailRatio > VerdictThresholds.addedNoiseKeyframeDetail)
         let honest = try verdict(try TestClips.make("honest-720p.mp4", ["-i", source, "-an", "-c:v", "libx264", "-preset", "veryfast", "-b:v", "3000k"]))
-        #expect(honest.verdict == "accept", "\(honest.reasons)")
+        #expect(honest.verdict == .accept, "\(honest.reasons)")
         #expect((honest.samples.first { $0.rendition == 0 }?.interiorDetailRatio ?? 9) < 1)
     }
 
     @Test func droppedFramesAreRejected() throws {
         let path = try Self.rendition("dropped.mp4", filter: "select='not(between(n\\,20\\,27))',setpts=N/FRAME_RATE/TB")
         let result = try Self.verify(path)
-        #expect(result.verdict == "reject")
-        #expect(result.reasons.map(\.code).contains("frames-dropped"))
+        #expect(result.verdict == .reject)
+        #expect(result.reasons.map(\.code).contains(.framesDropped))
         #expect(result.frames.rendition == 52)
     }
 
     @Test func bitrateCutToAQuarterIsRejected() throws {
         let path = try Self.rendition("quarter.mp4", kbps: 200, preset: "medium")
         let result = try Self.verify(path)
-        #expect(result.verdict == "reject")
-        #expect(result.reasons.map(\.code).contains("bitrate-out-of-bounds"))
+        #expect(result.verdict == .reject)
+        #expect(result.reasons.map(\.code).contains(.bitrateOutOfBounds))
     }
 
     /// A careful farmer's capped-CRF encode of easy content spends far less than asked and loses nothing visible:
@@ -128,11 +128,11 @@ import Testing
                                                                 "-maxrate", "1200k", "-bufsize", "2400k"])
         let spent = try Self.verify(capped, source: easy, kbps: 1200)
         #expect(spent.structure.bitrate < 1_200_000 * 45 / 100, "the rendition under-spends: \(spent.structure.bitrate)")
-        #expect(spent.verdict == "accept", "\(spent.reasons)")
+        #expect(spent.verdict == .accept, "\(spent.reasons)")
         // The moving, noisy source at a quarter of the asked rate: well under, and the quality is gone with it.
         let cut = try Self.rendition("quarter-of-1200k.mp4", kbps: 300, preset: "medium")
         let result = try Self.verify(cut, kbps: 1200)
-        #expect(result.reasons.map(\.code).contains("bitrate-out-of-bounds"), "\(result.reasons)")
+        #expect(result.reasons.map(\.code).contains(.bitrateOutOfBounds), "\(result.reasons)")
         #expect(result.qualityFloor?.underspent == true)
     }
 
@@ -149,31 +149,31 @@ import Testing
         }
         let honest = try full(try TestClips.make("honest-240p-zoom.mp4", ["-i", source, "-vf", "scale=426:240", "-an", "-c:v", "libx264",
                                                                            "-preset", "veryfast", "-b:v", "250k"]))
-        #expect(honest.verdict == "accept", "\(honest.reasons)")
+        #expect(honest.verdict == .accept, "\(honest.reasons)")
         let shifted = honest.samples.filter(\.shifted).count
         #expect(shifted * 50 <= honest.samples.count, "\(shifted) of \(honest.samples.count) honest frames read as shifted")
         let late = try full(try TestClips.make("shifted-240p.mp4", ["-i", source, "-vf", "select='gte(n,2)',setpts=N/FRAME_RATE/TB,tpad=stop_mode=clone:stop=2,scale=426:240",
                                                                      "-an", "-c:v", "libx264", "-preset", "veryfast", "-b:v", "250k"]))
-        #expect(late.reasons.map(\.code).contains("time-shift"), "\(late.reasons)")
+        #expect(late.reasons.map(\.code).contains(.timeShift), "\(late.reasons)")
         #expect(late.samples.filter(\.shifted).count * 2 >= late.samples.count)
     }
 
     @Test func mirroredPictureIsRejectedAsFlipped() throws {
         let result = try Self.verify(try Self.rendition("hflip.mp4", filter: "hflip"))
-        #expect(result.reasons.map(\.code).contains("flipped"), "\(result.reasons)")
+        #expect(result.reasons.map(\.code).contains(.flipped), "\(result.reasons)")
     }
 
     @Test func blackFramesAreFoundFromPacketSizes() throws {
         let path = try Self.rendition("black.mp4", filter: "drawbox=c=black:t=fill:enable='between(n,30,41)'")
         // One random sample only: the black run must be found through its near-empty packets.
         let result = try Self.verify(path, samples: 1, seed: 3)
-        #expect(result.reasons.map(\.code).contains("black-frames"), "\(result.reasons)")
+        #expect(result.reasons.map(\.code).contains(.blackFrames), "\(result.reasons)")
     }
 
     @Test func upscaledSmallEncodeIsRejectedAsResolutionCheat() throws {
         let path = try Self.rendition("upscaled.mp4", filter: "scale=320:180,scale=640:360")
         let result = try Self.verify(path)
-        #expect(result.reasons.map(\.code).contains("resolution-cheat"), "\(result.reasons)")
+        #expect(result.reasons.map(\.code).contains(.resolutionCheat), "\(result.reasons)")
     }
 
     @Test func hlsPlaylistFromPrismTranscodeIsAccepted() throws {
@@ -183,7 +183,7 @@ import Testing
             #expect(run.status == 0, "\(run.stderr)")
         }
         let result = try Self.verify(output.appendingPathComponent("240p/index.m3u8").path, width: 426, height: 240, kbps: 250)
-        #expect(result.verdict == "accept", "\(result.reasons)")
+        #expect(result.verdict == .accept, "\(result.reasons)")
         #expect(result.frames.rendition == 60)
     }
 

@@ -32,7 +32,7 @@ struct IntegrityFindings {
             reasons.append(VerificationReason(.framesFrozen, "\(frozen.count) of \(count) compared frames repeat the previous frame while the source moves (at \(times(frozen)))"))
         }
         let mirrored = evidence.filter(\.isMirrored)
-        if mirrored.count * 2 > count {
+        if Double(mirrored.count) > VerdictThresholds.mirroredFrameShare * Double(count) {
             let sideways = mirrored.filter { $0.mirroredError <= $0.upsideDownError }.count * 2 >= mirrored.count
             reasons.append(VerificationReason(.flipped, "the picture is mirrored \(sideways ? "left to right" : "upside down") in \(mirrored.count) of \(count) compared frames"))
         }
@@ -45,7 +45,7 @@ struct IntegrityFindings {
         // match a neighbour slightly better in either direction, which is not a shift.
         let shiftedByOffset = Dictionary(grouping: ordinary.filter(\.isShifted), by: \.bestOffset)
         let shifted = shiftedByOffset.values.max { $0.count < $1.count } ?? []
-        if shifted.count >= 2 && shifted.count * 2 >= ordinary.count {
+        if shifted.count >= VerdictThresholds.shiftedMinimumFrames && Double(shifted.count) >= VerdictThresholds.shiftedFrameShare * Double(ordinary.count) {
             let offsets = shifted[0].bestOffset
             reasons.append(VerificationReason(.timeShift, "\(shifted.count) of \(ordinary.count) compared frames match the source \(abs(offsets)) frame(s) \(offsets > 0 ? "later" : "earlier") better than the frame at their own time"))
         }
@@ -113,7 +113,7 @@ struct IntegrityFindings {
         // Tiny regions keep the stricter share over all compared frames (a low rung's hard block can be flagged in
         // most of the few frames where it shows).
         let allFramesShare = flaggedShare.map { $0 / n }
-        for b in 0..<blocks { flaggedShare[b] = showable[b] >= min(2, n) ? flaggedShare[b] / showable[b] : 0 }
+        for b in 0..<blocks { flaggedShare[b] = showable[b] >= min(Float(VerdictThresholds.regionMinimumShowings), n) ? flaggedShare[b] / showable[b] : 0 }
         meanExcess = excess
         // One compared frame cannot show persistence: then only overwhelming evidence counts.
         let needed = samples.count >= 2 ? Float(VerdictThresholds.persistence) : 1

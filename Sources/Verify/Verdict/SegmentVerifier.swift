@@ -89,7 +89,7 @@ public final class SegmentVerifier {
         if wrongSize {
             reasons += checked.underspent.map { [$0] } ?? []
             // Content cannot be compared at another shape; the verdict is already clear.
-            return (VerificationResult(verdict: "reject", reasons: reasons, metrics: nil,
+            return (VerificationResult(verdict: .reject, reasons: reasons, metrics: nil,
                                        frames: .init(source: sourceIndex.frameCount, rendition: renditionIndex.frameCount, compared: 0),
                                        regions: [], fingerprint: "", structure: structure, qualityFloor: nil, keyframeCost: nil, samples: [],
                                        seed: request.seed.map(String.init),
@@ -171,7 +171,7 @@ public final class SegmentVerifier {
         var structureOut = structure
         structureOut.decodeErrors = analysis.renditionDecodeErrors
         let result = VerificationResult(
-            verdict: reasons.isEmpty ? "accept" : "reject",
+            verdict: reasons.isEmpty ? .accept : .reject,
             reasons: reasons,
             metrics: summary.map { .init(psnr: $0.psnr, ssim: $0.ssim) },
             frames: .init(source: sourceIndex.frameCount, rendition: renditionIndex.frameCount, compared: analysis.evidence.count),

@@ -5,7 +5,7 @@ import Media
 /// One unit of work that can run anywhere — another process, the plain sandbox, a farmer: transcode a
 /// standalone source segment into every rung. Geometry and rate are fixed by whoever cut the job, so
 /// every segment of a rung comes out alike.
-public struct SegmentTask: Codable, Sendable, Equatable {
+public struct TranscodeTask: Codable, Sendable, Equatable {
     public struct Rung: Codable, Sendable, Equatable {
         public var name: String
         public var width: Int
@@ -54,7 +54,7 @@ public struct SegmentTask: Codable, Sendable, Equatable {
 
     /// Refuses specs that cannot be run, before any work starts.
     public func validate() throws {
-        guard !rungs.isEmpty, rungs.count <= SegmentTask.maximumRungs else { throw TranscodeError.badTask("a task needs 1 to \(SegmentTask.maximumRungs) rungs") }
+        guard !rungs.isEmpty, rungs.count <= TranscodeTask.maximumRungs else { throw TranscodeError.badTask("a task needs 1 to \(TranscodeTask.maximumRungs) rungs") }
         for rung in rungs {
             guard rung.width >= 2, rung.width <= MediaLimits.maximumDimension, rung.height >= LadderRung.minimumHeight,
                   rung.height <= LadderRung.maximumHeight, rung.width % 2 == 0, rung.height % 2 == 0 else {
@@ -123,9 +123,9 @@ public struct TaskAlteration: Sendable {
     }
 }
 
-/// Runs a `SegmentTask` in this process.
+/// Runs a `TranscodeTask` in this process.
 public enum SegmentTaskRunner {
-    public static func run(_ task: SegmentTask, alteration: TaskAlteration? = nil) throws -> SegmentTaskResult {
+    public static func run(_ task: TranscodeTask, alteration: TaskAlteration? = nil) throws -> SegmentTaskResult {
         try task.validate()
         let started = Date()
         let reader = try VideoFrameReader(path: task.source, window: task.window)
@@ -177,7 +177,7 @@ public enum SegmentTaskRunner {
 
 extension EncodedSegment {
     /// Reads a finished task's rung files back as packets, ready for the ordered HLS writers.
-    static func load(task: SegmentTask, result: SegmentTaskResult, from folder: URL) throws -> EncodedSegment {
+    static func load(task: TranscodeTask, result: SegmentTaskResult, from folder: URL) throws -> EncodedSegment {
         var renditions: [EncodedRendition] = []
         for rung in task.rungs {
             guard let produced = result.renditions.first(where: { $0.rung == rung.name }) else {

@@ -8,7 +8,7 @@ public enum VerificationReportPage {
         let accepted = result.accepted
         var page = """
         <!doctype html>
-        <html lang="en"><head><meta charset="utf-8"><title>prism verify: \(escape(result.verdict))</title>
+        <html lang="en"><head><meta charset="utf-8"><title>prism verify: \(escape(result.verdict.rawValue))</title>
         <style>
         body{font:14px/1.45 system-ui,sans-serif;margin:24px;color:#222;max-width:1100px}
         h1{font-size:22px;margin:0 0 4px}.verdict{display:inline-block;padding:4px 12px;border-radius:4px;color:#fff;
@@ -17,7 +17,7 @@ public enum VerificationReportPage {
         th{background:#f4f4f4}td.l,th.l{text-align:left}code{background:#f4f4f4;padding:1px 4px}
         .grid{display:flex;flex-wrap:wrap;gap:24px}figure{margin:0}.muted{color:#666}
         </style></head><body>
-        <h1>prism verify <span class="verdict">\(escape(result.verdict.uppercased()))</span></h1>
+        <h1>prism verify <span class="verdict">\(escape(result.verdict.rawValue.uppercased()))</span></h1>
         <p class="muted">source <code>\(escape(source))</code><br>rendition <code>\(escape(rendition))</code></p>
         """
         page += "<h2>Reasons</h2>"
@@ -25,7 +25,7 @@ public enum VerificationReportPage {
             page += "<p>No check failed.</p>"
         } else {
             page += "<table><tr><th class=l>code</th><th class=l>what was found</th></tr>"
-            for reason in result.reasons { page += "<tr><td class=l><code>\(escape(reason.code))</code></td><td class=l>\(escape(reason.message))</td></tr>" }
+            for reason in result.reasons { page += "<tr><td class=l><code>\(escape(reason.code.rawValue))</code></td><td class=l>\(escape(reason.message))</td></tr>" }
             page += "</table>"
         }
         page += "<h2>Frames and structure</h2><table>"

@@ -3,8 +3,8 @@ import Logging
 /// A verifier's answer on one returned rendition.
 public struct RenditionJudgement: Sendable {
     public var accepted: Bool
-    public var reasons: [String]
-    public init(accepted: Bool, reasons: [String]) {
+    public var reasons: [ReasonCode]
+    public init(accepted: Bool, reasons: [ReasonCode]) {
         self.accepted = accepted
         self.reasons = reasons
     }
@@ -21,7 +21,7 @@ extension SegmentVerifier {
             let (result, _) = try SegmentVerifier(request: request, logger: logger).run()
             let cost = result.cost
             logger.debug("verified \(request.rendition): \(result.verdict), \(cost.sourceFramesDecoded) source and \(cost.renditionFramesDecoded) rendition frames decoded, \(cost.referenceFramesEncoded) reference frames encoded, \(String(format: "%.3f", cost.seconds)) s")
-            return RenditionJudgement(accepted: result.verdict == "accept", reasons: result.reasons.map(\.code))
+            return RenditionJudgement(accepted: result.verdict == .accept, reasons: result.reasons.map(\.code))
         }
     }
 }
