@@ -1,4 +1,3 @@
-import CFFmpeg
 import Foundation
 import Media
 import Transcode
@@ -46,22 +45,9 @@ public enum Misbehavior: String, CaseIterable, Codable, Sendable {
         }
     }
 
-    /// A writable copy of a decoded frame (decoders keep references to their output).
-    static func writableCopy(_ frame: Frame) throws -> Frame {
-        let copy = try Frame.video(width: frame.width, height: frame.height, format: frame.pixelFormat)
-        try ffCheckCopy(av_frame_copy(copy.pointer, frame.pointer))
-        copy.pts = frame.pts
-        copy.duration = frame.duration
-        return copy
-    }
-
-    static func ffCheckCopy(_ status: Int32) throws {
-        if status < 0 { throw FFmpegError(code: status, function: "av_frame_copy") }
-    }
-
     /// A bright box with darker stripes (like text) over 30% × 15% of the frame, 80% opaque.
     static func burnLogo(into frame: Frame) throws -> Frame {
-        let copy = try writableCopy(frame)
+        let copy = try frame.writableCopy()
         let base = copy.planeBase(0)!, stride = copy.lineSize(0)
         let x0 = copy.width * 62 / 100, x1 = copy.width * 92 / 100
         let y0 = copy.height * 6 / 100, y1 = copy.height * 21 / 100
@@ -77,7 +63,7 @@ public enum Misbehavior: String, CaseIterable, Codable, Sendable {
     }
 
     static func blacken(_ frame: Frame) throws -> Frame {
-        let copy = try writableCopy(frame)
+        let copy = try frame.writableCopy()
         try copy.fillBlack()
         return copy
     }
@@ -91,7 +77,7 @@ final class SubstituteSource: @unchecked Sendable {
     func replacement(for frame: Frame) throws -> Frame {
         lock.lock()
         defer { lock.unlock() }
-        let copy = try Misbehavior.writableCopy(frame)
+        let copy = try frame.writableCopy()
         // Smooth diagonal gradients with moving noise: nothing like a photograph of the source.
         let base = copy.planeBase(0)!, stride = copy.lineSize(0)
         let phase = Int(frame.pts ?? 0) & 0xFF

@@ -33,6 +33,26 @@ public final class Frame: @unchecked Sendable {
         return copy
     }
 
+    /// A copy with buffers of its own, timestamps kept: decoders keep references to their output, so theirs may not
+    /// be written.
+    public func writableCopy() throws -> Frame {
+        let copy = try Frame.video(width: width, height: height, format: pixelFormat)
+        try ffCheck(av_frame_copy(copy.pointer, pointer), "av_frame_copy")
+        copy.pts = pts
+        copy.duration = duration
+        return copy
+    }
+
+    /// Asks the encoder this picture is given to for a keyframe (true), or leaves the picture type to it (false).
+    public func requestKeyframe(_ keyframe: Bool) {
+        pointer.pointee.pict_type = keyframe ? AV_PICTURE_TYPE_I : AV_PICTURE_TYPE_NONE
+    }
+
+    /// Lets go of the buffers this frame refers to, so it can be filled again.
+    public func release() {
+        av_frame_unref(pointer)
+    }
+
     public var width: Int { Int(pointer.pointee.width) }
     public var height: Int { Int(pointer.pointee.height) }
     public var pixelFormat: AVPixelFormat { AVPixelFormat(rawValue: pointer.pointee.format) }

@@ -67,7 +67,7 @@ final class AudioRendition {
                 firstAudioSeconds = Double(pts) * av_q2d(stream.timeBase)
             }
             try resampler.push(frame)
-            av_frame_unref(frame.pointer)
+            frame.release()
             while let chunk = try resampler.pull(size: encoder.frameSize) { pending += try encoder.encode(chunk) }
         }
     }

@@ -1,4 +1,3 @@
-import CFFmpeg
 import Media
 
 /// The encoder a job will use, after hardware was tried.

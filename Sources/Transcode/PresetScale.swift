@@ -1,4 +1,3 @@
-import CFFmpeg
 import Media
 
 /// One speed/quality scale for every encoder: x264's preset names, mapped onto each encoder's own scale.

@@ -107,7 +107,7 @@ struct SegmentEncoder: Sendable {
                 let started = DispatchTime.now().uptimeNanoseconds
                 var picture = try scalers[rung].scale(frame)
                 if let pool = encoders[rung].1 { picture = try pool.upload(picture) }
-                picture.pointer.pointee.pict_type = frames == 0 ? AV_PICTURE_TYPE_I : AV_PICTURE_TYPE_NONE
+                picture.requestKeyframe(frames == 0)
                 packets[rung] += try encoders[rung].0.encode(picture)
                 seconds[rung] += Double(DispatchTime.now().uptimeNanoseconds - started) / 1e9
             }

@@ -71,7 +71,7 @@ public struct MezzanineWriter: Sendable {
         while let frame = try nextFrame() {
             // Only pixel-format conversion happens here (same size); 8-bit 4:2:0 sources pass through exactly.
             let picture = frame.pixelFormat == AV_PIX_FMT_YUV420P ? frame : try scaler.scale(frame)
-            picture.pointer.pointee.pict_type = count == 0 ? AV_PICTURE_TYPE_I : AV_PICTURE_TYPE_NONE
+            picture.requestKeyframe(count == 0)
             for packet in try encoder.encode(picture) { try muxer.write(packet, stream: stream) }
             count += 1
             onFrame()

@@ -1,4 +1,3 @@
-import CFFmpeg
 import Media
 
 /// The output codecs Prism offers.
