@@ -301,8 +301,8 @@ public final class FarmDispatcher: @unchecked Sendable {
     /// The verifier's problems with each rung's rendition: every check (`full`), or the cheap ones.
     func judged(_ task: TranscodeTask, files: [String: String], full: Bool) -> [(String, [String])] {
         var problems: [(String, [String])] = []
-        // Every rung is compared at the same unpredictable moments, so the source is decoded once for all of them.
-        let shared = full ? try? SourceFrames(path: task.source) : nil
+        // Every rung is compared at the same unpredictable moments, so the source is read and decoded once for all.
+        let shared = SourceFrames(path: task.source)
         // With --audit-seed the sample positions are reproducible too (per segment), else the system CSPRNG's.
         var seeded = auditSeed.map { SeededGenerator(seed: $0 ^ (UInt64(task.index) &* 0x9E37_79B9_7F4A_7C15)) }
         let seed = seeded != nil ? seeded!.next() : UInt64.random(in: 0...UInt64.max)

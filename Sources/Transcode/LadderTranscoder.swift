@@ -28,6 +28,9 @@ public struct TranscodeOptions: Sendable {
         let perWorker = max(1, rungPixels.reduce(0, +) * 3 / 2 * picturesPerEncoder)
         return min(max(1, cores), 64, max(1, encoderMemoryBudget / perWorker))
     }
+    static func automaticWorkers(for targets: [RungTarget], cores: Int = ProcessInfo.processInfo.activeProcessorCount) -> Int {
+        automaticWorkers(pixelsPerFrame: targets.map { $0.width * $0.height }, cores: cores)
+    }
     public var audioBitrate = 128_000
     /// When set, each segment is cut to a standalone file and transcoded as a `TranscodeTask` by this
     /// executor (the plain sandbox, a farmer) instead of in this process.
@@ -140,7 +143,7 @@ public final class LadderTranscoder {
         let frameRate = stream.frameRate > 0 ? stream.averageFrameRate : AVRational(num: 25, den: 1)
         let nominalFrameTicks = max(1, Int64((1 / av_q2d(frameRate) / secondsPerTick).rounded()))
         let cores = ProcessInfo.processInfo.activeProcessorCount
-        let workers = options.workers ?? TranscodeOptions.automaticWorkers(pixelsPerFrame: targets.map { $0.width * $0.height }, cores: cores)
+        let workers = options.workers ?? TranscodeOptions.automaticWorkers(for: targets, cores: cores)
         let threadsPerEncoder = max(1, cores / workers)
         let factory = try RenditionEncoderFactory(choice: choice, device: device, threadsPerEncoder: threadsPerEncoder,
                                                   globalHeader: container == .fragmentedMP4)
@@ -261,7 +264,7 @@ extension LadderTranscoder {
         let container = options.codec.container
         let secondsPerTick = av_q2d(stream.timeBase)
         let frameRate = stream.frameRate > 0 ? stream.averageFrameRate : AVRational(num: 25, den: 1)
-        let workers = options.workers ?? TranscodeOptions.automaticWorkers(pixelsPerFrame: targets.map { $0.width * $0.height })
+        let workers = options.workers ?? TranscodeOptions.automaticWorkers(for: targets)
         let frames = plan.segments.reduce(0) { $0 + $1.frames }
         guard frames > 0 else { throw TranscodeError.zeroDuration(path: input) }
         if let declared = stream.frameCountHint, frames < declared - LadderTranscoder.frameCountSlack {

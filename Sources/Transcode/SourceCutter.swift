@@ -40,7 +40,7 @@ public struct CutPlan: Sendable {
     }
 
     public let cutting: Cutting
-    public let segments: [Segment]
+    public private(set) var segments: [Segment]
     public let timeBase: AVRational
     /// Presentation time of the first frame, and the end of the last one (source time base).
     public let firstPTS: Int64
@@ -136,10 +136,9 @@ public struct CutPlan: Sendable {
 
     /// The same cut with every segment sent as a mezzanine (decoded, turned upright, encoded again).
     func mezzaninesOnly() -> CutPlan {
-        CutPlan(cutting: cutting, segments: segments.map {
-            Segment(index: $0.index, start: $0.start, end: $0.end, firstPacket: $0.firstPacket, lastPacket: $0.lastPacket, frames: $0.frames,
-                    ownBytes: $0.ownBytes, rangeBytes: $0.rangeBytes, carriage: .mezzanine)
-        }, timeBase: timeBase, firstPTS: firstPTS, endPTS: endPTS, videoBytes: videoBytes, keyframes: keyframes)
+        var plan = self
+        for index in plan.segments.indices { plan.segments[index].carriage = .mezzanine }
+        return plan
     }
 
     /// Bytes that leave for the encoders when every segment is sent as planned (mezzanines counted as written).

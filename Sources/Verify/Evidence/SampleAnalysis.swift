@@ -115,7 +115,7 @@ final class SampleAnalysis {
     /// Thumbnails for motion, shift and flip checks are at most this wide: coding noise averages out.
     static let thumbnailWidth = 128
 
-    init(request: VerificationRequest, aligner: FrameAligner, samples: [Int], suspects: Set<Int>, referenceSample: Int?, logger: Logger) throws {
+    init(request: VerificationRequest, source: SourceFrames, aligner: FrameAligner, samples: [Int], suspects: Set<Int>, referenceSample: Int?, logger: Logger) throws {
         self.request = request
         self.aligner = aligner
         self.samples = samples
@@ -123,7 +123,7 @@ final class SampleAnalysis {
         self.referenceSample = referenceSample
         self.logger = logger
         renditionDecoder = try SelectiveFrameDecoder(path: request.rendition)
-        sourceDecoder = try request.sharedSource.flatMap { $0.path == request.source ? $0 : nil } ?? SourceFrames(path: request.source)
+        sourceDecoder = source
         sourceDecodedBefore = sourceDecoder.framesDecoded
         let width = aligner.rendition.stream.width, height = aligner.rendition.stream.height
         scaler = Scaler(width: width, height: height, format: AV_PIX_FMT_YUV420P, algorithm: .bicubic)

@@ -17,12 +17,15 @@ public typealias RenditionJudge = @Sendable (VerificationRequest) throws -> Rend
 extension SegmentVerifier {
     /// The judge that runs every check of this verifier.
     public static func judge(logger: Logger) -> RenditionJudge {
-        { request in
-            let (result, _) = try SegmentVerifier(request: request, logger: logger).run()
-            let cost = result.cost
-            logger.debug("verified \(request.rendition): \(result.verdict), \(cost.sourceFramesDecoded) source and \(cost.renditionFramesDecoded) rendition frames decoded, \(cost.referenceFramesEncoded) reference frames encoded, \(String(format: "%.3f", cost.seconds)) s")
-            return RenditionJudgement(accepted: result.verdict == .accept, reasons: result.reasons.map(\.code))
-        }
+        { request in try SegmentVerifier(request: request, logger: logger).judgement() }
+    }
+
+    /// Every check, as a judgement; its cost logged at debug level.
+    func judgement() throws -> RenditionJudgement {
+        let (result, _) = try run()
+        let cost = result.cost
+        logger.debug("verified \(request.rendition): \(result.verdict), \(cost.sourceFramesDecoded) source and \(cost.renditionFramesDecoded) rendition frames decoded, \(cost.referenceFramesEncoded) reference frames encoded, \(String(format: "%.3f", cost.seconds)) s")
+        return RenditionJudgement(accepted: result.verdict == .accept, reasons: result.reasons.map(\.code))
     }
 }
 
@@ -31,7 +34,8 @@ extension SegmentVerifier {
     /// A rendition that spent well under the asked rate goes on to the pixel checks, which judge it by its quality.
     public static func screen(logger: Logger) -> RenditionJudge {
         { request in
-            try SegmentVerifier(request: request, logger: logger).checkStructure() ?? judge(logger: logger)(request)
+            let verifier = SegmentVerifier(request: request, logger: logger)
+            return try verifier.checkStructure() ?? verifier.judgement()
         }
     }
 }

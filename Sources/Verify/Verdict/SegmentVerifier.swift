@@ -9,10 +9,13 @@ import Media
 public final class SegmentVerifier {
     public let request: VerificationRequest
     let logger: Logger
+    /// The source, read once for the structure and the samples (shared with the other rungs when the request says).
+    let source: SourceFrames
 
     public init(request: VerificationRequest, logger: Logger = Logger(label: "prism.verify")) {
         self.request = request
         self.logger = logger
+        source = request.sourceFrames
     }
 
     /// Source frames either side of the aligned one that are compared, to recognise time shifts.
@@ -44,8 +47,18 @@ public final class SegmentVerifier {
         return RenditionJudgement(accepted: reasons.isEmpty, reasons: reasons.map(\.code))
     }
 
+    /// The structure, read once: a screened rendition that goes on to the pixel checks does not read its packets again.
+    private var structure: Structure?
+
     func readStructure() throws -> Structure {
-        let sourceIndex = try PacketIndex(path: request.source, window: request.sourceWindow)
+        if let structure { return structure }
+        let read = try readStructureOnce()
+        structure = read
+        return read
+    }
+
+    private func readStructureOnce() throws -> Structure {
+        let sourceIndex = try source.packetIndex(window: request.sourceWindow)
         let renditionIndex = try PacketIndex(path: request.rendition)
         guard !sourceIndex.entries.isEmpty else { throw VerificationInputError.noFrames(path: request.source) }
         guard !renditionIndex.entries.isEmpty else { throw VerificationInputError.noFrames(path: request.rendition) }
@@ -129,7 +142,7 @@ public final class SegmentVerifier {
         let referenceSample = sampleIndices.filter { !suspects.contains($0) }
             .max { aligner.sourceIndex(forRendition: $0) < aligner.sourceIndex(forRendition: $1) }
 
-        let analysis = try SampleAnalysis(request: request, aligner: aligner, samples: sampleIndices, suspects: suspects,
+        let analysis = try SampleAnalysis(request: request, source: source, aligner: aligner, samples: sampleIndices, suspects: suspects,
                                           referenceSample: referenceSample, logger: logger)
         try analysis.run()
         guard !analysis.evidence.isEmpty else { throw VerificationInputError.nothingDecoded(path: request.rendition) }

@@ -28,6 +28,11 @@ public struct VerificationRequest: Sendable {
     /// Source frames already decoded for another rendition of the same source (and window): shared, not decoded again.
     public var sharedSource: SourceFrames?
 
+    /// The shared source when it is this request's source, else a fresh one (read for this rendition alone).
+    var sourceFrames: SourceFrames {
+        sharedSource.flatMap { $0.path == source ? $0 : nil } ?? SourceFrames(path: source)
+    }
+
     /// Random frames compared by default; the packet-size suspects (at most 2) and the 4 fingerprint frames
     /// at fixed positions are compared as well.
     public static let defaultSamples = 4
