@@ -68,6 +68,15 @@ public final class FarmerClient: @unchecked Sendable {
         guard receipt.input == task.source, receipt.task == (try task.address()), receipt.submitter.map({ $0 == identity.publicIdentity }) ?? true else {
             throw FarmerCallError.badReply(url: baseURL, reason: "receipt is for another task, input or submitter")
         }
+        // What the receipt charges is what a registry will pay: never above what the farmer announced, nor above the
+        // task's ceiling; and its figures must multiply out, or a registry would refuse the verdict that carries it.
+        let charged = receipt.price ?? .free
+        if let ceiling = [task.maxPrice, announcement?.capabilities.price].compactMap({ $0 }).min(), charged > ceiling {
+            throw FarmerCallError.badReply(url: baseURL, reason: "receipt charges \(charged) where \(ceiling) was agreed")
+        }
+        guard (try? charged.validate()) != nil, receipt.payablePixels != nil, receipt.rungs.count == task.ladder.count else {
+            throw FarmerCallError.badReply(url: baseURL, reason: "receipt's rungs, pixels or price are out of range")
+        }
         return (receipt, signed)
     }
 

@@ -24,6 +24,33 @@ public struct RegistryClient: Sendable {
         }
     }
 
+    /// An account's ledger statement, with the registry's signature checked (over this account's path, made within
+    /// `window` seconds of now); `registry`, when given, must be the signer.
+    public func statement(of account: PublicIdentity, registry: PublicIdentity? = nil,
+                          window: TimeInterval = 600) async throws -> (statement: LedgerStatement, envelope: SignedEnvelope) {
+        let path = LedgerPath.statement(of: account)
+        let reply = try await FarmHTTP.send(baseURL + path, method: .GET, timeout: timeout)
+        guard reply.status == 200 else { throw FarmerCallError.refused(url: baseURL, status: reply.status, message: reply.text) }
+        let envelope: SignedEnvelope
+        do { envelope = try WireCoding.decode(SignedEnvelope.self, from: reply.bytes) } catch {
+            throw FarmerCallError.badReply(url: baseURL, reason: "the ledger statement is not a signed envelope")
+        }
+        do { try EnvelopeVerifier(window: window).authenticate(envelope, method: SignedEnvelope.responseMethod, path: path) } catch {
+            throw FarmerCallError.badReply(url: baseURL, reason: "the ledger statement's signature does not check out: \(error)")
+        }
+        let statement: LedgerStatement
+        do { statement = try envelope.decodeBody(LedgerStatement.self) } catch {
+            throw FarmerCallError.badReply(url: baseURL, reason: "the signed body is not a ledger statement")
+        }
+        guard statement.account == account, statement.registry == envelope.signer else {
+            throw FarmerCallError.badReply(url: baseURL, reason: "the statement is for another account or names another registry")
+        }
+        if let registry, registry != envelope.signer {
+            throw FarmerCallError.badReply(url: baseURL, reason: "the statement is signed by \(envelope.signer), not the registry \(registry) asked for")
+        }
+        return (statement, envelope)
+    }
+
     /// Signs `message` for `path` and posts it; throws unless the registry answers 200.
     public func post(_ message: some Encodable, path: String, identity: SigningIdentity) async throws {
         let envelope = try SignedEnvelope.sign(message, method: "POST", path: path, by: identity)

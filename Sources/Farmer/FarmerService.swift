@@ -217,6 +217,12 @@ public final class FarmerService: @unchecked Sendable {
         do { try task.validate() } catch let error as MessageLimitError {
             throw FarmerAPIError(.badRequest, "bad-task", error.description)
         }
+        // The task says the most its submitter pays; a farmer asking more does not take it (and never charges more
+        // than it announced: its receipt carries its own price).
+        if let ceiling = task.maxPrice, configuration.capabilities.price > ceiling {
+            throw FarmerAPIError(.init(code: 402, reasonPhrase: "Payment Required"), "price-above-ceiling",
+                                 "this farmer asks \(configuration.capabilities.price), above the task's \(ceiling)")
+        }
         guard let codec = try? VideoCodec.parse(task.codec) else {
             throw FarmerAPIError(.badRequest, "bad-task", "unknown codec \"\(task.codec.prefix(32))\" (h264, hevc, av1 or vp9)")
         }
@@ -291,7 +297,8 @@ public final class FarmerService: @unchecked Sendable {
         let reportedEncoder = lying ? (EncoderFamily(rawValue: asked.rawValue)?.encoderName(for: codec) ?? result.encoder) : result.encoder
         let receipt = SegmentReceipt(farmer: configuration.identity.publicIdentity, submitter: submitter, task: try task.address(), input: task.source, rungs: rungs,
                                      encoder: reportedEncoder, timings: TaskTimings(decodeSeconds: max(0, result.wallSeconds - encodeSeconds),
-                                                                                   encodeSeconds: encodeSeconds, totalSeconds: Date().timeIntervalSince(started)))
+                                                                                   encodeSeconds: encodeSeconds, totalSeconds: Date().timeIntervalSince(started)),
+                                     price: configuration.capabilities.price)
         let signed = try SignedEnvelope.sign(receipt, method: SignedEnvelope.responseMethod, path: FarmerPath.tasks, by: configuration.identity)
         let body = try WireCoding.canonicalBytes(signed)
         try? FileManager.default.removeItem(atPath: sourcePath)

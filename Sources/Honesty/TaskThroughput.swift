@@ -59,7 +59,7 @@ public enum FarmerClaims {
     /// `throughput`, when given, is taken as measured (a test aid: an honest farmer whose claim does not depend on
     /// how loaded the machine was when it started).
     public static func measure(executor: SegmentTaskExecutor, sessions: Int?, inflation: Double = 1, extraEncoders: [String] = [],
-                               throughput: Double? = nil, version: String) throws -> FarmerCapabilities {
+                               throughput: Double? = nil, price: Price = .free, version: String) throws -> FarmerCapabilities {
         var bench = HostBenchmark()
         bench.segmentSeconds = 1
         bench.rungs = [LadderRung(height: 720, bitrate: 3_000_000)]
@@ -76,6 +76,6 @@ public enum FarmerClaims {
         }
         let fps = try (throughput ?? TaskThroughput.measure(executor: executor)) * inflation
         return FarmerCapabilities(encoders: encoders + extraEncoders, framesPerSecond: fps, sessions: sessions ?? measuredSessions,
-                                  pricePerMinute: 0, version: version)
+                                  price: price, version: version)
     }
 }

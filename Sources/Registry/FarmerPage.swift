@@ -6,7 +6,8 @@ import Wire
 public enum FarmerPage {
     /// The whole page.
     public static func render(_ standings: [FarmerStanding], generatedAt: Date, heartbeatTTL: TimeInterval,
-                              trustedChallengers: Set<PublicIdentity> = []) -> String {
+                              trustedChallengers: Set<PublicIdentity> = [], balances: [LedgerBalance] = [],
+                              registry: PublicIdentity? = nil) -> String {
         let dates = ISO8601DateFormatter()
         var html = """
         <!DOCTYPE html>
@@ -40,7 +41,7 @@ public enum FarmerPage {
             <table>
             <thead><tr><th>#</th><th>farmer</th><th>URL</th><th>encoders<br>claimed / measured</th>
             <th>frames/s<br>claimed / measured</th><th>sessions<br>claimed / measured</th>
-            <th>bandwidth, Mbit/s<br>claimed / measured</th><th>price/min</th>
+            <th>bandwidth, Mbit/s<br>claimed / measured</th><th>price, \(Price.unit)/megapixel</th>
             <th>claims</th><th>segments<br>verified / rejected</th><th>challenges<br>passed / failed</th><th>score</th><th>version</th></tr></thead>
             <tbody>
 
@@ -56,7 +57,7 @@ public enum FarmerPage {
                 html += cell(format(claimed.framesPerSecond) + " / " + (measured?.framesPerSecond.map(format) ?? "–"))
                 html += cell("\(claimed.sessions) / " + (measured?.sessions.map(String.init) ?? "–"))
                 html += cell("– / " + bandwidth(measured))
-                html += cell(format(claimed.pricePerMinute))
+                html += cell(claimed.price.credits)
                 html += "<td class=\"\(reputation.claims.rawValue)\">\(escape(claims))"
                 if let at = farmer.lastChallengedAt {
                     html += "<br><small>challenged \(escape(dates.string(from: Date(timeIntervalSince1970: TimeInterval(at)))))</small>"
@@ -73,8 +74,24 @@ public enum FarmerPage {
             }
             html += "</tbody>\n</table>\n"
         }
+        html += ledger(balances, registry: registry)
         html += "</body>\n</html>\n"
         return html
+    }
+
+    /// The ledger section: every account with entries, highest balance first, in credits.
+    private static func ledger(_ balances: [LedgerBalance], registry: PublicIdentity?) -> String {
+        var html = "<h2>Ledger</h2>\n<p><small>Farmers are credited for segments a submitter accepted, at the price the farmer signed into its "
+            + "receipt, per megapixel of rendition delivered; the submitter is debited the same. A rejected segment earns nothing, and a "
+            + "segment rejected after it was paid is reversed. Each account's statement, signed by this registry"
+            + (registry.map { " (<code>\(escape($0.description))</code>)" } ?? "") + ", is at <code>\(LedgerPath.prefix)ID</code>.</small></p>\n"
+        guard !balances.isEmpty else { return html + "<p>No entries yet.</p>\n" }
+        html += "<table>\n<thead><tr><th>account</th><th>balance, \(Price.unit)s</th><th>megapixels</th><th>entries</th></tr></thead>\n<tbody>\n"
+        for line in balances {
+            html += "<tr><td><code>\(escape(line.account.description))</code></td>" + cell(Price.credits(line.balance))
+                + cell(Price.credits(line.pixels)) + cell("\(line.entryCount)") + "</tr>\n"
+        }
+        return html + "</tbody>\n</table>\n"
     }
 
     private static func cell(_ text: String) -> String { "<td>\(escape(text))</td>" }

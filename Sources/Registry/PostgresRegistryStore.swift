@@ -137,17 +137,104 @@ public final class PostgresRegistryStore: RegistryStore {
             """, logger: logger)
     }
 
-    public func recordVerdict(_ verdict: Verdict, receivedAt: Date) async throws {
+    public func recordVerdict(_ verdict: Verdict, payment: LedgerPayment?, receivedAt: Date) async throws {
         let submitter = verdict.submitter.description, farmer = verdict.farmer.description
         let segment = verdict.segment.description, reasons = try StoredJSON.text(verdict.reasons)
         let received = receivedAt.storedSeconds
         let task = verdict.task?.description
-        try await client.query("""
-            INSERT INTO verdicts (submitter, farmer, segment, accepted, reasons, received_at, task)
-            VALUES (\(submitter), \(farmer), \(segment), \(verdict.accepted), \(reasons), \(received), \(task))
-            ON CONFLICT (submitter, farmer, segment) DO UPDATE SET accepted = EXCLUDED.accepted,
-                reasons = EXCLUDED.reasons, received_at = EXCLUDED.received_at, task = EXCLUDED.task
-            """, logger: logger)
+        let logger = logger
+        try await client.withTransaction(logger: logger) { connection in
+            try await connection.query("""
+                INSERT INTO verdicts (submitter, farmer, segment, accepted, reasons, received_at, task)
+                VALUES (\(submitter), \(farmer), \(segment), \(verdict.accepted), \(reasons), \(received), \(task))
+                ON CONFLICT (submitter, farmer, segment) DO UPDATE SET accepted = EXCLUDED.accepted,
+                    reasons = EXCLUDED.reasons, received_at = EXCLUDED.received_at, task = EXCLUDED.task
+                """, logger: logger)
+            guard let task else { return }
+            for row in try await Self.ledgerRows(for: verdict, task: task, payment: payment, at: receivedAt, on: connection, logger: logger) {
+                var insert = PostgresQuery(unsafeSQL: LedgerSQL.insertEntry(.postgres))
+                insert.binds.append(row.account)
+                insert.binds.append(row.counterparty)
+                insert.binds.append(row.task)
+                insert.binds.append(row.segment)
+                insert.binds.append(row.pixels)
+                insert.binds.append(row.price)
+                insert.binds.append(row.amount)
+                insert.binds.append(row.verdict)
+                insert.binds.append(row.recordedAt)
+                try await connection.query(insert, logger: logger)
+            }
+        }
+    }
+
+    /// The payment an accepted verdict makes, or the reversal a rejected one makes; none when already done (the
+    /// conflict clause and `NOT reversed` make this exactly-once across registries sharing the database).
+    private static func ledgerRows(for verdict: Verdict, task: String, payment: LedgerPayment?, at: Date,
+                                   on connection: PostgresConnection, logger: Logger) async throws -> [LedgerBook.Row] {
+        let (farmer, submitter) = (verdict.farmer.description, verdict.submitter.description)
+        if verdict.accepted, let payment {
+            var insert = PostgresQuery(unsafeSQL: LedgerSQL.insertPayment(.postgres))
+            insert.binds.append(farmer)
+            insert.binds.append(submitter)
+            insert.binds.append(task)
+            insert.binds.append(verdict.segment.description)
+            insert.binds.append(payment.pixels)
+            insert.binds.append(payment.price.microcreditsPerMegapixel)
+            insert.binds.append(payment.amount)
+            insert.binds.append(at.storedSeconds)
+            var inserted = false
+            for try await _ in try await connection.query(insert, logger: logger).decode(Int64.self) { inserted = true }
+            guard inserted else { return [] }
+            return LedgerBook.pair(farmer: verdict.farmer, submitter: verdict.submitter, task: task, segment: verdict.segment.description,
+                                   pixels: payment.pixels, price: payment.price.microcreditsPerMegapixel, amount: payment.amount,
+                                   reversal: false, at: at)
+        }
+        guard !verdict.accepted else { return [] }
+        var reverse = PostgresQuery(unsafeSQL: LedgerSQL.reversePayment(.postgres))
+        reverse.binds.append(farmer)
+        reverse.binds.append(submitter)
+        reverse.binds.append(task)
+        for try await (segment, pixels, price, amount) in try await connection.query(reverse, logger: logger).decode((String, Int64, Int64, Int64).self) {
+            return LedgerBook.pair(farmer: verdict.farmer, submitter: verdict.submitter, task: task, segment: segment, pixels: pixels,
+                                   price: price, amount: amount, reversal: true, at: at)
+        }
+        return []
+    }
+
+    public func ledger(of account: PublicIdentity, recent: Int) async throws -> LedgerTotals {
+        var totals = PostgresQuery(unsafeSQL: LedgerSQL.totals(.postgres))
+        totals.binds.append(account.description)
+        var sums: (String, String, String, String, String)?
+        for try await row in try await client.query(totals, logger: logger).decode((String, String, String, String, String).self) { sums = row }
+        guard let sums else { throw StoredRowError.missingColumn("balance") }
+        var recentQuery = PostgresQuery(unsafeSQL: LedgerSQL.recent(.postgres))
+        recentQuery.binds.append(account.description)
+        recentQuery.binds.append(Int64(recent))
+        var entries: [LedgerEntry] = []
+        let rows = try await client.query(recentQuery, logger: logger)
+        for try await (id, counterparty, task, segment, pixels, price, amount, verdict, recordedAt) in rows.decode(
+            (Int64, String, String, String, Int64, Int64, Int64, String, Int64).self) {
+            if let entry = StoredRows.tolerant(logger: logger, {
+                try LedgerBook.entry(id: id, counterparty: counterparty, task: task, segment: segment, pixels: pixels, price: price,
+                                     amount: amount, verdict: verdict, recordedAt: recordedAt)
+            }) { entries.append(entry) }
+        }
+        return LedgerTotals(balance: try LedgerBook.sum(sums.0, "balance"), credited: try LedgerBook.sum(sums.1, "credited"),
+                            debited: try LedgerBook.sum(sums.2, "debited"), pixels: try LedgerBook.sum(sums.3, "pixels"),
+                            entryCount: try LedgerBook.sum(sums.4, "entries"), entries: entries)
+    }
+
+    public func balances(limit: Int) async throws -> [LedgerBalance] {
+        var query = PostgresQuery(unsafeSQL: LedgerSQL.balances(.postgres))
+        query.binds.append(Int64(limit))
+        var balances: [LedgerBalance] = []
+        for try await (account, balance, pixels, entries) in try await client.query(query, logger: logger).decode((String, String, String, String).self) {
+            if let line = StoredRows.tolerant(logger: logger, {
+                LedgerBalance(account: try PublicIdentity(account), balance: try LedgerBook.sum(balance, "balance"),
+                              pixels: try LedgerBook.sum(pixels, "pixels"), entryCount: try LedgerBook.sum(entries, "entries"))
+            }) { balances.append(line) }
+        }
+        return balances
     }
 
     public func applyTrust(_ trusted: Set<PublicIdentity>) async throws {

@@ -22,6 +22,11 @@ public struct RegistryConfiguration: Sendable {
     public var idleTimeoutSeconds = 30
     /// A verdict's proof, the farmer's signed receipt, may be at most this old.
     public var receiptMaxAge: TimeInterval = 24 * 3600
+    /// The registry's own key, which signs ledger statements (`--key`); without one a registry makes a key for
+    /// the run, and its statements can be checked only while it runs.
+    public var identity = SigningIdentity()
+    /// Accounts the registry page's ledger section lists.
+    public var ledgerAccountsShown = 50
 
     public init() {}
 }
@@ -81,6 +86,7 @@ struct RequestOutcomeLog<Context: RequestContext>: RouterMiddleware {
 ///   the farmer, submitter or challenger the message speaks for (else 401).
 /// - `GET /v1/farmers`: live farmers best first, as `FarmerList`.
 /// - `GET /`: the same as an HTML page.
+/// - `GET /v1/ledger/ID`: the account's ledger statement, a `SignedEnvelope` signed by the registry's key.
 /// - `GET /healthz`: 200 when the database answers, 503 when it does not.
 public struct RegistryRoutes: Sendable {
     let store: any RegistryStore
@@ -103,6 +109,9 @@ public struct RegistryRoutes: Sendable {
         router.get("/healthz") { _, _ in try await self.health() }
         router.get(RouterPath(WirePath.farmers)) { _, _ in try await self.farmerList() }
         router.get("/") { _, _ in try await self.farmerPage() }
+        router.get(RouterPath(LedgerPath.prefix + ":account")) { _, context in
+            try await self.statement(of: context.parameters.get("account") ?? "")
+        }
         router.post(RouterPath(WirePath.heartbeats)) { request, _ in
             let (signer, announcement) = try await self.open(request, as: FarmerAnnouncement.self, path: WirePath.heartbeats)
             try Self.require(signer, speaksFor: announcement.farmer)
@@ -119,8 +128,9 @@ public struct RegistryRoutes: Sendable {
                 throw RegistryAPIError(.badRequest, code: "self-verdict", message: "a farmer cannot judge its own segments")
             }
             try Self.limited(code: "out-of-range") { try verdict.validate() }
-            try self.requireProof(of: verdict)
-            try await self.store.recordVerdict(verdict, receivedAt: self.configuration.now())
+            let receipt = try self.requireProof(of: verdict)
+            let payment = try Self.payment(for: verdict, receipt: receipt)
+            try await self.store.recordVerdict(verdict, payment: payment, receivedAt: self.configuration.now())
             await self.ranking.invalidate()
             self.logger.debug("verdict on \(verdict.farmer): \(verdict.accepted ? "accepted" : "rejected")")
             return JSONResponse.make(AcceptedReply(accepted: true, heartbeatTTLSeconds: nil))
@@ -161,9 +171,16 @@ public struct RegistryRoutes: Sendable {
             let computedAt = configuration.now()
             let records = try await store.farmers(seenSince: computedAt.addingTimeInterval(-configuration.heartbeatTTL))
             let standings = FarmerStanding.preferenceOrder(records)
+            // A ledger the database cannot sum (rows written by hand past 64 bits) leaves the section empty, not the page down.
+            let balances: [LedgerBalance]
+            do { balances = try await store.balances(limit: configuration.ledgerAccountsShown) } catch {
+                logger.error("ledger balances unreadable: \(error)")
+                balances = []
+            }
             let json = (try? WireCoding.canonicalBytes(FarmerList(farmers: standings, heartbeatTTLSeconds: Int(configuration.heartbeatTTL)))) ?? Data("{}".utf8)
             let html = FarmerPage.render(standings, generatedAt: computedAt, heartbeatTTL: configuration.heartbeatTTL,
-                                         trustedChallengers: configuration.trustedChallengers)
+                                         trustedChallengers: configuration.trustedChallengers, balances: balances,
+                                         registry: configuration.identity.publicIdentity)
             return .init(standings: standings, json: ByteBuffer(bytes: json), html: ByteBuffer(string: html), computedAt: computedAt,
                          generation: generation, announcements: Dictionary(records.map { ($0.announcement.farmer, $0.announcement) }) { $1 })
         }
@@ -247,7 +264,8 @@ public struct RegistryRoutes: Sendable {
     /// A verdict counts only for work that happened: the farmer's signed receipt for this submitter's task,
     /// naming the verdict's task and segment. Anything else is refused (nothing stored), so standing cannot be
     /// moved with throwaway keys; the primary key keeps one verdict per submitter and segment.
-    private func requireProof(of verdict: Verdict) throws {
+    @discardableResult
+    private func requireProof(of verdict: Verdict) throws -> SegmentReceipt {
         func refuse(_ why: String) -> RegistryAPIError {
             RegistryAPIError(.unprocessableContent, code: "unproven-verdict", message: "a verdict needs the farmer's signed receipt for the task: \(why)")
         }
@@ -261,6 +279,41 @@ public struct RegistryRoutes: Sendable {
         }
         guard receipt.submitter == verdict.submitter else { throw refuse("the receipt is for another submitter's task") }
         guard receipt.task == task, receipt.input == verdict.segment else { throw refuse("the receipt names another task or segment") }
+        return receipt
+    }
+
+    /// What an accepted verdict pays: the receipt's rendition pixels at the price the farmer signed into it. A receipt
+    /// whose figures are out of range or do not multiply out is refused (nothing stored), so no amount can be
+    /// forged past `MessageLimits`; a rejected verdict pays nothing and needs no figures.
+    static func payment(for verdict: Verdict, receipt: SegmentReceipt) throws -> LedgerPayment? {
+        guard verdict.accepted else { return nil }
+        let price = receipt.price ?? .free
+        guard (try? price.validate()) != nil, let pixels = receipt.payablePixels, let payment = LedgerPayment(pixels: pixels, price: price) else {
+            throw RegistryAPIError(.unprocessableContent, code: "unpayable-receipt",
+                                   message: "the receipt's rungs, pixels (width x height x frames) or price are out of range")
+        }
+        return payment
+    }
+
+    /// The account's statement, signed by this registry so its holder can show it to anyone.
+    private func statement(of text: String) async throws -> Response {
+        let account: PublicIdentity
+        do { account = try PublicIdentity(text) } catch {
+            throw RegistryAPIError(.badRequest, code: "bad-account", message: "not an account id (ed25519:<base58>): \(text.prefix(80))")
+        }
+        let totals: LedgerTotals
+        do { totals = try await store.ledger(of: account, recent: LedgerStatement.recentEntries) } catch {
+            logger.error("ledger of \(account) unreadable: \(error)")
+            throw RegistryAPIError(.internalServerError, code: "ledger-unreadable", message: "the ledger of \(account) cannot be read from the database")
+        }
+        let statement = LedgerStatement(registry: configuration.identity.publicIdentity, account: account, balance: totals.balance,
+                                        credited: totals.credited, debited: totals.debited, pixels: totals.pixels,
+                                        entryCount: totals.entryCount, entries: totals.entries,
+                                        generatedAt: configuration.now().storedSeconds)
+        let signed = try SignedEnvelope.sign(statement, method: SignedEnvelope.responseMethod, path: LedgerPath.statement(of: account),
+                                             by: configuration.identity, at: configuration.now())
+        return Response(status: .ok, headers: [.contentType: "application/json; charset=utf-8", .cacheControl: "no-cache"],
+                        body: .init(byteBuffer: ByteBuffer(bytes: try WireCoding.canonicalBytes(signed))))
     }
 
     /// One line of a decoding error, without Swift's long context dumps.

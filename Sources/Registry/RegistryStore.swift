@@ -13,8 +13,14 @@ public protocol RegistryStore: Service {
     /// Creates or updates the farmer's row from its latest heartbeat.
     func recordHeartbeat(_ announcement: FarmerAnnouncement, receivedAt: Date) async throws
     /// Records a verdict; a later verdict by the same submitter on the same farmer and segment replaces it,
-    /// so resending one cannot inflate a reputation.
-    func recordVerdict(_ verdict: Verdict, receivedAt: Date) async throws
+    /// so resending one cannot inflate a reputation. In the same transaction, the ledger: an accepted verdict with
+    /// a `payment` pays its receipt (farmer credited, submitter debited) unless that receipt was paid before; a
+    /// rejected one reverses the receipt's payment if it was paid and not yet reversed.
+    func recordVerdict(_ verdict: Verdict, payment: LedgerPayment?, receivedAt: Date) async throws
+    /// An account's totals and its newest `recent` entries, newest first.
+    func ledger(of account: PublicIdentity, recent: Int) async throws -> LedgerTotals
+    /// Accounts with entries, highest balance first, at most `limit`.
+    func balances(limit: Int) async throws -> [LedgerBalance]
     /// Records a challenge result.
     func recordChallenge(_ result: ChallengeResult, receivedAt: Date) async throws
     /// Farmers whose last heartbeat is at or after `seenSince`, with their tallies, in no particular order.
@@ -29,6 +35,85 @@ public protocol RegistryStore: Service {
     func ping() async throws
     /// Releases the database connection; for a store that will not be (or was not) run. Safe to call twice.
     func close() async throws
+}
+
+/// What an accepted verdict's receipt is worth: its pixels at the farmer's price for the task.
+public struct LedgerPayment: Sendable, Equatable {
+    public var pixels: Int64
+    public var price: Price
+    /// Microcredits, `price.amount(forPixels: pixels)`.
+    public var amount: Int64
+
+    /// nil when the amount cannot be computed (out of range).
+    public init?(pixels: Int64, price: Price) {
+        guard let amount = price.amount(forPixels: pixels) else { return nil }
+        self.pixels = pixels
+        self.price = price
+        self.amount = amount
+    }
+}
+
+/// An account's standing in the ledger: sums over all its entries and the newest ones.
+public struct LedgerTotals: Sendable, Equatable {
+    public var balance: Int64
+    public var credited: Int64
+    public var debited: Int64
+    public var pixels: Int64
+    public var entryCount: Int64
+    public var entries: [LedgerEntry]
+}
+
+/// One line of the registry page's ledger section.
+public struct LedgerBalance: Sendable, Equatable {
+    public var account: PublicIdentity
+    public var balance: Int64
+    public var pixels: Int64
+    public var entryCount: Int64
+}
+
+/// The two entries of a payment or of its reversal, and the stored rows read back; shared by both stores so that
+/// they cannot disagree on signs or meaning.
+enum LedgerBook {
+    struct Row {
+        var account: String, counterparty: String, task: String, segment: String
+        var pixels: Int64, price: Int64, amount: Int64, verdict: String, recordedAt: Int64
+    }
+
+    /// Farmer credited and submitter debited `amount` (a payment), or the other way round (a reversal).
+    static func pair(farmer: PublicIdentity, submitter: PublicIdentity, task: String, segment: String, pixels: Int64,
+                     price: Int64, amount: Int64, reversal: Bool, at: Date) -> [Row] {
+        let signed = reversal ? -amount : amount, verdict = reversal ? "rejected" : "accepted"
+        return [Row(account: farmer.description, counterparty: submitter.description, task: task, segment: segment, pixels: pixels,
+                    price: price, amount: signed, verdict: verdict, recordedAt: at.storedSeconds),
+                Row(account: submitter.description, counterparty: farmer.description, task: task, segment: segment, pixels: pixels,
+                    price: price, amount: -signed, verdict: verdict, recordedAt: at.storedSeconds)]
+    }
+
+    static func entry(id: Int64, counterparty: String, task: String, segment: String, pixels: Int64, price: Int64, amount: Int64,
+                      verdict: String, recordedAt: Int64) throws -> LedgerEntry {
+        LedgerEntry(id: id, counterparty: try PublicIdentity(counterparty), task: try ContentAddress(task), segment: try ContentAddress(segment),
+                    pixels: pixels, price: Price(microcreditsPerMegapixel: price), amount: amount, verdict: verdict, recordedAt: recordedAt)
+    }
+
+    /// A sum the database returned as text (PostgreSQL's NUMERIC) or integer; throws rather than trap when it does
+    /// not fit 64 bits.
+    static func sum(_ text: String?, _ name: String) throws -> Int64 {
+        guard let text, let value = Int64(text) else { throw StoredRowError.missingColumn(name) }
+        return value
+    }
+}
+
+/// Runs the sections that write, one at a time, on a store with a single connection (SQLite): a transaction's
+/// statements cannot interleave with another request's.
+actor SerialGate {
+    private var busy = false
+    private var waiting: [CheckedContinuation<Void, Never>] = []
+
+    func run<Value: Sendable>(_ body: @Sendable () async throws -> Value) async throws -> Value {
+        if busy { await withCheckedContinuation { waiting.append($0) } } else { busy = true }
+        defer { if waiting.isEmpty { busy = false } else { waiting.removeFirst().resume() } }
+        return try await body()
+    }
 }
 
 /// A farmer as stored: its latest announcement, when it was seen, and what others reported about it.

@@ -12,6 +12,7 @@ public final class SQLiteRegistryStore: RegistryStore, @unchecked Sendable {  //
     private let closeLock = NSLock()
     private var isClosed = false
     private let sweep = NonceSweep()
+    private let gate = SerialGate()
 
     private init(connection: SQLiteConnection, logger: Logger) {
         self.connection = connection
@@ -86,35 +87,102 @@ public final class SQLiteRegistryStore: RegistryStore, @unchecked Sendable {  //
     }
 
     public func claimNonce(signer: PublicIdentity, nonce: Data, expiresAt: Date, now: Date) async throws -> Bool {
-        if sweep.due(at: now) {
-            _ = try await connection.query("DELETE FROM seen_nonces WHERE expires_at < ?", [.integer(Int(now.storedSeconds))])
+        let (connection, sweepDue) = (connection, sweep.due(at: now))
+        return try await gate.run {
+            if sweepDue {
+                _ = try await connection.query("DELETE FROM seen_nonces WHERE expires_at < ?", [.integer(Int(now.storedSeconds))])
+            }
+            let inserted = try await connection.query("""
+                INSERT INTO seen_nonces (signer, nonce, expires_at) VALUES (?, ?, ?)
+                ON CONFLICT (signer, nonce) DO NOTHING RETURNING signer
+                """, [.text(signer.description), .text(Hex.encode(nonce)), .integer(Int(expiresAt.storedSeconds))])
+            return !inserted.isEmpty
         }
-        let inserted = try await connection.query("""
-            INSERT INTO seen_nonces (signer, nonce, expires_at) VALUES (?, ?, ?)
-            ON CONFLICT (signer, nonce) DO NOTHING RETURNING signer
-            """, [.text(signer.description), .text(Hex.encode(nonce)), .integer(Int(expiresAt.storedSeconds))])
-        return !inserted.isEmpty
     }
 
     public func recordHeartbeat(_ announcement: FarmerAnnouncement, receivedAt: Date) async throws {
         let seen = SQLiteData.integer(Int(receivedAt.storedSeconds))
-        _ = try await connection.query("""
-            INSERT INTO farmers (id, url, capabilities, misbehave, first_seen, last_seen) VALUES (?, ?, ?, ?, ?, ?)
-            ON CONFLICT (id) DO UPDATE SET url = excluded.url, capabilities = excluded.capabilities,
-                misbehave = excluded.misbehave, last_seen = excluded.last_seen
-            """, [.text(announcement.farmer.description), .text(announcement.url),
-                  .text(try StoredJSON.text(announcement.capabilities)),
-                  announcement.misbehave.map(SQLiteData.text) ?? .null, seen, seen])
+        let binds: [SQLiteData] = [.text(announcement.farmer.description), .text(announcement.url),
+                                   .text(try StoredJSON.text(announcement.capabilities)),
+                                   announcement.misbehave.map(SQLiteData.text) ?? .null, seen, seen]
+        let connection = connection
+        try await gate.run {
+            _ = try await connection.query("""
+                INSERT INTO farmers (id, url, capabilities, misbehave, first_seen, last_seen) VALUES (?, ?, ?, ?, ?, ?)
+                ON CONFLICT (id) DO UPDATE SET url = excluded.url, capabilities = excluded.capabilities,
+                    misbehave = excluded.misbehave, last_seen = excluded.last_seen
+                """, binds)
+        }
     }
 
-    public func recordVerdict(_ verdict: Verdict, receivedAt: Date) async throws {
-        _ = try await connection.query("""
-            INSERT INTO verdicts (submitter, farmer, segment, accepted, reasons, received_at, task) VALUES (?, ?, ?, ?, ?, ?, ?)
-            ON CONFLICT (submitter, farmer, segment) DO UPDATE SET accepted = excluded.accepted,
-                reasons = excluded.reasons, received_at = excluded.received_at, task = excluded.task
-            """, [.text(verdict.submitter.description), .text(verdict.farmer.description), .text(verdict.segment.description),
-                  .integer(verdict.accepted ? 1 : 0), .text(try StoredJSON.text(verdict.reasons)),
-                  .integer(Int(receivedAt.storedSeconds)), verdict.task.map { .text($0.description) } ?? .null])
+    public func recordVerdict(_ verdict: Verdict, payment: LedgerPayment?, receivedAt: Date) async throws {
+        let binds: [SQLiteData] = [.text(verdict.submitter.description), .text(verdict.farmer.description), .text(verdict.segment.description),
+                                   .integer(verdict.accepted ? 1 : 0), .text(try StoredJSON.text(verdict.reasons)),
+                                   .integer(Int(receivedAt.storedSeconds)), verdict.task.map { .text($0.description) } ?? .null]
+        let connection = connection
+        try await gate.run {
+            _ = try await connection.query("BEGIN IMMEDIATE")
+            do {
+                _ = try await connection.query("""
+                    INSERT INTO verdicts (submitter, farmer, segment, accepted, reasons, received_at, task) VALUES (?, ?, ?, ?, ?, ?, ?)
+                    ON CONFLICT (submitter, farmer, segment) DO UPDATE SET accepted = excluded.accepted,
+                        reasons = excluded.reasons, received_at = excluded.received_at, task = excluded.task
+                    """, binds)
+                if let task = verdict.task?.description {
+                    for row in try await Self.ledgerRows(for: verdict, task: task, payment: payment, at: receivedAt, on: connection) {
+                        _ = try await connection.query(LedgerSQL.insertEntry(.sqlite), [
+                            .text(row.account), .text(row.counterparty), .text(row.task), .text(row.segment), .integer(Int(row.pixels)),
+                            .integer(Int(row.price)), .integer(Int(row.amount)), .text(row.verdict), .integer(Int(row.recordedAt))])
+                    }
+                }
+                _ = try await connection.query("COMMIT")
+            } catch {
+                _ = try? await connection.query("ROLLBACK")
+                throw error
+            }
+        }
+    }
+
+    /// The payment an accepted verdict makes, or the reversal a rejected one makes; none when already done.
+    private static func ledgerRows(for verdict: Verdict, task: String, payment: LedgerPayment?, at: Date,
+                                   on connection: SQLiteConnection) async throws -> [LedgerBook.Row] {
+        let keys: [SQLiteData] = [.text(verdict.farmer.description), .text(verdict.submitter.description), .text(task)]
+        if verdict.accepted, let payment {
+            let inserted = try await connection.query(LedgerSQL.insertPayment(.sqlite), keys + [
+                .text(verdict.segment.description), .integer(Int(payment.pixels)), .integer(Int(payment.price.microcreditsPerMegapixel)),
+                .integer(Int(payment.amount)), .integer(Int(at.storedSeconds))])
+            guard !inserted.isEmpty else { return [] }
+            return LedgerBook.pair(farmer: verdict.farmer, submitter: verdict.submitter, task: task, segment: verdict.segment.description,
+                                   pixels: payment.pixels, price: payment.price.microcreditsPerMegapixel, amount: payment.amount,
+                                   reversal: false, at: at)
+        }
+        guard !verdict.accepted, let paid = try await connection.query(LedgerSQL.reversePayment(.sqlite), keys).first else { return [] }
+        return LedgerBook.pair(farmer: verdict.farmer, submitter: verdict.submitter, task: task, segment: try text(paid, "segment"),
+                               pixels: try integer(paid, "pixels"), price: try integer(paid, "price"), amount: try integer(paid, "amount"),
+                               reversal: true, at: at)
+    }
+
+    public func ledger(of account: PublicIdentity, recent: Int) async throws -> LedgerTotals {
+        let id = SQLiteData.text(account.description)
+        guard let sums = try await connection.query(LedgerSQL.totals(.sqlite), [id]).first else { throw StoredRowError.missingColumn("balance") }
+        let logger = logger
+        let entries = try await connection.query(LedgerSQL.recent(.sqlite), [id, .integer(recent)]).compactMap { row in StoredRows.tolerant(logger: logger) {
+            try LedgerBook.entry(id: try Self.integer(row, "id"), counterparty: try Self.text(row, "counterparty"), task: try Self.text(row, "task"),
+                                 segment: try Self.text(row, "segment"), pixels: try Self.integer(row, "pixels"), price: try Self.integer(row, "price"),
+                                 amount: try Self.integer(row, "amount"), verdict: try Self.text(row, "verdict"),
+                                 recordedAt: try Self.integer(row, "recorded_at"))
+        } }
+        return LedgerTotals(balance: try Self.integer(sums, "balance"), credited: try Self.integer(sums, "credited"),
+                            debited: try Self.integer(sums, "debited"), pixels: try Self.integer(sums, "pixels"),
+                            entryCount: try Self.integer(sums, "entries"), entries: entries)
+    }
+
+    public func balances(limit: Int) async throws -> [LedgerBalance] {
+        let logger = logger
+        return try await connection.query(LedgerSQL.balances(.sqlite), [.integer(limit)]).compactMap { row in StoredRows.tolerant(logger: logger) {
+            LedgerBalance(account: try PublicIdentity(try Self.text(row, "account")), balance: try Self.integer(row, "balance"),
+                          pixels: try Self.integer(row, "pixels"), entryCount: try Self.integer(row, "entries"))
+        } }
     }
 
     public func applyTrust(_ trusted: Set<PublicIdentity>) async throws {
@@ -128,12 +196,16 @@ public final class SQLiteRegistryStore: RegistryStore, @unchecked Sendable {  //
     }
 
     public func recordChallenge(_ result: ChallengeResult, receivedAt: Date) async throws {
-        _ = try await connection.query("""
+        let binds: [SQLiteData] = [.text(result.challenger.description), .text(result.farmer.description), .integer(result.passed ? 1 : 0),
+                                   .text(try StoredJSON.text(result.claimed)), .text(try StoredJSON.text(result.measured)),
+                                   .text(try StoredJSON.text(result.findings)), .integer(Int(receivedAt.storedSeconds))]
+        let connection = connection
+        try await gate.run {
+            _ = try await connection.query("""
             INSERT INTO challenges (challenger, farmer, passed, claimed, measured, findings, received_at, trusted)
             VALUES (?, ?, ?, ?, ?, ?, ?, 1)
-            """, [.text(result.challenger.description), .text(result.farmer.description), .integer(result.passed ? 1 : 0),
-                  .text(try StoredJSON.text(result.claimed)), .text(try StoredJSON.text(result.measured)),
-                  .text(try StoredJSON.text(result.findings)), .integer(Int(receivedAt.storedSeconds))])
+            """, binds)
+        }
     }
 
     public func farmers(seenSince: Date) async throws -> [FarmerRecord] {
@@ -157,12 +229,12 @@ public final class SQLiteRegistryStore: RegistryStore, @unchecked Sendable {  //
         return StoredRows.merge(farmers, latest: latest)
     }
 
-    private static func text(_ row: SQLiteRow, _ column: String) throws -> String {
+    static func text(_ row: SQLiteRow, _ column: String) throws -> String {
         guard let value = row.column(column)?.string else { throw StoredRowError.missingColumn(column) }
         return value
     }
 
-    private static func integer(_ row: SQLiteRow, _ column: String) throws -> Int64 {
+    static func integer(_ row: SQLiteRow, _ column: String) throws -> Int64 {
         guard let value = row.column(column)?.integer else { throw StoredRowError.missingColumn(column) }
         return Int64(value)
     }

@@ -76,6 +76,40 @@ enum RegistrySchema {
                 "ALTER TABLE challenges ADD COLUMN trusted BOOLEAN NOT NULL DEFAULT FALSE",
                 "CREATE INDEX challenges_trusted_by_farmer ON challenges (farmer, trusted, id)",
             ],
+            [
+                // The ledger. A payment is keyed by the receipt it pays (farmer, submitter, task), so the same
+                // receipt can never be paid twice; each payment and each reversal writes two entries that sum to
+                // zero (double entry), in the same transaction as the verdict.
+                """
+                CREATE TABLE payments (
+                    farmer TEXT NOT NULL,
+                    submitter TEXT NOT NULL,
+                    task TEXT NOT NULL,
+                    segment TEXT NOT NULL,
+                    pixels BIGINT NOT NULL,
+                    price BIGINT NOT NULL,
+                    amount BIGINT NOT NULL,
+                    paid_at BIGINT NOT NULL,
+                    reversed BOOLEAN NOT NULL DEFAULT FALSE,
+                    PRIMARY KEY (farmer, submitter, task)
+                )
+                """,
+                """
+                CREATE TABLE ledger_entries (
+                    id \(serialKey),
+                    account TEXT NOT NULL,
+                    counterparty TEXT NOT NULL,
+                    task TEXT NOT NULL,
+                    segment TEXT NOT NULL,
+                    pixels BIGINT NOT NULL,
+                    price BIGINT NOT NULL,
+                    amount BIGINT NOT NULL,
+                    verdict TEXT NOT NULL,
+                    recorded_at BIGINT NOT NULL
+                )
+                """,
+                "CREATE INDEX ledger_entries_by_account ON ledger_entries (account, id)",
+            ],
         ]
     }
 
@@ -101,6 +135,69 @@ enum RegistrySchema {
         FROM challenges c
         WHERE c.id = (SELECT MAX(n.id) FROM challenges n WHERE n.farmer = c.farmer AND n.trusted)
           AND c.farmer IN (SELECT f.id FROM farmers f WHERE f.last_seen >= \(parameter))
+        """
+    }
+}
+
+/// The ledger's queries, the same text for both dialects but for parameter marks.
+enum LedgerSQL {
+    static func mark(_ dialect: RegistrySchema.Dialect, _ index: Int) -> String { dialect == .sqlite ? "?" : "$\(index)" }
+
+    /// Inserts the payment unless that receipt was paid before; returns its row when inserted.
+    static func insertPayment(_ dialect: RegistrySchema.Dialect) -> String {
+        let m = (1...8).map { mark(dialect, $0) }
+        return """
+        INSERT INTO payments (farmer, submitter, task, segment, pixels, price, amount, paid_at)
+        VALUES (\(m[0]), \(m[1]), \(m[2]), \(m[3]), \(m[4]), \(m[5]), \(m[6]), \(m[7]))
+        ON CONFLICT (farmer, submitter, task) DO NOTHING RETURNING amount
+        """
+    }
+
+    /// Marks the receipt's payment reversed, once; returns what it paid when it was not reversed before.
+    static func reversePayment(_ dialect: RegistrySchema.Dialect) -> String {
+        """
+        UPDATE payments SET reversed = TRUE
+        WHERE farmer = \(mark(dialect, 1)) AND submitter = \(mark(dialect, 2)) AND task = \(mark(dialect, 3)) AND NOT reversed
+        RETURNING segment, pixels, price, amount
+        """
+    }
+
+    static func insertEntry(_ dialect: RegistrySchema.Dialect) -> String {
+        let m = (1...9).map { mark(dialect, $0) }
+        return """
+        INSERT INTO ledger_entries (account, counterparty, task, segment, pixels, price, amount, verdict, recorded_at)
+        VALUES (\(m[0]), \(m[1]), \(m[2]), \(m[3]), \(m[4]), \(m[5]), \(m[6]), \(m[7]), \(m[8]))
+        """
+    }
+
+    /// One account's totals: balance, credits, debits, pixels net of reversals and entry count.
+    static func totals(_ dialect: RegistrySchema.Dialect) -> String {
+        // Sums as text in PostgreSQL (its SUM of BIGINT is NUMERIC), parsed and range-checked by the store.
+        let cast = dialect == .sqlite ? "" : "::TEXT"
+        return """
+        SELECT COALESCE(SUM(amount), 0)\(cast) AS balance,
+            COALESCE(SUM(CASE WHEN amount > 0 THEN amount ELSE 0 END), 0)\(cast) AS credited,
+            COALESCE(SUM(CASE WHEN amount < 0 THEN amount ELSE 0 END), 0)\(cast) AS debited,
+            COALESCE(SUM(CASE WHEN verdict = 'accepted' THEN pixels ELSE -pixels END), 0)\(cast) AS pixels,
+            COUNT(*)\(cast) AS entries
+        FROM ledger_entries WHERE account = \(mark(dialect, 1))
+        """
+    }
+
+    static func recent(_ dialect: RegistrySchema.Dialect) -> String {
+        """
+        SELECT id, counterparty, task, segment, pixels, price, amount, verdict, recorded_at
+        FROM ledger_entries WHERE account = \(mark(dialect, 1)) ORDER BY id DESC LIMIT \(mark(dialect, 2))
+        """
+    }
+
+    /// Every account's balance, highest first, for the registry page.
+    static func balances(_ dialect: RegistrySchema.Dialect) -> String {
+        let cast = dialect == .sqlite ? "" : "::TEXT"
+        return """
+        SELECT account, SUM(amount)\(cast) AS balance,
+            SUM(CASE WHEN verdict = 'accepted' THEN pixels ELSE -pixels END)\(cast) AS pixels, COUNT(*)\(cast) AS entries
+        FROM ledger_entries GROUP BY account ORDER BY SUM(amount) DESC, account LIMIT \(mark(dialect, 1))
         """
     }
 }

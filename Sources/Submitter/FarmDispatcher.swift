@@ -26,6 +26,11 @@ public struct DispatchSummary: Codable, Sendable {
         /// It failed an audit: every later segment of it audited, those accepted unaudited re-verified (and it is
         /// `dropped` when one of them fails too).
         public var caught: Bool
+        /// Its announced price, and what its accepted segments cost: rendition pixels and microcredits at the price its
+        /// receipts charge (what the registry credits it with once it has the verdicts).
+        public var price: Price
+        public var pixels: Int64
+        public var owed: Int64
     }
 
     public struct Rejection: Codable, Sendable {
@@ -79,6 +84,9 @@ public final class FarmDispatcher: @unchecked Sendable {
         var held: [HeldSegment] = []
         /// Audit draws from a seed (to reproduce a run); nil draws from the system CSPRNG.
         var seeded: SeededGenerator?
+        /// Pixels and microcredits of its accepted receipts.
+        var pixels: Int64 = 0
+        var owed: Int64 = 0
         init(client: FarmerClient, id: PublicIdentity, sessions: Int, lastResort: Bool, auditRate: Double) {
             self.client = client
             self.id = id
@@ -108,6 +116,8 @@ public final class FarmDispatcher: @unchecked Sendable {
     public var auditSeed: UInt64? {
         didSet { for (place, farm) in farms.enumerated() { farm.seeded = auditSeed.map { SeededGenerator(seed: $0 &+ UInt64(place)) } } }
     }
+    /// The most this job pays a farmer per megapixel (`--max-price`); tasks carry it, and a farmer asking more refuses.
+    public var maxPrice: Price?
     /// Copies of segments accepted unaudited, removed by `close()`.
     let holding: URL
     private let condition = NSCondition()
@@ -156,7 +166,8 @@ public final class FarmDispatcher: @unchecked Sendable {
                                bytesUp: bytesUp, bytesDown: bytesDown, verifySeconds: verifySeconds,
                                farmers: farms.map { .init(url: $0.client.baseURL, id: $0.id.description, accepted: $0.accepted,
                                                           rejected: $0.rejected, failed: $0.failed, dropped: $0.dropped, auditRate: $0.auditRate,
-                                                          audited: $0.audited, caught: $0.caught) },
+                                                          audited: $0.audited, caught: $0.caught,
+                                                          price: $0.client.announcement?.capabilities.price ?? .free, pixels: $0.pixels, owed: $0.owed) },
                                rejections: rejections, screened: screened, redone: redone)
     }
 
@@ -185,7 +196,8 @@ public final class FarmDispatcher: @unchecked Sendable {
                                    codec: task.codec.rawValue, preset: task.preset,
                                    window: task.window.map { TaskWindow(start: $0.start, end: $0.end, timeBaseNumerator: $0.timeBaseNumerator,
                                                                         timeBaseDenominator: $0.timeBaseDenominator) },
-                                   frameRate: TaskFrameRate(numerator: task.frameRateNumerator, denominator: task.frameRateDenominator))
+                                   frameRate: TaskFrameRate(numerator: task.frameRateNumerator, denominator: task.frameRateDenominator),
+                                   maxPrice: maxPrice)
         let address = try wireTask.address()
         if let journal, let restored = try journal.restore(task: address, into: URL(fileURLWithPath: task.output)) {
             bump(\.resumed)
@@ -241,11 +253,12 @@ public final class FarmDispatcher: @unchecked Sendable {
                 // Drawn after the farmer answered, so it cannot know which of its segments are looked at closely.
                 var audited = mustAudit(farm)
                 let judgeStarted = Date()
-                var problems = missing + judged(task, files: files, full: audited)
+                let claimed = Dictionary(outputs.map { ($0.rung.name, $0.produced) }) { first, _ in first }
+                var problems = missing + judged(task, files: files, full: audited, claimed: claimed)
                 if problems.isEmpty && !audited && !hold(task, address: address, source: sourceAddress, files: files, receipt: signedReceipt, from: farm) {
                     // Its farmer was caught meanwhile: this segment gets the full checks now.
                     audited = true
-                    problems = judged(task, files: files, full: true)
+                    problems = missing + judged(task, files: files, full: true, claimed: claimed)
                 }
                 let judging = Date().timeIntervalSince(judgeStarted)
                 let accepted = problems.isEmpty
@@ -255,6 +268,7 @@ public final class FarmDispatcher: @unchecked Sendable {
                     let network = Date().timeIntervalSince(started) - judging - receipt.timings.totalSeconds
                     addCosts(network: network, verify: judging, up: sourceBytes, down: downloaded)
                     release(farm, outcome: .accepted, audited: audited)
+                    charge(farm, receipt, sign: 1)
                     bump(\.acceptedSegments)
                     if !audited { bump(\.screened) }
                     let frames = renditions.map(\.frames).min() ?? 0
@@ -298,8 +312,10 @@ public final class FarmDispatcher: @unchecked Sendable {
         throw SubmitError.segmentUndelivered(index: task.index, reason: lastProblem)
     }
 
-    /// The verifier's problems with each rung's rendition: every check (`full`), or the cheap ones.
-    func judged(_ task: TranscodeTask, files: [String: String], full: Bool) -> [(String, [String])] {
+    /// The verifier's problems with each rung's rendition: every check (`full`), or the cheap ones; and, where the
+    /// farmer's receipt is given (`claimed`, by rung name), whether it claims the frames and size delivered, since the
+    /// registry pays for the pixels a receipt names.
+    func judged(_ task: TranscodeTask, files: [String: String], full: Bool, claimed: [String: RungReceipt] = [:]) -> [(String, [String])] {
         var problems: [(String, [String])] = []
         // Every rung is compared at the same unpredictable moments, so the source is read and decoded once for all.
         let shared = SourceFrames(path: task.source)
@@ -317,7 +333,12 @@ public final class FarmDispatcher: @unchecked Sendable {
                 logger.warning("segment \(task.index) \(rung.name) cannot be verified: \(error)")
                 judgement = RenditionJudgement(accepted: false, reasons: [.unverifiable])
             }
-            if !judgement.accepted { problems.append((rung.name, judgement.reasons.map(\.rawValue))) }
+            var reasons = judgement.reasons
+            if let receipt = claimed[rung.name], receipt.frames != judgement.renditionFrames ?? receipt.frames
+                || receipt.width != rung.width || receipt.height != rung.height {
+                reasons.append(.receiptMismatch)
+            }
+            if !judgement.accepted || !reasons.isEmpty { problems.append((rung.name, reasons.map(\.rawValue))) }
         }
         return problems
     }
@@ -383,6 +404,7 @@ public final class FarmDispatcher: @unchecked Sendable {
                          reasons: problems.flatMap(\.1)))
             verdicts?(Verdict(submitter: identity.publicIdentity, farmer: farm.id, segment: segment.source, accepted: false,
                               reasons: problems.flatMap(\.1), task: segment.address, receipt: segment.receipt))
+            if let receipt = try? segment.receipt.decodeBody(SegmentReceipt.self) { charge(farm, receipt, sign: -1) }
             try redo(segment)
         }
     }
@@ -402,6 +424,16 @@ public final class FarmDispatcher: @unchecked Sendable {
         bump(\.redone)
         condition.lock()
         acceptedSegments -= 1
+        condition.unlock()
+    }
+
+    /// Adds an accepted receipt's pixels and price to its farmer's tally (`sign` -1 takes back one found bad later).
+    private func charge(_ farm: Farm, _ receipt: SegmentReceipt, sign: Int64) {
+        let pixels = receipt.payablePixels ?? 0
+        let amount = (receipt.price ?? .free).amount(forPixels: pixels) ?? 0
+        condition.lock()
+        farm.pixels += sign * pixels
+        farm.owed += sign * amount
         condition.unlock()
     }
 

@@ -65,9 +65,24 @@ public struct FarmerRoster {
         }
     }
 
-    /// In the registry's order, with this job's challenges moving a farmer into its new tier.
+    /// By tier (this job's challenges moving a farmer into its new one), the cheaper first within a tier, then in
+    /// the registry's order.
     public var ranked: [Entry] {
-        entries.enumerated().sorted { ($0.element.farmer.tier, $0.offset) < ($1.element.farmer.tier, $1.offset) }.map(\.element)
+        entries.enumerated().sorted {
+            ($0.element.farmer.tier, Self.price($0.element).microcreditsPerMegapixel, $0.offset)
+                < ($1.element.farmer.tier, Self.price($1.element).microcreditsPerMegapixel, $1.offset)
+        }.map(\.element)
+    }
+
+    /// What a farmer announced it asks per megapixel.
+    static func price(_ entry: Entry) -> Price { entry.client.announcement?.capabilities.price ?? .free }
+
+    /// Leaves out the farmers asking more than `ceiling` (`--max-price`).
+    public mutating func keep(pricedAtMost ceiling: Price, logger: Logger) {
+        for entry in entries where Self.price(entry) > ceiling {
+            logger.info("skipping \(entry.farmer.url): it asks \(Self.price(entry)), above --max-price \(ceiling)")
+        }
+        entries.removeAll { Self.price($0) > ceiling }
     }
 
     /// Challenges the farmers `schedule` finds due (as `prism challenge --registry` would), posting each result;

@@ -12,7 +12,6 @@ public struct MessageLimitError: Error, Equatable, CustomStringConvertible {
 public enum MessageLimits {
     /// 720p frames per second: a rack of GPUs does a few thousand.
     public static let framesPerSecond: ClosedRange<Double> = 0...1_000_000
-    public static let pricePerMinute: ClosedRange<Double> = 0...1_000_000_000
     public static let sessions: ClosedRange<Int> = 0...4096
     /// Bits per second each way: 1 Tbit/s.
     public static let bitsPerSecond: ClosedRange<Double> = 0...1e12
@@ -28,6 +27,8 @@ public enum MessageLimits {
     public static let rungWidth: ClosedRange<Int> = 64...7680
     public static let rungBitrate: ClosedRange<Int> = 10_000...500_000_000
     public static let options = 16
+    /// Frames of one rung in a receipt: 100 s at 1,000 frames per second.
+    public static let receiptFrames: ClosedRange<Int> = 0...100_000
 
     static func number(_ value: Double, in range: ClosedRange<Double>, _ name: String) throws {
         guard value.isFinite, range.contains(value) else {
@@ -67,7 +68,7 @@ extension FarmerCapabilities {
         try MessageLimits.names(encoders, "encoders")
         try MessageLimits.number(framesPerSecond, in: MessageLimits.framesPerSecond, "framesPerSecond")
         try MessageLimits.number(sessions, in: MessageLimits.sessions, "sessions")
-        try MessageLimits.number(pricePerMinute, in: MessageLimits.pricePerMinute, "pricePerMinute")
+        try price.validate()
         try MessageLimits.text(version, max: MessageLimits.nameLength, "version")
     }
 }
@@ -133,6 +134,7 @@ extension SegmentTask {
         }
         try MessageLimits.text(codec, max: MessageLimits.nameLength, "codec")
         if let preset { try MessageLimits.text(preset, max: MessageLimits.nameLength, "preset") }
+        try maxPrice?.validate("maxPrice")
         guard options.count <= MessageLimits.options else { throw MessageLimitError("more than \(MessageLimits.options) options") }
         for (key, value) in options {
             try MessageLimits.text(key, max: MessageLimits.nameLength, "option name")

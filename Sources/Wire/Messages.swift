@@ -20,17 +20,29 @@ public struct FarmerCapabilities: Codable, Sendable, Equatable {
     public var framesPerSecond: Double
     /// Concurrent encode sessions it accepts.
     public var sessions: Int
-    /// Asking price, in the farm's unit per minute of output.
-    public var pricePerMinute: Double
+    /// Asking price per megapixel of output (`prism farmer serve --price`); free when it sets none.
+    public var price: Price
     /// The `prism` version it runs.
     public var version: String
 
-    public init(encoders: [String], framesPerSecond: Double, sessions: Int, pricePerMinute: Double, version: String) {
+    public init(encoders: [String], framesPerSecond: Double, sessions: Int, price: Price = .free, version: String) {
         self.encoders = encoders
         self.framesPerSecond = framesPerSecond
         self.sessions = sessions
-        self.pricePerMinute = pricePerMinute
+        self.price = price
         self.version = version
+    }
+
+    private enum CodingKeys: String, CodingKey { case encoders, framesPerSecond, sessions, price, version }
+
+    /// Announcements from farmers (and rows stored) before prices existed carry none: they are free.
+    public init(from decoder: Decoder) throws {
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        encoders = try container.decode([String].self, forKey: .encoders)
+        framesPerSecond = try container.decode(Double.self, forKey: .framesPerSecond)
+        sessions = try container.decode(Int.self, forKey: .sessions)
+        price = try container.decodeIfPresent(Price.self, forKey: .price) ?? .free
+        version = try container.decode(String.self, forKey: .version)
     }
 }
 
@@ -164,9 +176,12 @@ public struct SegmentTask: Codable, Sendable, Equatable {
     /// The job's frame rate, which the encoders' rate control runs at; nil: what the source file says (a segment of
     /// a few frames cannot say it reliably).
     public var frameRate: TaskFrameRate?
+    /// The most the submitter pays per megapixel (`prism submit --max-price`); a farmer asking more refuses the
+    /// task. nil: the farmer's announced price, whatever it is.
+    public var maxPrice: Price?
 
     public init(source: ContentAddress, ladder: [TaskRung], codec: String, preset: String? = nil, options: [String: String] = [:],
-                window: TaskWindow? = nil, frameRate: TaskFrameRate? = nil) {
+                window: TaskWindow? = nil, frameRate: TaskFrameRate? = nil, maxPrice: Price? = nil) {
         self.source = source
         self.ladder = ladder
         self.codec = codec
@@ -174,6 +189,7 @@ public struct SegmentTask: Codable, Sendable, Equatable {
         self.options = options
         self.window = window
         self.frameRate = frameRate
+        self.maxPrice = maxPrice
     }
 
     /// Content address of this task's canonical bytes, which a receipt refers to.
@@ -261,9 +277,12 @@ public struct SegmentReceipt: Codable, Sendable, Equatable {
     public var encoder: String
     /// How long the work took.
     public var timings: TaskTimings
+    /// What the farmer charges per megapixel for this task (its price when it took it); nil: nothing. A registry
+    /// pays `payablePixels` at this price when the submitter's verdict accepts the segment.
+    public var price: Price?
 
     public init(farmer: PublicIdentity, submitter: PublicIdentity? = nil, task: ContentAddress, input: ContentAddress, rungs: [RungReceipt],
-                encoder: String, timings: TaskTimings) {
+                encoder: String, timings: TaskTimings, price: Price? = nil) {
         self.farmer = farmer
         self.submitter = submitter
         self.task = task
@@ -271,6 +290,7 @@ public struct SegmentReceipt: Codable, Sendable, Equatable {
         self.rungs = rungs
         self.encoder = encoder
         self.timings = timings
+        self.price = price
     }
 }
 

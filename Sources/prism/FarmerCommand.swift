@@ -55,6 +55,10 @@ struct FarmerCommand: AsyncParsableCommand {
         @Option(help: "Seconds a connection may go without sending a complete request part before it is closed.")
         var idleTimeout: Int = 30
 
+        @Option(help: ArgumentHelp("Asking price in \(Price.unit)s per megapixel of output (width x height x frames), as in 0.05/megapixel.",
+                                   discussion: "It is in the signed capabilities and in every receipt; the registry credits it for each segment a submitter accepts."))
+        var price: String = "0"
+
         @Option(help: ArgumentHelp("Test aid: take this as the measured task throughput (720p frames/s) instead of measuring it.",
                                    visibility: .hidden))
         var claimFPS: Double?
@@ -89,11 +93,14 @@ struct FarmerCommand: AsyncParsableCommand {
                 executor = { try SegmentTaskRunner.run($0, alteration: alteration) }
             default: throw CommandFailure.badInput("unknown sandbox '\(sandbox)': choose plain or none")
             }
+            let asking: Price
+            do { asking = try Price(parsing: price) } catch { throw CommandFailure.badInput("--price: \(error)") }
             if let claimFPS, !(claimFPS > 0 && claimFPS <= MessageLimits.framesPerSecond.upperBound) {
                 throw CommandFailure.badInput("--claim-fps must be above 0 and at most \(Int(MessageLimits.framesPerSecond.upperBound))")
             }
             let capabilities = try FarmerClaims.measure(executor: executor, sessions: sessions, inflation: misbehavior?.throughputInflation ?? 1,
-                                                        extraEncoders: misbehavior == .overclaim ? ["h264_nvenc"] : [], throughput: claimFPS, version: PrismVersion.string)
+                                                        extraEncoders: misbehavior == .overclaim ? ["h264_nvenc"] : [], throughput: claimFPS, price: asking,
+                                                        version: PrismVersion.string)
             let store = try TaskStore(root: URL(fileURLWithPath: data))
             let leftovers = store.removeLeftovers()
             if leftovers > 0 { logger.notice("removed \(leftovers) unfinished task folder(s) left by an earlier run") }
@@ -113,7 +120,7 @@ struct FarmerCommand: AsyncParsableCommand {
             try await FarmerServer.run(service: service, host: address.host, port: address.port, registry: registry, logger: logger) { port in
                 if advertise == nil { service.advertiseBoundURL("http://\(address.host):\(port)") }
                 print("listening on http://\(address.host):\(port) as \(identity.publicIdentity)")
-                logger.info("farmer \(identity.publicIdentity): \(capabilities.sessions) sessions, encoders \(capabilities.encoders.joined(separator: ",")), \(String(format: "%.0f", capabilities.framesPerSecond)) fps at 720p")
+                logger.info("farmer \(identity.publicIdentity): \(capabilities.sessions) sessions, encoders \(capabilities.encoders.joined(separator: ",")), \(String(format: "%.0f", capabilities.framesPerSecond)) fps at 720p, asking \(asking)")
             }
         }
     }

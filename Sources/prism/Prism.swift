@@ -21,6 +21,7 @@ struct Prism: AsyncParsableCommand {
             FarmerCommand.self,
             SubmitCommand.self,
             ChallengeCommand.self,
+            EarningsCommand.self,
             VersionCommand.self,
             MetricsCommand.self,
             VerifyCommand.self,

@@ -16,8 +16,10 @@ struct RegistryCommand: AsyncParsableCommand {
             discussion: """
             Farmers POST signed heartbeats to /v1/heartbeats; submitters and challengers POST signed verdicts \
             to /v1/verdicts and challenge results to /v1/challenges. GET /v1/farmers lists live farmers best \
-            first as JSON, GET / shows them as a page, GET /healthz checks the database. Several registries \
-            may share one PostgreSQL database. Prints "listening on http://HOST:PORT" on stdout once bound.
+            first as JSON, GET / shows them as a page, GET /healthz checks the database. An accepted verdict \
+            pays its farmer from the submitter's account; GET /v1/ledger/ID answers an account's statement, \
+            signed with --key. Several registries may share one PostgreSQL database (give them the same key). \
+            Prints "listening on http://HOST:PORT as ed25519:…" on stdout once bound.
             """)
 
         @Option(help: "HOST:PORT to listen on (port 0 picks a free port).")
@@ -38,6 +40,10 @@ struct RegistryCommand: AsyncParsableCommand {
 
         @Option(help: "Seconds a connection may go without sending a complete request part before it is closed.")
         var idleTimeout: Int = 30
+
+        @Option(help: ArgumentHelp("This registry's key file, which signs ledger statements (make one with `prism keys generate`).",
+                                   discussion: "Without one the registry makes a key for this run: statements it signed cannot be checked after a restart."))
+        var key: String?
 
         @Flag(name: .shortAndLong, help: "Log every request's outcome.")
         var verbose = false
@@ -65,8 +71,13 @@ struct RegistryCommand: AsyncParsableCommand {
             let address = try ListenAddress(parsing: listen)
             let location = try DatabaseLocation(parsing: db)
             let logger = CLILogging.bootstrap(verbose: verbose, quiet: quiet)
-            let store = try await RegistryStores.open(location, logger: logger)
             var configuration = RegistryConfiguration()
+            if let key {
+                configuration.identity = try KeyFileOption.load(key)
+            } else {
+                logger.warning("no --key: ledger statements are signed with a key made for this run")
+            }
+            let store = try await RegistryStores.open(location, logger: logger)
             configuration.heartbeatTTL = TimeInterval(heartbeatTTL)
             configuration.replayWindow = TimeInterval(replayWindow)
             configuration.trustedChallengers = try trustedChallengers()
@@ -75,8 +86,9 @@ struct RegistryCommand: AsyncParsableCommand {
             // PostgreSQL database must share one trust list).
             try await store.applyTrust(configuration.trustedChallengers)
             logger.debug("registry using \(location)")
+            let registryID = configuration.identity.publicIdentity
             try await RegistryServer.run(store: store, address: address, configuration: configuration, logger: logger) { bound in
-                print("listening on http://\(bound)")
+                print("listening on http://\(bound) as \(registryID)")
             }
         }
     }

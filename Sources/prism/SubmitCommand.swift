@@ -72,6 +72,10 @@ struct SubmitCommand: ParsableCommand {
     @Option(help: ArgumentHelp("Draw audits and their sample positions from this seed (hex) to reproduce a run, instead of the system's CSPRNG.", valueName: "hex"))
     var auditSeed: String?
 
+    @Option(help: ArgumentHelp("The most to pay a farmer, in \(Price.unit)s per megapixel of output (as in 0.1/megapixel); farmers asking more are skipped.",
+                               discussion: "Among farmers of equal standing the cheaper get segments first; tasks carry this ceiling, so no farmer can charge above it."))
+    var maxPrice: String?
+
     @OptionGroup var outputFlags: OutputFlags
 
     func run() throws {
@@ -91,6 +95,8 @@ struct SubmitCommand: ParsableCommand {
             guard let value = UInt64(text, radix: 16) else { throw CommandFailure.badInput("--audit-seed must be hex, not '\(text)'") }
             return value
         }
+        let ceiling: Price?
+        do { ceiling = try maxPrice.map { try Price(parsing: $0) } } catch { throw CommandFailure.badInput("--max-price: \(error)") }
         let cpuAtStart = processCPUSeconds()
         let identity = try KeyFileOption.load(key)
         var options = try ladderOptions.transcodeOptions()
@@ -105,6 +111,10 @@ struct SubmitCommand: ParsableCommand {
         }
         var roster = FarmerRoster(listed, identity: identity, timeout: taskTimeout, logger: logger)
         guard !roster.entries.isEmpty else { throw CommandFailure.badInput("no usable farmer among \(listed.map(\.url).joined(separator: ", "))") }
+        if let ceiling {
+            roster.keep(pricedAtMost: ceiling, logger: logger)
+            guard !roster.entries.isEmpty else { throw CommandFailure.badInput("no farmer asks at most \(ceiling) (--max-price)") }
+        }
         if let registry, farmers == nil, let rechallengeInterval, rechallengeLimit > 0 {
             roster.rechallenge(schedule: ChallengeSchedule(meanInterval: rechallengeInterval, maximumPerJob: rechallengeLimit),
                                identity: identity, registry: registry, logger: logger)
@@ -128,6 +138,7 @@ struct SubmitCommand: ParsableCommand {
                                         verdicts: verdictSink, logger: logger)
         defer { dispatcher.close() }
         dispatcher.auditSeed = seedValue
+        dispatcher.maxPrice = ceiling
         let replacement = SegmentReplacement()
         dispatcher.replacement = replacement
         options.segmentReplacement = replacement
@@ -155,7 +166,8 @@ struct SubmitCommand: ParsableCommand {
                                        bytesUp: summary.bytesUp, bytesDown: summary.bytesDown,
                                        audit: .init(mode: audit, rate: policy.fixedRate, screened: summary.screened, redone: summary.redone),
                                        cutting: report.cutting, farmers: summary.farmers, rejections: summary.rejections,
-                                       challenges: challenges, master: "\(output)/master.m3u8")
+                                       challenges: challenges, maxPrice: ceiling, spent: summary.farmers.reduce(0) { $0 + $1.owed },
+                                       master: "\(output)/master.m3u8")
             let encoder = JSONEncoder()
             encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
             print(String(decoding: try encoder.encode(result), as: UTF8.self))
@@ -191,5 +203,9 @@ struct SubmitSummary: Encodable {
     let farmers: [DispatchSummary.FarmerTally]
     let rejections: [DispatchSummary.Rejection]
     let challenges: [ChallengeOutcome]
+    /// The price ceiling asked for (microcredits per megapixel; absent: none), and what the accepted segments cost in
+    /// microcredits at the prices in their receipts (the sum of the farmers' `owed`).
+    let maxPrice: Price?
+    let spent: Int64
     let master: String
 }

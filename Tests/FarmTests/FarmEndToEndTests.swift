@@ -26,6 +26,7 @@ enum Farm {
         let resumed: Int
         let farmers: [Tally]
         let rejections: [Rejection]
+        let spent: Int64?
     }
 
     static func submit(_ input: String, to farmers: [LiveServer], output: String, extra: [String] = []) throws -> (PrismBinary.Result, Summary?) {
@@ -36,14 +37,54 @@ enum Farm {
 }
 
 @Suite(.serialized) struct FarmEndToEndTests {
-    @Test func threeFarmersOneWatermarkingEverySegmentDeliveredAndTheCheatsRedone() throws {
+    /// What `prism earnings --json` prints (the fields read here).
+    struct Earnings: Decodable {
+        struct Statement: Decodable {
+            struct Entry: Decodable { let pixels: Int64; let price: Int64; let amount: Int64; let verdict: String }
+            let balance: Int64
+            let pixels: Int64
+            let entries: [Entry]
+        }
+        let statement: Statement
+        let signer: String
+        let signatureChecked: Bool
+    }
+
+    static func earnings(_ registry: LiveServer, key: String, registryID: String) throws -> Earnings {
+        let result = try PrismBinary.run(["earnings", "--registry", registry.url, "--key", key, "--registry-id", registryID, "--json"])
+        try #require(result.status == 0, "\(result.stderr)")
+        return try JSONDecoder().decode(Earnings.self, from: Data(result.stdout.utf8))
+    }
+
+    /// Frames of an HLS rendition, counted by ffprobe decoding it.
+    static func decodedFrames(_ playlist: String) throws -> Int64 {
+        let probed = try HostTool.run("ffprobe", ["-v", "error", "-count_frames", "-select_streams", "v:0", "-show_entries", "stream=nb_read_frames",
+                                                  "-of", "csv=p=0", playlist])
+        return try #require(probed.stdout.split(separator: "\n").first.flatMap { Int64($0) }, "\(probed.stderr)")
+    }
+
+    @Test func threeFarmersOneWatermarkingEverySegmentDeliveredTheCheatsRedoneAndOnlyTheHonestPaid() throws {
         let folder = try TemporaryFolder("farm-e2e")
         defer { folder.remove() }
-        let cheat = try Farm.farmer(folder, "cheat", ["--misbehave", "watermark"])
-        let honestA = try Farm.farmer(folder, "a"), honestB = try Farm.farmer(folder, "b")
+        // A registry keeps the ledger, signing statements with its own key; the submitter reports its verdicts to it.
+        let registryKey = try Farm.key(folder, "registry")
+        let registryID = try PrismBinary.run(["keys", "show", registryKey]).stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+        let registry = try LiveServer(["registry", "serve", "--listen", "127.0.0.1:0", "--db", "sqlite:" + folder.path("registry.sqlite"),
+                                       "--key", registryKey, "-q"], timeout: 60)
+        defer { registry.stop() }
+        // The cheat is the cheapest, so among farmers of equal standing it is offered work first.
+        let cheat = try Farm.farmer(folder, "cheat", ["--misbehave", "watermark", "--price", "0.01/megapixel"])
+        let honestA = try Farm.farmer(folder, "a", ["--price", "0.02/megapixel"]), honestB = try Farm.farmer(folder, "b", ["--price", "0.03"])
         defer { [cheat, honestA, honestB].forEach { $0.stop() } }
-        // The cheat is listed first, so it is offered work first.
-        let (result, parsed) = try Farm.submit(Fixtures.path("pan-720p.mp4"), to: [cheat, honestA, honestB], output: folder.path("out"))
+        let submitterKey = try Farm.key(folder, "submitter")
+        // Nobody asks as little as 0.005 a megapixel: refused with one line before any work.
+        let (tooCheap, _) = try Farm.submit(Fixtures.path("pan-720p.mp4"), to: [honestB, honestA, cheat], output: folder.path("unused"),
+                                            extra: ["--max-price", "0.005"])
+        #expect(tooCheap.status == 2 && tooCheap.stderr.contains("no farmer asks at most 0.005"), "\(tooCheap.stderr)")
+        // One error line (the cheat's announced misbehaviour is warned about as its capabilities are read).
+        #expect(tooCheap.stderr.split(separator: "\n").filter { !$0.hasPrefix("prism: warning:") }.count == 1, "\(tooCheap.stderr)")
+        let (result, parsed) = try Farm.submit(Fixtures.path("pan-720p.mp4"), to: [honestB, honestA, cheat], output: folder.path("out"),
+                                               extra: ["--registry", registry.url, "--key", submitterKey, "--max-price", "0.05"])
         #expect(result.status == 0, "\(result.stderr)")
         let summary = try #require(parsed)
         #expect(summary.segments == 3 && summary.accepted == 3 && summary.renditions == 2)
@@ -54,6 +95,7 @@ enum Farm {
         #expect(summary.farmers.filter { $0.url != cheat.url }.map(\.accepted).reduce(0, +) == 3)
         // The delivered ladder is accepted by prism verify against the whole source, sampled as a submitter samples,
         // at several reproducible draws.
+        var deliveredPixels: Int64 = 0
         for (rung, width, height, bitrate) in [("360p", 640, 360, 800_000), ("240p", 426, 240, 250_000)] {
             for seed in 1...4 {
                 let verified = try PrismBinary.run(["verify", "--source", Fixtures.path("pan-720p.mp4"), "--rendition", folder.path("out/\(rung)/index.m3u8"),
@@ -61,7 +103,32 @@ enum Farm {
                                                     "--seed", String(seed), "--json"])
                 #expect(verified.status == 0, "\(rung), seed \(seed): \(verified.stdout.prefix(400))")
             }
+            deliveredPixels += try Self.decodedFrames(folder.path("out/\(rung)/index.m3u8")) * Int64(width) * Int64(height)
         }
+
+        // The ledger: each honest farmer is credited, entry by entry, the pixels of its accepted receipts at its price; the
+        // cheat earns nothing; together the honest farmers were paid for exactly the pixels delivered, and the submitter is
+        // debited what they were credited. Every statement's signature is checked by `prism earnings`.
+        var credited: Int64 = 0, paidPixels: Int64 = 0
+        for (farmer, name, price) in [(honestA, "a", Int64(20_000)), (honestB, "b", Int64(30_000))] {
+            let earned = try Self.earnings(registry, key: folder.path("\(name).key"), registryID: registryID)
+            #expect(earned.signatureChecked && earned.signer == registryID)
+            let statement = earned.statement
+            #expect(statement.entries.allSatisfy { $0.verdict == "accepted" && $0.price == price && $0.amount == $0.pixels * price / 1_000_000 },
+                    "\(name): \(statement.entries)")
+            #expect(statement.balance == statement.entries.reduce(0) { $0 + $1.amount })
+            let tally = try #require(summary.farmers.first { $0.url == farmer.url })
+            #expect(Int64(statement.entries.count) == Int64(tally.accepted), "\(name): one payment per accepted segment")
+            credited += statement.balance
+            paidPixels += statement.pixels
+        }
+        #expect(credited > 0)
+        #expect(paidPixels == deliveredPixels, "paid for \(paidPixels) pixels, delivered \(deliveredPixels)")
+        let cheatEarned = try Self.earnings(registry, key: folder.path("cheat.key"), registryID: registryID).statement
+        #expect(cheatEarned.balance == 0 && cheatEarned.pixels == 0, "the watermarking farmer earns nothing: \(cheatEarned.entries)")
+        let spent = try Self.earnings(registry, key: submitterKey, registryID: registryID).statement
+        #expect(spent.balance == -credited, "the submitter is debited what the farmers were credited")
+        #expect(summary.spent == credited, "submit --json reports what the registry charged")
     }
 
     @Test func aStallingFarmerTimesOutAndAKilledFarmerIsDroppedWithNoSegmentLost() throws {

@@ -34,10 +34,12 @@ import Wire
         let folder = try TemporaryFolder("farmer-api")
         defer { folder.remove() }
         let allowed = SigningIdentity()
-        let farmer = try Farm.farmer(folder, "guarded", ["--sandbox", "none", "--max-upload-bytes", "200000", "--allow", allowed.publicIdentity.description])
+        let farmer = try Farm.farmer(folder, "guarded", ["--sandbox", "none", "--max-upload-bytes", "200000", "--allow", allowed.publicIdentity.description,
+                                                         "--price", "0.04/megapixel"])
         defer { farmer.stop() }
         let source = try Data(contentsOf: URL(fileURLWithPath: Fixtures.path("vertical-360x640.mp4")))
-        let task = Self.task(for: source)
+        var task = Self.task(for: source)
+        task.maxPrice = try Price(parsing: "0.05")
         let tasks = farmer.url + FarmerPath.tasks
 
         #expect(try Self.call("POST", tasks, envelope: nil, body: source).0 == 401)
@@ -66,6 +68,12 @@ import Wire
             let (code, reply) = try Self.call("POST", tasks, envelope: signed, body: source)
             #expect(code == 400 && String(decoding: reply, as: UTF8.self).contains("window"), "\(code) \(String(decoding: reply, as: UTF8.self))")
         }
+        // A submitter paying at most less than the farmer asks: refused before a byte is stored.
+        var cheap = task
+        cheap.maxPrice = try Price(parsing: "0.03")
+        let underpaid = try SignedEnvelope.sign(cheap, method: "POST", path: FarmerPath.tasks, by: allowed)
+        let (refusedCode, refusedReply) = try Self.call("POST", tasks, envelope: underpaid, body: source)
+        #expect(refusedCode == 402 && String(decoding: refusedReply, as: UTF8.self).contains("price-above-ceiling"), "\(refusedCode)")
         // The same envelope twice: the second is a replay.
         let once = try SignedEnvelope.sign(task, method: "POST", path: FarmerPath.tasks, by: allowed)
         let (status, body) = try Self.call("POST", tasks, envelope: once, body: source)
@@ -74,7 +82,12 @@ import Wire
         // The receipt is signed by the farmer and names our source.
         let receipt = try JSONDecoder().decode(SignedEnvelope.self, from: body)
         #expect(receipt.signer.description == farmer.banner.replacingOccurrences(of: "as ", with: ""))
-        #expect(try receipt.decodeBody(SegmentReceipt.self).input == task.source)
+        let signedReceipt = try receipt.decodeBody(SegmentReceipt.self)
+        #expect(signedReceipt.input == task.source)
+        // It charges its own price, which the task's ceiling allowed, and its pixels multiply out.
+        #expect(signedReceipt.price == Price(microcreditsPerMegapixel: 40_000))
+        #expect(signedReceipt.payablePixels == signedReceipt.rungs.reduce(0) { $0 + Int64($1.frames) * Int64($1.width) * Int64($1.height) })
+        #expect((signedReceipt.payablePixels ?? 0) > 0)
     }
 
     @Test func outputsGoOnlyToTheSubmitterWhoSentTheTaskAndPathsCannotEscape() throws {

@@ -46,7 +46,7 @@ final class WorkClock: @unchecked Sendable {
             return result
         }
         let capabilities = FarmerCapabilities(encoders: ["libx264"] + extraEncoders, framesPerSecond: trueThroughput * claimFactor, sessions: 1,
-                                              pricePerMinute: 0, version: "test")
+                                              version: "test")
         var configuration = FarmerConfiguration(identity: SigningIdentity(), store: try TaskStore(root: URL(fileURLWithPath: folder.path("data"))),
                                                 advertisedURL: "http://127.0.0.1", sessions: 1, capabilities: capabilities, executor: executor)
         configuration.misbehave = misbehave
@@ -73,7 +73,7 @@ final class WorkClock: @unchecked Sendable {
     @Test func claimsAreReMeasuredAndReAnnouncedWhenIdle() async throws {
         let folder = try TemporaryFolder("remeasure")
         defer { folder.remove() }
-        let capabilities = FarmerCapabilities(encoders: ["libx264"], framesPerSecond: 30, sessions: 1, pricePerMinute: 0, version: "test")
+        let capabilities = FarmerCapabilities(encoders: ["libx264"], framesPerSecond: 30, sessions: 1, version: "test")
         let configuration = FarmerConfiguration(identity: SigningIdentity(), store: try TaskStore(root: URL(fileURLWithPath: folder.path("data"))),
                                                 advertisedURL: "http://127.0.0.1", sessions: 1, capabilities: capabilities,
                                                 executor: { try SegmentTaskRunner.run($0) })

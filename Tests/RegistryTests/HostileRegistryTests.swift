@@ -130,7 +130,7 @@ import Wire
                 var announcement = farmer.announcement()
                 switch change {
                 case 0: announcement.capabilities.framesPerSecond = 1e19
-                case 1: announcement.capabilities.pricePerMinute = 1e19
+                case 1: announcement.capabilities.price = Price(microcreditsPerMegapixel: -1)
                 case 2: announcement.capabilities.sessions = Int.max
                 case 3: announcement.capabilities.framesPerSecond = -1
                 default: announcement.capabilities.version = String(repeating: "v", count: 5000)
@@ -151,7 +151,7 @@ import Wire
         // What a registry that checked less could have stored: 1e19 frames per second, a challenge measuring 1e300
         // bits per second, and a row whose JSON no longer decodes. The list and the page still answer.
         try await execute("UPDATE farmers SET capabilities = ? WHERE id = ?",
-                          [.text(#"{"encoders":["libx264"],"framesPerSecond":1e19,"pricePerMinute":1e19,"sessions":9223372036854775807,"version":"0"}"#),
+                          [.text(#"{"encoders":["libx264"],"framesPerSecond":1e19,"price":9223372036854775807,"sessions":9223372036854775807,"version":"0"}"#),
                            .text(farmer.id.description)])
         try await execute("INSERT INTO challenges (challenger, farmer, passed, claimed, measured, findings, received_at, trusted) VALUES (?, ?, 1, '{}', ?, '[]', ?, 1)",
                           [.text(trusted.id.description), .text(farmer.id.description),
@@ -167,6 +167,7 @@ import Wire
                 #expect(response.status == .ok)
                 let html = String(buffer: response.body)
                 #expect(html.contains("1e+19"), "\(html.suffix(1500))")
+                #expect(html.contains("<td>9223372036854.775807</td>"), "the stored price, however large, is printed: \(html.suffix(1500))")
             }
         }
     }
@@ -188,7 +189,7 @@ import Wire
                 func pick() -> String { extremes[generator.next(extremes.count)] }
                 let routes: [(String, String)] = [
                     (WirePath.heartbeats, """
-                    {"farmer":"\(party.id)","url":\(generator.next(4) == 0 ? pick() : "\"http://127.0.0.1:9\""),"capabilities":{"encoders":\(generator.next(3) == 0 ? pick() : "[\"libx264\"]"),"framesPerSecond":\(pick()),"sessions":\(pick()),"pricePerMinute":\(pick()),"version":\(generator.next(2) == 0 ? pick() : "\"1\"")},"misbehave":\(pick())}
+                    {"farmer":"\(party.id)","url":\(generator.next(4) == 0 ? pick() : "\"http://127.0.0.1:9\""),"capabilities":{"encoders":\(generator.next(3) == 0 ? pick() : "[\"libx264\"]"),"framesPerSecond":\(pick()),"sessions":\(pick()),"price":\(pick()),"version":\(generator.next(2) == 0 ? pick() : "\"1\"")},"misbehave":\(pick())}
                     """),
                     (WirePath.challenges, """
                     {"challenger":"\(party.id)","farmer":"\(other.id)","passed":\(generator.next(2) == 0 ? "true" : pick()),"claimed":{"framesPerSecond":\(pick()),"sessions":\(pick())},"measured":{"framesPerSecond":\(pick()),"uploadBitsPerSecond":\(pick()),"downloadBitsPerSecond":\(pick()),"encoders":\(pick())},"findings":\(generator.next(2) == 0 ? "[\(pick())]" : pick())}

@@ -23,22 +23,23 @@ struct TestParty {
     var id: PublicIdentity { key.publicIdentity }
 
     func announcement(url: String = "http://127.0.0.1:8700", encoders: [String] = ["libx264"], fps: Double = 240,
-                      misbehave: String? = nil) -> FarmerAnnouncement {
+                      misbehave: String? = nil, price: Price = Price(microcreditsPerMegapixel: 250_000)) -> FarmerAnnouncement {
         FarmerAnnouncement(farmer: id, url: url,
                            capabilities: FarmerCapabilities(encoders: encoders, framesPerSecond: fps, sessions: 2,
-                                                            pricePerMinute: 0.25, version: "0.1.0"),
+                                                            price: price, version: "0.1.0"),
                            misbehave: misbehave)
     }
 
     /// A verdict by `submitter` on this farmer's work on `segment`, with the proof a registry counts it on: this
     /// farmer's signed receipt for a task the submitter sent.
     func provenVerdict(by submitter: TestParty, segment: ContentAddress, accepted: Bool, reasons: [String] = [],
-                       at date: Date) throws -> Verdict {
+                       at date: Date, price: Price? = nil, frames: Int = 60, pixels: Int64? = nil) throws -> Verdict {
         let task = SegmentTask(source: segment, ladder: [TaskRung(height: 360, bitrate: 800_000)], codec: "h264")
         let rendition = ContentAddress(hashing: Data("\(segment) at 360p".utf8))
         let receipt = SegmentReceipt(farmer: id, submitter: submitter.id, task: try task.address(), input: segment,
-                                     rungs: [RungReceipt(height: 360, width: 640, bitrate: 800_000, output: rendition, frames: 60, pixels: 60 * 640 * 360)],
-                                     encoder: "libx264", timings: TaskTimings(decodeSeconds: 0.1, encodeSeconds: 1, totalSeconds: 1.2))
+                                     rungs: [RungReceipt(height: 360, width: 640, bitrate: 800_000, output: rendition, frames: frames,
+                                                         pixels: pixels ?? Int64(frames) * 640 * 360)],
+                                     encoder: "libx264", timings: TaskTimings(decodeSeconds: 0.1, encodeSeconds: 1, totalSeconds: 1.2), price: price)
         let envelope = try SignedEnvelope.sign(receipt, method: SignedEnvelope.responseMethod, path: FarmerPath.tasks, by: key, at: date)
         return Verdict(submitter: submitter.id, farmer: id, segment: segment, accepted: accepted, reasons: reasons,
                        task: try task.address(), receipt: envelope)
@@ -63,12 +64,13 @@ enum Segment {
 
 /// Runs `body` against an in-process registry over `store` with the test client.
 func withRegistry(store: any RegistryStore, clock: ManualClock, ttl: TimeInterval = 90, trusting trusted: [TestParty] = [],
-                  over setup: TestingSetup = .router,
+                  identity: SigningIdentity = SigningIdentity(), over setup: TestingSetup = .router,
                   _ body: @escaping @Sendable (any TestClientProtocol) async throws -> Void) async throws {
     var configuration = RegistryConfiguration()
     configuration.heartbeatTTL = ttl
     configuration.trustedChallengers = Set(trusted.map(\.id))
     configuration.now = { clock.now }
+    configuration.identity = identity
     let app = RegistryServer.application(store: store, address: try ListenAddress(parsing: "127.0.0.1:0"),
                                          configuration: configuration, logger: testLogger)
     try await app.test(setup) { client in try await body(client) }

@@ -347,7 +347,7 @@ import Wire
         let connection = try await SQLiteConnection.open(storage: .file(path: folder.path("registry.sqlite")))
         let versions = try await connection.query("SELECT version FROM registry_schema ORDER BY version").compactMap { $0.column("version")?.integer }
         try await connection.close()
-        #expect(versions == [1, 2, 3])
+        #expect(versions == [1, 2, 3, 4])
     }
 }
 

@@ -18,7 +18,7 @@ final class ManualClock: @unchecked Sendable {
     func announcement() -> FarmerAnnouncement {
         FarmerAnnouncement(farmer: farmer.publicIdentity, url: "http://10.0.0.5:8700",
                            capabilities: FarmerCapabilities(encoders: ["libx264"], framesPerSecond: 240, sessions: 2,
-                                                            pricePerMinute: 0.5, version: "0.1.0"))
+                                                            price: Price(microcreditsPerMegapixel: 500_000), version: "0.1.0"))
     }
 
     func verifier() -> EnvelopeVerifier {

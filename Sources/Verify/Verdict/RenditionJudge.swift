@@ -4,9 +4,12 @@ import Logging
 public struct RenditionJudgement: Sendable {
     public var accepted: Bool
     public var reasons: [ReasonCode]
-    public init(accepted: Bool, reasons: [ReasonCode]) {
+    /// Frames the rendition holds, when its packets were read (what a receipt's frame count is checked against).
+    public var renditionFrames: Int?
+    public init(accepted: Bool, reasons: [ReasonCode], renditionFrames: Int? = nil) {
         self.accepted = accepted
         self.reasons = reasons
+        self.renditionFrames = renditionFrames
     }
 }
 
@@ -25,7 +28,7 @@ extension SegmentVerifier {
         let (result, _) = try run()
         let cost = result.cost
         logger.debug("verified \(request.rendition): \(result.verdict), \(cost.sourceFramesDecoded) source and \(cost.renditionFramesDecoded) rendition frames decoded, \(cost.referenceFramesEncoded) reference frames encoded, \(String(format: "%.3f", cost.seconds)) s")
-        return RenditionJudgement(accepted: result.verdict == .accept, reasons: result.reasons.map(\.code))
+        return RenditionJudgement(accepted: result.verdict == .accept, reasons: result.reasons.map(\.code), renditionFrames: result.frames.rendition)
     }
 }
 

@@ -44,7 +44,7 @@ public final class SegmentVerifier {
         let structure = try readStructure()
         if structure.reasons.isEmpty && structure.underspent != nil { return nil }
         let reasons = structure.reasons + (structure.underspent.map { [$0] } ?? [])
-        return RenditionJudgement(accepted: reasons.isEmpty, reasons: reasons.map(\.code))
+        return RenditionJudgement(accepted: reasons.isEmpty, reasons: reasons.map(\.code), renditionFrames: structure.rendition.frameCount)
     }
 
     /// The structure, read once: a screened rendition that goes on to the pixel checks does not read its packets again.

@@ -77,6 +77,8 @@ public enum ReasonCode: String, Codable, Sendable, CaseIterable {
     case noKeyframeAtStart = "no-keyframe-at-start"
     /// Not `prism verify`'s (it exits 2 instead): a submitter's or challenger's judge could not check the rendition.
     case unverifiable = "unverifiable"
+    /// The farmer's signed receipt disagrees with the rendition it delivered (frames or size): it claims work it did not do.
+    case receiptMismatch = "receipt-mismatch"
 }
 
 /// `prism verify`'s answer; its JSON shape is part of the command-line contract.
