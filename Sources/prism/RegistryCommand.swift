@@ -72,11 +72,7 @@ struct RegistryCommand: AsyncParsableCommand {
             let location = try DatabaseLocation(parsing: db)
             let logger = CLILogging.bootstrap(verbose: verbose, quiet: quiet)
             var configuration = RegistryConfiguration()
-            if let key {
-                configuration.identity = try KeyFileOption.load(key)
-            } else {
-                logger.warning("no --key: ledger statements are signed with a key made for this run")
-            }
+            if let key { configuration.identity = try KeyFileOption.load(key) }
             let store = try await RegistryStores.open(location, logger: logger)
             configuration.heartbeatTTL = TimeInterval(heartbeatTTL)
             configuration.replayWindow = TimeInterval(replayWindow)
@@ -89,6 +85,8 @@ struct RegistryCommand: AsyncParsableCommand {
             let registryID = configuration.identity.publicIdentity
             try await RegistryServer.run(store: store, address: address, configuration: configuration, logger: logger) { bound in
                 print("listening on http://\(bound) as \(registryID)")
+                // Said once serving, so a registry that cannot start still fails with one line.
+                if key == nil { logger.warning("no --key: ledger statements are signed with a key made for this run") }
             }
         }
     }
