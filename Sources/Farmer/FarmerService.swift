@@ -27,6 +27,10 @@ public struct FarmerConfiguration: Sendable {
     /// time included); a running task's wait for its answer is not idleness.
     public var idleTimeoutSeconds = 30
     public var executor: SegmentTaskExecutor
+    /// General jobs this farmer takes (`POST /v1/jobs`); nil: none.
+    public var jobs: JobOffer?
+    /// Largest blob (an image or an input) accepted.
+    public var maxBlobBytes: Int = 2 << 30
 
     public init(identity: SigningIdentity, store: TaskStore, advertisedURL: String, sessions: Int, capabilities: FarmerCapabilities,
                 executor: @escaping SegmentTaskExecutor) {
@@ -165,6 +169,7 @@ public final class FarmerService: @unchecked Sendable {
             }
         }
         router.post(RouterPath(FarmerPath.bandwidth)) { request, _ in try await self.bandwidth(request) }
+        addJobRoutes(to: router)
         router.get("/v1/tasks/:task/outputs/:height") { request, context in
             try self.serveOutput(request, task: context.parameters.get("task") ?? "", height: context.parameters.get("height") ?? "")
         }
@@ -173,7 +178,7 @@ public final class FarmerService: @unchecked Sendable {
 
     var busyCount: Int { lock.lock(); defer { lock.unlock() }; return busy }
 
-    private func acquireSession() -> Bool {
+    func acquireSession() -> Bool {
         lock.lock()
         defer { lock.unlock() }
         guard busy < configuration.sessions else { return false }
@@ -181,14 +186,14 @@ public final class FarmerService: @unchecked Sendable {
         return true
     }
 
-    private func releaseSession() {
+    func releaseSession() {
         lock.lock()
         busy -= 1
         lock.unlock()
     }
 
     /// Verifies the header envelope of a request with a raw or empty body.
-    private func authenticate(_ request: Request, method: String, path: String) throws -> (PublicIdentity, SignedEnvelope) {
+    func authenticate(_ request: Request, method: String, path: String) throws -> (PublicIdentity, SignedEnvelope) {
         let wanted = SignedEnvelope.headerName.lowercased()
         guard let value = request.headers.first(where: { $0.name.canonicalName == wanted })?.value else {
             throw FarmerAPIError(.unauthorized, "unsigned", "requests must carry a signed \(SignedEnvelope.headerName) header")

@@ -42,7 +42,7 @@ public enum FarmerPage {
             <thead><tr><th>#</th><th>farmer</th><th>URL</th><th>encoders<br>claimed / measured</th>
             <th>frames/s<br>claimed / measured</th><th>sessions<br>claimed / measured</th>
             <th>bandwidth, Mbit/s<br>claimed / measured</th><th>price, \(Price.unit)/megapixel</th>
-            <th>claims</th><th>segments<br>verified / rejected</th><th>challenges<br>passed / failed</th><th>score</th><th>version</th></tr></thead>
+            <th>jobs</th><th>claims</th><th>segments<br>verified / rejected</th><th>challenges<br>passed / failed</th><th>score</th><th>version</th></tr></thead>
             <tbody>
 
             """
@@ -58,6 +58,7 @@ public enum FarmerPage {
                 html += cell("\(claimed.sessions) / " + (measured?.sessions.map(String.init) ?? "–"))
                 html += cell("– / " + bandwidth(measured))
                 html += cell(claimed.price.credits)
+                html += cell(claimed.jobs.map { $0.modes.isEmpty ? "–" : $0.modes.joined(separator: ", ") } ?? "–")
                 html += "<td class=\"\(reputation.claims.rawValue)\">\(escape(claims))"
                 if let at = farmer.lastChallengedAt {
                     html += "<br><small>challenged \(escape(dates.string(from: Date(timeIntervalSince1970: TimeInterval(at)))))</small>"

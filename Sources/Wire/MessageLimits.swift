@@ -70,6 +70,10 @@ extension FarmerCapabilities {
         try MessageLimits.number(sessions, in: MessageLimits.sessions, "sessions")
         try price.validate()
         try MessageLimits.text(version, max: MessageLimits.nameLength, "version")
+        if let jobs {
+            try MessageLimits.names(jobs.modes, "jobs.modes")
+            try jobs.limits.validate()
+        }
     }
 }
 

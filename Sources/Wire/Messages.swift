@@ -24,16 +24,19 @@ public struct FarmerCapabilities: Codable, Sendable, Equatable {
     public var price: Price
     /// The `prism` version it runs.
     public var version: String
+    /// The general jobs it takes (`POST /v1/jobs`): modes and the most a job may ask; nil: none.
+    public var jobs: JobOffer?
 
-    public init(encoders: [String], framesPerSecond: Double, sessions: Int, price: Price = .free, version: String) {
+    public init(encoders: [String], framesPerSecond: Double, sessions: Int, price: Price = .free, version: String, jobs: JobOffer? = nil) {
         self.encoders = encoders
         self.framesPerSecond = framesPerSecond
         self.sessions = sessions
         self.price = price
         self.version = version
+        self.jobs = jobs
     }
 
-    private enum CodingKeys: String, CodingKey { case encoders, framesPerSecond, sessions, price, version }
+    private enum CodingKeys: String, CodingKey { case encoders, framesPerSecond, sessions, price, version, jobs }
 
     /// Announcements from farmers (and rows stored) before prices existed carry none: they are free.
     public init(from decoder: Decoder) throws {
@@ -43,6 +46,7 @@ public struct FarmerCapabilities: Codable, Sendable, Equatable {
         sessions = try container.decode(Int.self, forKey: .sessions)
         price = try container.decodeIfPresent(Price.self, forKey: .price) ?? .free
         version = try container.decode(String.self, forKey: .version)
+        jobs = try container.decodeIfPresent(JobOffer.self, forKey: .jobs)
     }
 }
 

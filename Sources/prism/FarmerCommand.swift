@@ -5,6 +5,7 @@ import Honesty
 import Media
 import Registry
 import Transcode
+import Exec
 import Wire
 
 /// `prism farmer serve`: accept signed transcode tasks over HTTP.
@@ -59,6 +60,19 @@ struct FarmerCommand: AsyncParsableCommand {
                                    discussion: "It is in the signed capabilities and in every receipt; the registry credits it for each segment a submitter accepts."))
         var price: String = "0"
 
+        @Option(help: ArgumentHelp("General jobs (POST /v1/jobs): auto offers the plain sandbox where bwrap and umoci are here; none offers none.",
+                                   discussion: "Confidential jobs over the network are not offered yet: `prism run --mode confidential` runs them locally."))
+        var jobs: String = "auto"
+
+        @Option(help: "Most memory a general job may ask for, e.g. 2G.")
+        var jobMaxMemory: String = "2G"
+
+        @Option(help: "Most wall-clock seconds a general job may ask for.")
+        var jobMaxTime: Double = 3600
+
+        @Option(help: "Most bytes a general job may leave in /out, e.g. 1G.")
+        var jobMaxOutput: String = "1G"
+
         @Option(help: ArgumentHelp("Test aid: take this as the measured task throughput (720p frames/s) instead of measuring it.",
                                    visibility: .hidden))
         var claimFPS: Double?
@@ -68,6 +82,20 @@ struct FarmerCommand: AsyncParsableCommand {
 
         @Flag(name: .shortAndLong, help: "Log details.")
         var verbose = false
+
+        /// The general jobs this farmer offers, from --jobs and the host's tools.
+        func offer() throws -> JobOffer? {
+            guard jobs != "none" else { return nil }
+            guard jobs == "auto" else { throw CommandFailure.badInput("--jobs must be auto or none, not '\(jobs)'") }
+            guard jobMaxTime > 0, jobMaxTime.isFinite else { throw CommandFailure.badInput("--job-max-time must be positive") }
+            let memory: UInt64, output: UInt64
+            do { memory = try ByteSize.parse(jobMaxMemory); output = try ByteSize.parse(jobMaxOutput) } catch {
+                throw CommandFailure.badInput("--job-max-memory / --job-max-output: \(error)")
+            }
+            let limits = JobLimitFigures(cpus: Double(ProcessInfo.processInfo.activeProcessorCount), memoryBytes: memory, pids: JobLimits.defaultPids,
+                                         timeSeconds: jobMaxTime, outputBytes: output, tmpBytes: JobLimits.defaultTmpBytes)
+            return JobOffer(modes: JobHost.missingForImages.isEmpty ? ["plain"] : [], limits: limits)
+        }
 
         func run() async throws {
             let logger = CLILogging.bootstrap(verbose: verbose, quiet: false)
@@ -95,12 +123,15 @@ struct FarmerCommand: AsyncParsableCommand {
             }
             let asking: Price
             do { asking = try Price(parsing: price) } catch { throw CommandFailure.badInput("--price: \(error)") }
+            let jobOffer = try offer()
             if let claimFPS, !(claimFPS > 0 && claimFPS <= MessageLimits.framesPerSecond.upperBound) {
                 throw CommandFailure.badInput("--claim-fps must be above 0 and at most \(Int(MessageLimits.framesPerSecond.upperBound))")
             }
-            let capabilities = try FarmerClaims.measure(executor: executor, sessions: sessions, inflation: misbehavior?.throughputInflation ?? 1,
+            var measured = try FarmerClaims.measure(executor: executor, sessions: sessions, inflation: misbehavior?.throughputInflation ?? 1,
                                                         extraEncoders: misbehavior == .overclaim ? ["h264_nvenc"] : [], throughput: claimFPS, price: asking,
                                                         version: PrismVersion.string)
+            measured.jobs = jobOffer
+            let capabilities = measured
             let store = try TaskStore(root: URL(fileURLWithPath: data))
             let leftovers = store.removeLeftovers()
             if leftovers > 0 { logger.notice("removed \(leftovers) unfinished task folder(s) left by an earlier run") }
@@ -111,6 +142,7 @@ struct FarmerCommand: AsyncParsableCommand {
             configuration.maxUploadBytes = maxUploadBytes
             configuration.idleTimeoutSeconds = idleTimeout
             configuration.misbehave = misbehavior
+            configuration.jobs = jobOffer
             let service = FarmerService(configuration: configuration, logger: logger)
             if claimFPS == nil {
                 // The claim follows the host: re-measured as its load changes, scaled as the misbehaviour says.

@@ -13,6 +13,7 @@ struct Prism: AsyncParsableCommand {
             TranscodeCommand.self,
             SegmentTaskCommand.self,
             RunCommand.self,
+            JobCommand.self,
             ProbeCommand.self,
             BenchCommand.self,
             AttestCommand.self,

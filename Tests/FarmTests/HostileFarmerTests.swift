@@ -70,9 +70,20 @@ import Wire
                         "\"NaN\"", "\"Infinity\"", "NaN", "null", "true", "[]", "{}", "\"\"", "0", "2", "240", "-240",
                         "\"" + String(repeating: "A", count: 20_000) + "\"", "\"../../etc/passwd\"", "\"\\u0000\""]
         func pick() -> String { extremes[generator.next(extremes.count)] }
-        for round in 0..<120 {
+        for round in 0..<180 {
             let (path, method, body, upload): (String, String, String, Data)
-            switch round % 4 {
+            switch round % 6 {
+            case 4:
+                // A general job: every field at the extremes, names that try to escape /in, blobs it never uploaded.
+                let input = "{\"name\":\(generator.next(2) == 0 ? "\"../x\"" : pick()),\"content\":\(pick()),\"bytes\":\(pick())}"
+                let limits = "{\"cpus\":\(pick()),\"memoryBytes\":\(pick()),\"pids\":\(pick()),\"timeSeconds\":\(pick()),\"outputBytes\":\(pick())}"
+                (path, method, upload) = (JobPath.jobs, "POST", Data())
+                body = "{\"mode\":\(generator.next(2) == 0 ? "\"plain\"" : pick()),\"image\":\"\(ContentAddress(hashing: Data(count: generator.next(9))))\",\"command\":[\(pick())],\"env\":{\"A\":\(pick())},\"inputs\":[\(input)],\"limits\":\(limits),\"network\":\(pick())}"
+            case 5:
+                // A blob whose bytes are not what its name says, or whose name is not an address.
+                let name = generator.next(2) == 0 ? ContentAddress(hashing: Data(count: 7)).description : ["..", "sha256:zz", "%2e%2e", "x"][generator.next(4)]
+                (path, method, upload) = (JobPath.blobs + name, "PUT", Data(count: 8 + generator.next(4000)))
+                body = ""
             case 0, 1:
                 let rung = "{\"height\":\(pick()),\"width\":\(pick()),\"bitrate\":\(pick())}"
                 let window = generator.next(2) == 0 ? "null" : "{\"start\":\(pick()),\"end\":\(pick()),\"timeBaseNumerator\":\(pick()),\"timeBaseDenominator\":\(pick())}"
@@ -88,7 +99,7 @@ import Wire
                 (method, body, upload) = ("GET", "", Data())
             }
             let envelope = try SignedEnvelope.sign(body: Data(body.utf8), method: method, path: path, by: submitter)
-            let (status, reply) = try FarmerAPITests.call(method, farmer.url + path, envelope: envelope, body: method == "POST" ? upload : nil)
+            let (status, reply) = try FarmerAPITests.call(method, farmer.url + path, envelope: envelope, body: method == "GET" ? nil : upload)
             #expect((200..<500).contains(status), "\(method) \(path) \(body.prefix(200)): \(status) \(String(decoding: reply.prefix(300), as: UTF8.self))")
         }
         #expect(Self.taskFiles(folder, "fuzzed").allSatisfy {
@@ -99,6 +110,9 @@ import Wire
                                                   envelope: try SignedEnvelope.sign(good, method: "POST", path: FarmerPath.tasks, by: submitter), body: source)
         #expect(status == 200)
         #expect(try FarmerAPITests.call("GET", farmer.url + "/healthz", envelope: nil).0 == 200)
+        // No blob that failed its hash was kept.
+        let blobs = (try? FileManager.default.contentsOfDirectory(atPath: folder.path("data-fuzzed/blobs"))) ?? []
+        #expect(blobs.isEmpty, "\(blobs)")
     }
 
     @Test func badFarmerOptionsExitTwoWithOneLine() throws {

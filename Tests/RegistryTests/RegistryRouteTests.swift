@@ -300,6 +300,7 @@ import Wire
             #expect(empty.contains("No live farmers."))
             var announcement = farmer.announcement(encoders: ["libx264"], fps: 240)
             announcement.capabilities.version = "<script>alert(1)</script>"
+            announcement.capabilities.jobs = JobOffer(modes: ["plain"], limits: JobLimitFigures(memoryBytes: 2 << 30, timeSeconds: 3600))
             #expect(try await client.post(WirePath.heartbeats,
                                           try farmer.signed(announcement, path: WirePath.heartbeats, at: clock.now)).status == .ok)
             let result = ChallengeResult(challenger: challenger.id, farmer: farmer.id, passed: true,
@@ -315,6 +316,8 @@ import Wire
                 #expect(html.contains(farmer.id.description))
                 #expect(html.contains("http://127.0.0.1:8700"))
                 #expect(html.contains("<td>240 / 233</td>"))
+                // Its price and the general jobs it takes.
+                #expect(html.contains("<td>0.25</td><td>plain</td>"), "\(html)")
                 // Farmers claim no bandwidth; the challenge measured it both ways.
                 #expect(html.contains("<td>– / up 812, down 640</td>"))
                 #expect(html.contains("challenged 2027-01-15T08:00:00Z"))
@@ -322,6 +325,8 @@ import Wire
                 #expect(html.contains("&lt;script&gt;alert(1)&lt;/script&gt;"))
                 #expect(!html.contains("<script>"))
             }
+            let listed = try await client.farmerList().farmers.first
+            #expect(listed?.claimed.jobs?.modes == ["plain"] && listed?.claimed.price == Price(microcreditsPerMegapixel: 250_000))
         }
     }
 

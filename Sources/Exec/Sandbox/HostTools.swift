@@ -29,3 +29,11 @@ enum HostTools {
         return (process.terminationStatus, String(decoding: data, as: UTF8.self))
     }
 }
+
+/// What general jobs this host can run in the plain sandbox.
+public enum JobHost {
+    /// Tools the plain sandbox needs for an OCI image that are missing here (empty: it can run them).
+    public static var missingForImages: [String] {
+        ["bwrap", "umoci", "tar"].filter { HostTools.find($0) == nil }
+    }
+}

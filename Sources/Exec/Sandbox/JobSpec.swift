@@ -170,7 +170,7 @@ public struct RootFileSystem: Codable, Sendable, Equatable {
         return .init(kind: exists && !isDirectory.boolValue ? .ociArchive : .ociLayout, path: path, tag: tag)
     }
 
-    func checkExists() throws {
+    public func checkExists() throws {
         var isDirectory: ObjCBool = false
         guard !path.isEmpty, FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) else {
             throw JobSpecError.missingRootFileSystem(path)
@@ -263,7 +263,7 @@ public struct JobLimits: Codable, Sendable, Equatable {
         return limits
     }
 
-    func validate() throws {
+    public func validate() throws {
         if let cpus, !(cpus > 0 && cpus.isFinite) { throw JobSpecError.badLimit("cpus must be above 0") }
         // Below a few MiB not even the sandbox's own init fits; refuse instead of failing obscurely.
         if let memoryBytes, memoryBytes < 4 << 20 { throw JobSpecError.badLimit("memory must be at least 4M") }

@@ -27,6 +27,10 @@ public struct JobResult: Sendable, Equatable {
     /// Paths delivered only after being made safe: setuid, setgid or sticky bits cleared, hard links
     /// replaced by a copy of their own.
     public var sanitizedInOutput: [String] = []
+    /// CPU seconds the job's processes used (from its cgroup; nil where no cgroup accounts for them), and the
+    /// wall-clock seconds from start to end.
+    public var cpuSeconds: Double?
+    public var wallSeconds: Double = 0
 
     /// One line for the person running the job, when the ending is not a plain exit.
     public var message: String? {
@@ -118,6 +122,7 @@ public struct PlainSandbox: Sendable {
         process.standardError = standardError
         let ended = DispatchSemaphore(value: 0)
         process.terminationHandler = { _ in ended.signal() }
+        let started = Date()
         try process.run()
 
         let deadline = spec.limits.timeSeconds.map { Date().addingTimeInterval($0) }
@@ -142,6 +147,8 @@ public struct PlainSandbox: Sendable {
         }
         process.waitUntilExit()
         group.killAll()
+        let wallSeconds = Date().timeIntervalSince(started)
+        let cpuSeconds = group.cpuSeconds
         var status = process.terminationStatus
         if process.terminationReason == .uncaughtSignal { status = 128 + status }
 
@@ -163,7 +170,8 @@ public struct PlainSandbox: Sendable {
             (dropped, sanitized) = try Self.prepareDelivery(of: staging)
             try Self.moveContents(of: staging, into: URL(fileURLWithPath: output))
         }
-        return JobResult(status: status, ending: ending, enforcement: enforcement, droppedFromOutput: dropped, sanitizedInOutput: sanitized)
+        return JobResult(status: status, ending: ending, enforcement: enforcement, droppedFromOutput: dropped, sanitizedInOutput: sanitized,
+                         cpuSeconds: cpuSeconds, wallSeconds: wallSeconds)
     }
 
     /// `sh -c` program: write our pid into each file up to `--`, then exec the rest.

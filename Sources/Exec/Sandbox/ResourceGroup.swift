@@ -67,6 +67,8 @@ final class ResourceGroup {
     /// The folders created, one per hierarchy; `cgroup.procs` in each is what the job joins.
     private(set) var folders: [String] = []
     private var memoryFolder: String?
+    /// Where the job's CPU time is accounted (v1 `cpuacct.usage`, v2 `cpu.stat`).
+    private var accountingFolder: String?
     private var isUnified = false
     /// How each asked-for limit ended up enforced, for the run's report.
     private(set) var notes: [String] = []
@@ -116,7 +118,9 @@ final class ResourceGroup {
             pidsEnforced = write("\(pids)", to: folder + "/pids.max")
             if pidsEnforced { notes.append("pids: cgroup v1 pids.max=\(pids)") }
         }
-        if let cpus = limits.cpus, let mount = hierarchy("cpu"), let folder = makeFolder(mount, name: name) {
+        // The CPU-accounting group is made even without a limit: it measures the job's CPU seconds.
+        if let mount = hierarchy("cpuacct"), let folder = makeFolder(mount, name: name) { accountingFolder = folder }
+        if let cpus = limits.cpus, let mount = hierarchy("cpu"), let folder = mount.controllers.contains("cpuacct") ? accountingFolder : makeFolder(mount, name: name) {
             let period = 100_000
             cpuEnforced = write("\(period)", to: folder + "/cpu.cfs_period_us")
                 && write("\(Int((cpus * Double(period)).rounded()))", to: folder + "/cpu.cfs_quota_us")
@@ -145,6 +149,7 @@ final class ResourceGroup {
         guard mkdir(folder, 0o755) == 0 || errno == EEXIST else { return }
         folders.append(folder)
         memoryFolder = folder
+        accountingFolder = folder
         if let bytes = limits.memoryBytes {
             memoryEnforced = write("\(bytes)", to: folder + "/memory.max")
             _ = write("0", to: folder + "/memory.swap.max")
@@ -158,6 +163,20 @@ final class ResourceGroup {
             cpuEnforced = write("\(Int((cpus * 100_000).rounded())) 100000", to: folder + "/cpu.max")
             if cpuEnforced { notes.append("cpus: cgroup v2 cpu.max=\(cpus)") }
         }
+    }
+
+    /// CPU seconds (user and system) the group's processes used so far; nil where no group accounts for them.
+    var cpuSeconds: Double? {
+        guard let folder = accountingFolder else { return nil }
+        if isUnified {
+            guard let stat = try? String(contentsOfFile: folder + "/cpu.stat", encoding: .utf8),
+                  let line = stat.split(separator: "\n").first(where: { $0.hasPrefix("usage_usec ") }),
+                  let micro = Double(line.dropFirst("usage_usec ".count)) else { return nil }
+            return micro / 1e6
+        }
+        guard let text = try? String(contentsOfFile: folder + "/cpuacct.usage", encoding: .utf8),
+              let nano = Double(text.trimmingCharacters(in: .whitespacesAndNewlines)) else { return nil }
+        return nano / 1e9
     }
 
     /// A group older than this with no process in it was left by a runner that was killed before it

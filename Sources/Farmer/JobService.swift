@@ -1,0 +1,216 @@
+import Exec
+import FarmClient
+import Foundation
+import Hummingbird
+import NIOCore
+import Wire
+
+/// General jobs on a farmer: blobs (images, inputs) in by content address and kept, so an image already here is
+/// never uploaded again; the job run in the plain sandbox exactly as `prism run --mode plain` runs it; a signed
+/// receipt naming every output by hash; outputs and logs served only to the submitter that sent the job.
+///
+/// `blobs/sha256-<hex>`, `images/` (unpacked images by manifest digest), `jobs/<key>/{out/,stdout,stderr,owner,receipt.json}`.
+extension FarmerService {
+    func addJobRoutes(to router: Router<BasicRequestContext>) {
+        router.on(RouterPath(JobPath.blobs + ":address"), method: .head) { _, context in
+            let address = try Self.blobAddress(context.parameters.get("address"))
+            let held = FileManager.default.fileExists(atPath: self.blobFile(address).path)
+            return Response(status: held ? .ok : .notFound)
+        }
+        router.put(RouterPath(JobPath.blobs + ":address")) { request, context in
+            try await self.receiveBlob(request, address: try Self.blobAddress(context.parameters.get("address")))
+        }
+        router.post(RouterPath(JobPath.jobs)) { request, _ in
+            do { return try await self.acceptJob(request) } catch let error as FarmerAPIError {
+                if error.status.code < 500 && error.code != "busy" { self.logger.notice("job refused (\(error.code)): \(error.message)") }
+                throw error
+            }
+        }
+        router.get("/v1/jobs/:job/outputs/:index") { request, context in
+            try self.serveJobFile(request, key: context.parameters.get("job") ?? "", item: context.parameters.get("index") ?? "")
+        }
+        router.get("/v1/jobs/:job/log/:stream") { request, context in
+            try self.serveJobFile(request, key: context.parameters.get("job") ?? "", item: context.parameters.get("stream") ?? "", log: true)
+        }
+    }
+
+    static func blobAddress(_ text: String?) throws -> ContentAddress {
+        guard let text, let address = try? ContentAddress(text) else {
+            throw FarmerAPIError(.badRequest, "bad-address", "blobs are named sha256:<64 hex digits>")
+        }
+        return address
+    }
+
+    var blobFolder: URL { configuration.store.root.appendingPathComponent("blobs") }
+    func blobFile(_ address: ContentAddress) -> URL { blobFolder.appendingPathComponent(address.description.replacingOccurrences(of: ":", with: "-")) }
+    func jobFolder(_ key: String) -> URL { configuration.store.root.appendingPathComponent("jobs").appendingPathComponent(key) }
+
+    private func requireJobs(_ submitter: PublicIdentity) throws -> JobOffer {
+        guard let offer = configuration.jobs, !offer.modes.isEmpty else {
+            throw FarmerAPIError(.notFound, "no-jobs", "this farmer takes no general jobs")
+        }
+        if let allowed = configuration.allowList, !allowed.contains(submitter) {
+            throw FarmerAPIError(.forbidden, "not-allowed", "\(submitter) is not on this farmer's allow-list")
+        }
+        return offer
+    }
+
+    /// Streams a blob to disk while hashing it; kept only when it hashes to the address it was sent for.
+    private func receiveBlob(_ request: Request, address: ContentAddress) async throws -> Response {
+        let (submitter, _) = try authenticate(request, method: "PUT", path: JobPath.blob(address))
+        _ = try requireJobs(submitter)
+        let file = blobFile(address)
+        if FileManager.default.fileExists(atPath: file.path) { return FarmerService.json(["stored": address.description]) }
+        try FileManager.default.createDirectory(at: blobFolder, withIntermediateDirectories: true)
+        let partial = blobFolder.appendingPathComponent(".partial-\(UUID().uuidString)")
+        defer { try? FileManager.default.removeItem(at: partial) }
+        let received = try await Self.receive(request.body, to: partial.path, maximumBytes: configuration.maxBlobBytes)
+        guard received.address == address else {
+            throw FarmerAPIError(.badRequest, "blob-mismatch", "uploaded bytes hash to \(received.address), not \(address)")
+        }
+        try? FileManager.default.moveItem(at: partial, to: file)
+        logger.info("blob \(address.description.prefix(19))… stored from \(submitter): \(received.bytes) bytes")
+        return FarmerService.json(["stored": address.description])
+    }
+
+    private func acceptJob(_ request: Request) async throws -> Response {
+        let (submitter, envelope) = try authenticate(request, method: "POST", path: JobPath.jobs)
+        let offer = try requireJobs(submitter)
+        let order: JobOrder
+        do { order = try envelope.decodeBody(JobOrder.self) } catch {
+            throw FarmerAPIError(.badRequest, "malformed-job", "the signed body is not a job order")
+        }
+        do { try order.validate() } catch let error as MessageLimitError {
+            throw FarmerAPIError(.badRequest, "bad-job", error.description)
+        }
+        guard offer.modes.contains(order.mode) else {
+            throw FarmerAPIError(.unprocessableContent, "mode-not-offered", "this farmer runs \(offer.modes.joined(separator: ", ")) jobs, not \(order.mode)")
+        }
+        guard order.network == "none" || offer.network else {
+            throw FarmerAPIError(.unprocessableContent, "network-not-offered", "this farmer gives jobs no network")
+        }
+        let limits: JobLimitFigures
+        do { limits = try order.limits.applied(within: offer.limits) } catch let error as MessageLimitError {
+            throw FarmerAPIError(.unprocessableContent, "over-limits", error.description)
+        }
+        let missing = ([order.image] + order.inputs.map(\.content)).filter { !FileManager.default.fileExists(atPath: blobFile($0).path) }
+        guard missing.isEmpty else {
+            throw FarmerAPIError(.conflict, "missing-blobs", "upload these first: \(missing.map(\.description).joined(separator: ", "))")
+        }
+        let orderAddress = try order.address()
+        let key = TaskStore.key(task: orderAddress, submitter: submitter)
+        let folder = jobFolder(key)
+        if let stored = FileManager.default.contents(atPath: folder.appendingPathComponent("receipt.json").path) {
+            return Response(status: .ok, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(bytes: stored)))
+        }
+        guard acquireSession() else {
+            throw FarmerAPIError(.serviceUnavailable, "busy", "all \(configuration.sessions) sessions are busy", retryAfter: 2)
+        }
+        defer { releaseSession() }
+        try? FileManager.default.removeItem(at: folder)
+        try FileManager.default.createDirectory(at: folder.appendingPathComponent("out"), withIntermediateDirectories: true)
+        do {
+            return try await runJob(order, address: orderAddress, limits: limits, submitter: submitter, folder: folder)
+        } catch {
+            try? FileManager.default.removeItem(at: folder)
+            if error is FarmerAPIError { throw error }
+            logger.error("job \(key.prefix(12)) failed: \(error)")
+            throw FarmerAPIError(.internalServerError, "job-failed", String(describing: error))
+        }
+    }
+
+    private func runJob(_ order: JobOrder, address: ContentAddress, limits: JobLimitFigures, submitter: PublicIdentity,
+                        folder: URL) async throws -> Response {
+        let spec = JobSpec(mode: .plain, rootfs: RootFileSystem(kind: .ociArchive, path: blobFile(order.image).path, tag: order.tag),
+                           command: order.command, env: order.env,
+                           inputs: order.inputs.map { JobInput(name: $0.name, path: blobFile($0.content).path) },
+                           output: folder.appendingPathComponent("out").path,
+                           limits: JobLimits(cpus: limits.cpus, memoryBytes: limits.memoryBytes, pids: limits.pids, timeSeconds: limits.timeSeconds,
+                                             outputBytes: limits.outputBytes, tmpBytes: limits.tmpBytes),
+                           network: order.network == "host" ? .host : .none)
+        let sandbox: PlainSandbox
+        do { sandbox = try PlainSandbox(imageCache: configuration.store.root.appendingPathComponent("images")) } catch {
+            throw FarmerAPIError(.unprocessableContent, "mode-not-offered", "\(error)")
+        }
+        logger.info("job \(address.description.prefix(19))… from \(submitter): \(order.command.first ?? "")")
+        let stdout = folder.appendingPathComponent("stdout"), stderr = folder.appendingPathComponent("stderr")
+        FileManager.default.createFile(atPath: stdout.path, contents: nil)
+        FileManager.default.createFile(atPath: stderr.path, contents: nil)
+        let result: JobResult
+        do {
+            result = try await FarmerService.onThread {
+                let out = try FileHandle(forWritingTo: stdout), err = try FileHandle(forWritingTo: stderr)
+                defer { try? out.close(); try? err.close() }
+                return try sandbox.run(spec, standardOutput: out, standardError: err)
+            }
+        } catch let error as JobSpecError {
+            throw FarmerAPIError(.badRequest, "bad-job", error.description)
+        }
+        let ending: String
+        switch result.ending {
+        case .exited: ending = "exited"
+        case .timedOut: ending = "timed-out"
+        case .memoryLimit: ending = "memory-limit"
+        case .outputTooLarge: ending = "output-too-large"
+        }
+        let outputs = try Self.listFiles(under: folder.appendingPathComponent("out"))
+        let logs = try [stdout, stderr].map { file in
+            JobFile(name: file.lastPathComponent, content: try FarmHTTP.address(ofFile: file.path),
+                    bytes: (try FileManager.default.attributesOfItem(atPath: file.path)[.size] as? Int64) ?? 0)
+        }
+        let receipt = JobReceipt(farmer: configuration.identity.publicIdentity, submitter: submitter, order: address, mode: order.mode,
+                                 image: order.image, inputs: order.inputs, outputs: outputs, status: result.status, ending: ending,
+                                 limits: limits, cpuSeconds: result.cpuSeconds, wallSeconds: result.wallSeconds,
+                                 dropped: result.droppedFromOutput, sanitized: result.sanitizedInOutput, logs: logs)
+        let signed = try SignedEnvelope.sign(receipt, method: SignedEnvelope.responseMethod, path: JobPath.jobs, by: configuration.identity)
+        let body = try WireCoding.canonicalBytes(signed)
+        try Data(submitter.description.utf8).write(to: folder.appendingPathComponent("owner"), options: .atomic)
+        try body.write(to: folder.appendingPathComponent("receipt.json"), options: .atomic)
+        logger.info("job \(address.description.prefix(19))… ended \(ending) with status \(result.status), \(outputs.count) output file(s)")
+        return Response(status: .ok, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(bytes: body)))
+    }
+
+    /// Every plain file under `root`, by sorted relative path, with its hash and size (what the sandbox delivered is
+    /// plain files and folders only).
+    static func listFiles(under root: URL) throws -> [JobFile] {
+        var files: [JobFile] = []
+        guard let walker = FileManager.default.enumerator(at: root, includingPropertiesForKeys: [.isRegularFileKey], options: []) else { return [] }
+        let prefix = root.standardizedFileURL.path + "/"
+        for case let url as URL in walker {
+            guard (try? url.resourceValues(forKeys: [.isRegularFileKey]).isRegularFile) == true else { continue }
+            let path = String(url.standardizedFileURL.path.dropFirst(prefix.count))
+            let address = try FarmHTTP.address(ofFile: url.path)
+            let bytes = (try FileManager.default.attributesOfItem(atPath: url.path)[.size] as? Int64) ?? 0
+            files.append(JobFile(name: path, content: address, bytes: bytes))
+        }
+        return files.sorted { $0.name < $1.name }
+    }
+
+    /// One output (by its index in the receipt) or log (`stdout`, `stderr`) of a finished job, to its submitter only.
+    private func serveJobFile(_ request: Request, key: String, item: String, log: Bool = false) throws -> Response {
+        guard TaskStore.isKey(key) else { throw FarmerAPIError(.notFound, "no-such-output", "no such job output") }
+        let folder = jobFolder(key)
+        let path = log ? "\(JobPath.jobs)/\(key)/log/\(item)" : "\(JobPath.jobs)/\(key)/outputs/\(item)"
+        let (signer, _) = try authenticate(request, method: "GET", path: path)
+        guard let receiptBytes = FileManager.default.contents(atPath: folder.appendingPathComponent("receipt.json").path),
+              let owner = FileManager.default.contents(atPath: folder.appendingPathComponent("owner").path) else {
+            throw FarmerAPIError(.notFound, "no-such-output", "no such job output")
+        }
+        guard String(decoding: owner, as: UTF8.self) == signer.description else {
+            throw FarmerAPIError(.forbidden, "not-yours", "this job's outputs belong to the submitter that sent it")
+        }
+        let file: URL
+        if log {
+            guard item == "stdout" || item == "stderr" else { throw FarmerAPIError(.notFound, "no-such-output", "logs are stdout and stderr") }
+            file = folder.appendingPathComponent(item)
+        } else {
+            let receipt = try WireCoding.decode(SignedEnvelope.self, from: receiptBytes).decodeBody(JobReceipt.self)
+            guard let index = Int(item), receipt.outputs.indices.contains(index) else {
+                throw FarmerAPIError(.notFound, "no-such-output", "no such job output")
+            }
+            file = folder.appendingPathComponent("out").appendingPathComponent(receipt.outputs[index].name)
+        }
+        let data = try Data(contentsOf: file)
+        return Response(status: .ok, headers: [.contentType: "application/octet-stream"], body: .init(byteBuffer: ByteBuffer(bytes: data)))
+    }
+}

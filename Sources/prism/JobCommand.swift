@@ -1,0 +1,279 @@
+import ArgumentParser
+import Exec
+import FarmClient
+import Foundation
+import Wire
+
+/// `prism job`: general jobs on a farmer over the network, and their receipts.
+struct JobCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "job",
+        abstract: "Run a general job (any OCI image) on a farmer, and check what it returned.",
+        subcommands: [Submit.self, VerifyReceipt.self])
+
+    struct Submit: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Send a job to a farmer, fetch its /out, check the signed receipt and every output's hash.",
+            discussion: """
+            The image (an OCI layout tar, or a layout folder, which is archived first) and each --input are uploaded \
+            by content address, only when the farmer does not hold them already. The farmer runs the command in its \
+            plain sandbox as `prism run --mode plain` does (no network, read-only image, inputs at /in, /out written \
+            back) and signs a receipt: the order's hash, image and input hashes, every output's hash, the exit \
+            status, the limits applied, CPU and wall seconds. OUTDIR receives /out; the job's stdout and stderr are \
+            printed. Exits with the job's own status (124 at its time limit, 137 at its memory limit); 2 with one \
+            line for bad input or a farmer that refuses the mode or the limits; 3 when the farm fails.
+            """)
+
+        @Option(help: "The farmer's URL.")
+        var farmer: String
+
+        @Option(help: "Submitter key file (default: a fresh identity for this run).")
+        var key: String?
+
+        @Option(help: "plain (default) or confidential.")
+        var mode: String = "plain"
+
+        @Option(help: "OCI image: a layout tar or folder, optionally PATH:TAG.")
+        var image: String?
+
+        @Option(help: "Job spec JSON (as `prism run --spec` reads); options given here override it.")
+        var spec: String?
+
+        @Option(name: .customLong("input"), help: "A file the job reads at /in/<basename> (repeatable).")
+        var inputs: [String] = []
+
+        @Option(name: .shortAndLong, help: "Folder that receives the job's /out.")
+        var output: String
+
+        @Option(help: "Write the farmer's signed receipt here (JSON).")
+        var receipt: String?
+
+        @Option(help: "Memory limit, e.g. 512M.")
+        var memory: String?
+
+        @Option(help: "Wall-clock limit in seconds (exit 124 when reached).")
+        var timeout: Double?
+
+        @Option(help: "CPU time in cores, e.g. 1.5.")
+        var cpus: Double?
+
+        @Option(help: "Most processes and threads at once.")
+        var pids: Int?
+
+        @Option(name: .customLong("output-limit"), help: "Most bytes the job may leave in /out, e.g. 100M.")
+        var outputLimit: String?
+
+        @Option(help: "Seconds to wait for the farmer, the job included.")
+        var farmTimeout: Double = 3600
+
+        @Flag(help: "Print one JSON summary on stdout (the receipt included) instead of the job's output.")
+        var json = false
+
+        @Argument(parsing: .postTerminator, help: "The command and its arguments, after --.")
+        var command: [String] = []
+
+        func run() async throws {
+            guard mode == "plain" || mode == "confidential" else { throw CommandFailure.badInput("--mode must be plain or confidential, not '\(mode)'") }
+            let identity = try KeyFileOption.load(key)
+            var job = JobSpec(rootfs: .directory(""), command: [])
+            if let spec {
+                guard let data = FileManager.default.contents(atPath: spec) else { throw CommandFailure.badInput("job spec not found: \(spec)") }
+                job = try JobSpec.decode(data)
+            }
+            if let image {
+                if let colon = image.lastIndex(of: ":"), FileManager.default.fileExists(atPath: String(image[..<colon])),
+                   !image[image.index(after: colon)...].contains("/") {
+                    job.rootfs = .ociImage(String(image[..<colon]), tag: String(image[image.index(after: colon)...]))
+                } else {
+                    job.rootfs = .ociImage(image)
+                }
+            }
+            if !command.isEmpty { job.command = command }
+            job.inputs += inputs.map { JobInput(path: $0) }
+            if let memory { job.limits.memoryBytes = try Self.size(memory, "--memory") }
+            if let outputLimit { job.limits.outputBytes = try Self.size(outputLimit, "--output-limit") }
+            if let timeout { job.limits.timeSeconds = timeout }
+            if let cpus { job.limits.cpus = cpus }
+            if let pids { job.limits.pids = pids }
+            guard job.rootfs.kind != .directory else { throw CommandFailure.badInput("give the job's OCI image with --image (or in --spec)") }
+            guard !job.command.isEmpty, !job.command[0].isEmpty else { throw CommandFailure.badInput("give the command to run after --") }
+            try job.rootfs.checkExists()
+            for input in job.inputs {
+                var isDirectory: ObjCBool = false
+                guard FileManager.default.fileExists(atPath: input.path, isDirectory: &isDirectory) else { throw CommandFailure.badInput("input not found: \(input.path)") }
+                guard !isDirectory.boolValue else { throw CommandFailure.badInput("--input \(input.path) is a folder: send files (tar a folder first)") }
+            }
+            try job.limits.validate()
+
+            let scratch = FileManager.default.temporaryDirectory.appendingPathComponent("prism-job-submit-\(UUID().uuidString)")
+            try FileManager.default.createDirectory(at: scratch, withIntermediateDirectories: true)
+            defer { try? FileManager.default.removeItem(at: scratch) }
+            let imageFile = try Self.archive(job.rootfs, in: scratch)
+            let figures = JobLimitFigures(cpus: job.limits.cpus, memoryBytes: job.limits.memoryBytes, pids: job.limits.pids,
+                                          timeSeconds: job.limits.timeSeconds, outputBytes: job.limits.outputBytes, tmpBytes: job.limits.tmpBytes)
+            let order = JobOrder(mode: mode, image: try FarmHTTP.address(ofFile: imageFile), tag: job.rootfs.tag, command: job.command, env: job.env,
+                                 inputs: try job.inputs.map { JobFile(name: $0.name, content: try FarmHTTP.address(ofFile: $0.path),
+                                                                      bytes: (try FileManager.default.attributesOfItem(atPath: $0.path)[.size] as? Int64) ?? 0) },
+                                 limits: figures, network: job.network.rawValue)
+            do { try order.validate() } catch { throw CommandFailure.badInput("\(error)") }
+
+            // What the farmer offers decides before anything is uploaded.
+            let farmerClient = FarmerClient(baseURL: farmer, identity: identity, timeout: 30)
+            let announcement: FarmerAnnouncement
+            do { announcement = try await farmerClient.capabilities() } catch { throw CommandFailure.badInput("cannot reach farmer \(farmer): \(error)") }
+            let offer = announcement.capabilities.jobs ?? JobOffer(modes: [], limits: .init())
+            guard offer.modes.contains(mode) else {
+                let offered = offer.modes.isEmpty ? "no general jobs" : "only \(offer.modes.joined(separator: ", ")) jobs"
+                throw CommandFailure.badInput("farmer \(farmer) runs \(offered), not \(mode)\(mode == "confidential" ? " (it has no usable SEV-SNP, or does not offer it)" : "")")
+            }
+            do { _ = try figures.applied(within: offer.limits) } catch { throw CommandFailure.badInput("\(error)") }
+            guard order.network == "none" || offer.network else { throw CommandFailure.badInput("farmer \(farmer) gives jobs no network") }
+
+            let client = JobClient(baseURL: farmer, identity: identity, timeout: farmTimeout)
+            var uploaded = 0, imageSent = 0
+            let started = Date()
+            let (receipt, envelope): (JobReceipt, SignedEnvelope)
+            do {
+                imageSent = try await client.upload(imageFile, address: order.image)
+                uploaded += imageSent
+                for (input, file) in zip(order.inputs, job.inputs) { uploaded += try await client.upload(file.path, address: input.content) }
+                var attempt = 0
+                while true {
+                    do {
+                        (receipt, envelope) = try await client.run(order, farmer: announcement.farmer)
+                        break
+                    } catch FarmerCallError.busy(_, let retry) where attempt < 30 {
+                        attempt += 1
+                        try await Task.sleep(for: .seconds(retry))
+                    }
+                }
+            } catch let error as FarmerCallError {
+                if case .refused(_, let status, _) = error, (400..<500).contains(status) { throw CommandFailure.badInput("\(error)") }
+                throw CommandFailure(exitCode: 3, message: "\(error)")
+            }
+            let outdir = URL(fileURLWithPath: output)
+            do {
+                try FileManager.default.createDirectory(at: outdir, withIntermediateDirectories: true)
+                for (index, file) in receipt.outputs.enumerated() {
+                    try await client.download(order, item: file, index: index, to: outdir.appendingPathComponent(file.name).path)
+                }
+                for log in receipt.logs where ["stdout", "stderr"].contains(log.name) {
+                    try await client.download(order, item: log, index: nil, to: scratch.appendingPathComponent(log.name).path)
+                }
+            } catch let error as FarmerCallError {
+                throw CommandFailure(exitCode: 3, message: "\(error)")
+            }
+            let signed = try WireCoding.canonicalBytes(envelope)
+            if let receiptPath = self.receipt {
+                do { try signed.write(to: URL(fileURLWithPath: receiptPath)) } catch { throw CommandFailure.badInput("cannot write \(receiptPath): \(error.localizedDescription)") }
+            }
+            if json {
+                let encoder = JSONEncoder()
+                encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+                let summary = Summary(status: receipt.status, ending: receipt.ending, farmer: receipt.farmer, bytesUp: uploaded,
+                                      imageUploaded: imageSent > 0,
+                                      seconds: Date().timeIntervalSince(started), output: outdir.path, receipt: receipt,
+                                      signedReceipt: String(decoding: signed, as: UTF8.self))
+                print(String(decoding: try encoder.encode(summary), as: UTF8.self))
+            } else {
+                if let out = FileManager.default.contents(atPath: scratch.appendingPathComponent("stdout").path) { FileHandle.standardOutput.write(out) }
+                if let err = FileManager.default.contents(atPath: scratch.appendingPathComponent("stderr").path) { FileHandle.standardError.write(err) }
+                if receipt.ending == "timed-out" { Failure.printError("time limit reached: job and all its processes killed") }
+                if receipt.ending == "memory-limit" { Failure.printError("memory limit reached: job killed by the kernel's OOM killer") }
+                if receipt.ending == "output-too-large" { throw CommandFailure.badInput("output over its size limit; partial output removed") }
+            }
+            throw ExitCode(receipt.status)
+        }
+
+        struct Summary: Encodable {
+            let status: Int32
+            let ending: String
+            let farmer: PublicIdentity
+            let bytesUp: Int
+            let imageUploaded: Bool
+            let seconds: Double
+            let output: String
+            let receipt: JobReceipt
+            let signedReceipt: String
+        }
+
+        /// The image as one tar file: as given, or a layout folder archived (its bytes name the image on the farm).
+        static func archive(_ rootfs: RootFileSystem, in scratch: URL) throws -> String {
+            guard rootfs.kind == .ociLayout else { return rootfs.path }
+            let tarFile = scratch.appendingPathComponent("image.tar").path
+            let tar = Process()
+            tar.executableURL = URL(fileURLWithPath: "/bin/tar")
+            // Sorted names and fixed owners and times: the same folder always makes the same bytes, so the farmer's cache hits.
+            tar.arguments = ["--sort=name", "--owner=0", "--group=0", "--numeric-owner", "--mtime=@0", "-cf", tarFile, "-C", rootfs.path, "."]
+            try tar.run()
+            tar.waitUntilExit()
+            guard tar.terminationStatus == 0 else { throw CommandFailure.badInput("cannot archive the image folder \(rootfs.path)") }
+            return tarFile
+        }
+
+        static func size(_ text: String, _ option: String) throws -> UInt64 {
+            do { return try ByteSize.parse(text) } catch { throw CommandFailure.badInput("\(option): \(error)") }
+        }
+    }
+
+    struct VerifyReceipt: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "verify-receipt",
+            abstract: "Check a job receipt's signature and that a folder holds exactly the outputs it names.",
+            discussion: "Exits 0 when the receipt is the farmer's and OUTDIR matches it file for file, 1 otherwise, 2 for bad input.")
+
+        @Argument(help: "The signed receipt (from `prism job submit --receipt`).")
+        var receipt: String
+
+        @Argument(help: "The folder the job's /out was written to.")
+        var outdir: String
+
+        @Option(help: "The farmer's id (ed25519:…): refuse a receipt signed by any other key.")
+        var farmer: String?
+
+        func run() throws {
+            guard let data = FileManager.default.contents(atPath: receipt) else { throw CommandFailure.badInput("cannot read receipt \(receipt)") }
+            var isDirectory: ObjCBool = false
+            guard FileManager.default.fileExists(atPath: outdir, isDirectory: &isDirectory), isDirectory.boolValue else {
+                throw CommandFailure.badInput("no such folder: \(outdir)")
+            }
+            let expected: PublicIdentity?
+            do { expected = try farmer.map { try PublicIdentity($0) } } catch { throw CommandFailure.badInput("--farmer: \(error)") }
+            guard let envelope = try? WireCoding.decode(SignedEnvelope.self, from: data) else {
+                throw CommandFailure.rejected("\(receipt) is not a signed receipt")
+            }
+            let signed: JobReceipt
+            do {
+                try EnvelopeVerifier(window: 100 * 365 * 86_400).authenticate(envelope, method: SignedEnvelope.responseMethod, path: JobPath.jobs)
+                signed = try envelope.decodeBody(JobReceipt.self)
+                try signed.validate()
+            } catch {
+                throw CommandFailure.rejected("the receipt does not check out: \(error)")
+            }
+            guard signed.farmer == envelope.signer else { throw CommandFailure.rejected("the receipt names \(signed.farmer) but is signed by \(envelope.signer)") }
+            if let expected, expected != envelope.signer { throw CommandFailure.rejected("the receipt is signed by \(envelope.signer), not \(expected)") }
+            let root = URL(fileURLWithPath: outdir)
+            let present = try Self.files(under: root)
+            var problems: [String] = []
+            for output in signed.outputs {
+                let file = root.appendingPathComponent(output.name).path
+                guard present.contains(output.name) else { problems.append("\(output.name): missing"); continue }
+                if (try? FarmHTTP.address(ofFile: file)) != output.content { problems.append("\(output.name): does not match its hash") }
+            }
+            for extra in present.subtracting(signed.outputs.map(\.name)).sorted() { problems.append("\(extra): not in the receipt") }
+            guard problems.isEmpty else { throw CommandFailure.rejected("\(outdir) does not match the receipt: \(problems.prefix(5).joined(separator: "; "))") }
+            print("receipt signed by \(envelope.signer): job exited \(signed.status) (\(signed.ending)), \(signed.outputs.count) output(s) match")
+        }
+
+        static func files(under root: URL) throws -> Set<String> {
+            var names = Set<String>()
+            let prefix = root.standardizedFileURL.path + "/"
+            guard let walker = FileManager.default.enumerator(at: root, includingPropertiesForKeys: [.isRegularFileKey, .isSymbolicLinkKey]) else { return [] }
+            for case let url as URL in walker {
+                let values = try url.resourceValues(forKeys: [.isRegularFileKey, .isSymbolicLinkKey])
+                if values.isSymbolicLink == true || values.isRegularFile == true { names.insert(String(url.standardizedFileURL.path.dropFirst(prefix.count))) }
+            }
+            return names
+        }
+    }
+}
