@@ -50,6 +50,13 @@ let package = Package(
             .product(name: "_CryptoExtras", package: "swift-crypto"),
             .product(name: "SwiftASN1", package: "swift-asn1"),
         ]),
+        // The key broker as an HTTP service (the submitter's side of a confidential job).
+        .target(name: "Broker", dependencies: [
+            "Exec",
+            .product(name: "Hummingbird", package: "hummingbird"),
+            .product(name: "Crypto", package: "swift-crypto"),
+            .product(name: "Logging", package: "swift-log"),
+        ]),
         .target(name: "Farmer", dependencies: [
             "Media", "Transcode", "Exec", "Wire", "FarmClient", "CFFmpeg",
             .product(name: "Hummingbird", package: "hummingbird"),
@@ -83,7 +90,7 @@ let package = Package(
             .product(name: "Logging", package: "swift-log"),
         ]),
         .executableTarget(name: "prism", dependencies: [
-            "Media", "Transcode", "Verify", "Exec", "Honesty", "Wire", "Registry", "Farmer", "Submitter", "FarmClient",
+            "Media", "Transcode", "Verify", "Exec", "Honesty", "Wire", "Registry", "Farmer", "Submitter", "FarmClient", "Broker",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Logging", package: "swift-log"),
         ]),
@@ -98,7 +105,7 @@ let package = Package(
         ]),
         .testTarget(name: "VerifyTests", dependencies: ["Verify", "Media", "PrismTestSupport"]),
         .testTarget(name: "ExecTests", dependencies: [
-            "Exec", "PrismTestSupport",
+            "Exec", "PrismTestSupport", "Broker",
             .product(name: "Crypto", package: "swift-crypto"),
             .product(name: "_CryptoExtras", package: "swift-crypto"),
             .product(name: "SwiftASN1", package: "swift-asn1"),

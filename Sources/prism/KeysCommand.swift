@@ -7,7 +7,7 @@ struct KeysCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "keys",
         abstract: "Generate and show ed25519 identity keys.",
-        subcommands: [Generate.self, Show.self])
+        subcommands: [Generate.self, Show.self, BrokerCommand.self])
 
     struct Generate: ParsableCommand {
         static let configuration = CommandConfiguration(

@@ -1,0 +1,102 @@
+import Broker
+import Crypto
+import Exec
+import Foundation
+#if canImport(FoundationNetworking)
+import FoundationNetworking
+#endif
+import PrismTestSupport
+import Testing
+
+/// `prism keys broker serve` over real sockets, with the guest played by this test: reports are synthetic, signed
+/// by a P-384 key the broker is told to trust (`--trust-key`). This proves the protocol (nonce, binding, refusal,
+/// HPKE sealing), not SEV-SNP itself: that needs a real guest and the script in docs/attestation.md.
+@Suite(.serialized) struct KeyBrokerServiceTests {
+    final class Box: @unchecked Sendable { var value: (Int, Data) = (0, Data()) }
+
+    static func post(_ url: String, _ body: Data) -> (status: Int, json: [String: Any], data: Data) {
+        var request = URLRequest(url: URL(string: url)!)
+        request.httpMethod = "POST"
+        request.httpBody = body
+        request.setValue("application/json", forHTTPHeaderField: "Content-Type")
+        let done = DispatchSemaphore(value: 0)
+        let box = Box()
+        URLSession.shared.dataTask(with: request) { data, response, _ in
+            box.value = ((response as? HTTPURLResponse)?.statusCode ?? -1, data ?? Data())
+            done.signal()
+        }.resume()
+        done.wait()
+        return (box.value.0, (try? JSONSerialization.jsonObject(with: box.value.1)) as? [String: Any] ?? [:], box.value.1)
+    }
+
+    static func releaseBody(job: String = "job-7", report: AttestationReport, guest: Curve25519.KeyAgreement.PrivateKey, nonce: String) throws -> Data {
+        try JSONEncoder().encode(BrokerReleaseRequest(job: job, report: Data(report.bytes).base64EncodedString(),
+                                                      guestKey: guest.publicKey.rawRepresentation.base64EncodedString(), nonce: nonce))
+    }
+
+    @Test func theAttestedGuestGetsTheKeyAndNothingElseDoes() throws {
+        let folder = try TemporaryFolder("key-broker")
+        defer { folder.remove() }
+        let firmware = KeyReleaseTests.FakeFirmware()
+        try firmware.signingKey.publicKey.pemRepresentation.write(toFile: folder.path("vcek.pem"), atomically: true, encoding: .utf8)
+        let diskKey = Data((0..<32).map { _ in UInt8.random(in: 0...255) })
+        try diskKey.write(to: URL(fileURLWithPath: folder.path("disk.key")))
+        let measurement = String(repeating: "4d", count: 48)
+        let broker = try LiveServer(["keys", "broker", "serve", "--listen", "127.0.0.1:0", "--job", "job-7", "--disk-key", folder.path("disk.key"),
+                                     "--measurement", measurement, "--trust-key", folder.path("vcek.pem")])
+        defer { broker.stop() }
+        func nonce() throws -> String {
+            let reply = Self.post(broker.url + KeyBrokerServer.noncePath, Data())
+            try #require(reply.status == 200)
+            return try #require(reply.json["nonce"] as? String)
+        }
+
+        // The guest binds a fresh nonce and its key; the key comes back sealed to it, and only it can open it.
+        let guest = Curve25519.KeyAgreement.PrivateKey()
+        let first = try nonce()
+        let report = try firmware.report(reportData: KeyBroker.reportData(nonce: try #require(BrokerReleaseRequest.unhex(first)), guestPublicKey: guest.publicKey))
+        let released = Self.post(broker.url + KeyBrokerServer.releasePath, try Self.releaseBody(report: report, guest: guest, nonce: first))
+        #expect(released.status == 200, "\(released.json)")
+        let wrapped = try #require(try JSONDecoder().decode(BrokerWrappedKey.self, from: released.data).wrapped)
+        #expect(try wrapped.unwrap(with: guest) == Array(diskKey))
+        #expect(throws: (any Error).self) { try wrapped.unwrap(with: Curve25519.KeyAgreement.PrivateKey()) }
+
+        // The same request again: its nonce was spent.
+        let replayed = Self.post(broker.url + KeyBrokerServer.releasePath, try Self.releaseBody(report: report, guest: guest, nonce: first))
+        #expect(replayed.status == 403 && (replayed.json["message"] as? String ?? "").contains("nonce"), "\(replayed.json)")
+
+        // Another image (measurement), a debuggable guest, a report binding another key, another job: refused with the reason.
+        var otherImage = firmware
+        otherImage.measurement = [UInt8](repeating: 0x11, count: 48)
+        var debuggable = firmware
+        debuggable.policy |= 1 << 19
+        for (maker, bindKey, job, reason) in [(otherImage, guest.publicKey, "job-7", "measurement"), (debuggable, guest.publicKey, "job-7", "debug"),
+                                              (firmware, Curve25519.KeyAgreement.PrivateKey().publicKey, "job-7", "REPORT_DATA"),
+                                              (firmware, guest.publicKey, "job-8", "no disk key")] {
+            let fresh = try nonce()
+            let bound = try maker.report(reportData: KeyBroker.reportData(nonce: try #require(BrokerReleaseRequest.unhex(fresh)), guestPublicKey: bindKey))
+            let reply = Self.post(broker.url + KeyBrokerServer.releasePath, try Self.releaseBody(job: job, report: bound, guest: guest, nonce: fresh))
+            #expect(reply.status == 403 && (reply.json["message"] as? String ?? "").contains(reason), "\(reason): \(reply.json)")
+        }
+        // Malformed requests: 400 with a reason, and the broker keeps serving.
+        for body in ["not json", #"{"job":"job-7","report":"AAAA","guestKey":"AAAA","nonce":"00"}"#, String(repeating: "x", count: 100_000)] {
+            let reply = Self.post(broker.url + KeyBrokerServer.releasePath, Data(body.utf8))
+            #expect(reply.status == 400 || reply.status == 413, "\(body.prefix(40)): \(reply.status)")
+        }
+        #expect(Self.post(broker.url + KeyBrokerServer.noncePath, Data()).status == 200)
+    }
+
+    @Test func badBrokerOptionsExitTwoWithOneLine() throws {
+        let folder = try TemporaryFolder("key-broker-bad")
+        defer { folder.remove() }
+        try Data("k".utf8).write(to: URL(fileURLWithPath: folder.path("disk.key")))
+        for (extra, expected) in [(["--measurement", "abc"], "--measurement"), (["--trust-key", folder.path("disk.key")], "--trust-key"),
+                                  (["--disk-key", folder.path("missing")], "disk key")] {
+            var arguments = ["keys", "broker", "serve", "--listen", "127.0.0.1:0", "--job", "j", "--disk-key", folder.path("disk.key")]
+            arguments += extra
+            let result = try PrismBinary.run(arguments)
+            #expect(result.status == 2 && result.stderr.contains(expected), "\(extra): \(result.stderr)")
+            #expect(result.stderr.split(separator: "\n").count == 1, "\(extra): \(result.stderr)")
+        }
+    }
+}
