@@ -97,12 +97,15 @@ struct IntegrityFindings {
         var kept = [Float](repeating: 0, count: blocks)
         var texture = [Float](repeating: 0, count: blocks)
         var bias = [Float](repeating: 0, count: blocks)
+        // Blocks a keyframe sample showed (textured there) without standing out.
+        var cleanOnKeyframe = [Bool](repeating: false, count: blocks)
         for sample in samples {
             for b in 0..<blocks {
                 let e = sample.excess[b]
                 let flagged = e >= VerdictThresholds.excessErrorFlag && sample.blocks.meanSquaredError[b] >= VerdictThresholds.minimumRegionError
                 if flagged { flaggedShare[b] += 1 }
                 if flagged || sample.blocks.sourceVariance[b] >= VerdictThresholds.showableVariance { showable[b] += 1 }
+                if sample.isKeyFrame && !flagged && sample.blocks.sourceVariance[b] >= VerdictThresholds.showableVariance { cleanOnKeyframe[b] = true }
                 excess[b] += e / n
                 error[b] += sample.blocks.meanSquaredError[b] / n
                 kept[b] += sample.blocks.renditionVariance[b] / n
@@ -130,7 +133,12 @@ struct IntegrityFindings {
             // bad luck on one or two blocks of a low rung must not read as an overlay.
             let share = Float(group.count) / Float(blocks)
             if group.count == 1 || share < VerdictThresholds.minimumRegionShare {
-                if strength < VerdictThresholds.singleBlockExcess || group.contains(where: { allFramesShare[$0] < needed }) { continue }
+                // ... an error large in absolute terms too (a low rung's hard spot can be many times its texture
+                // class's typical error while still a few levels off the source), and standing out on the rendition's
+                // keyframe wherever it can show there: an overlay is drawn on every frame, the keyframe included, while
+                // a hard spot an encoder leaves stale is fresh on the keyframe and wrong only after it.
+                if strength < VerdictThresholds.singleBlockExcess || group.contains(where: { allFramesShare[$0] < needed || cleanOnKeyframe[$0] })
+                    || group.map({ error[$0] }).reduce(0, +) / Float(group.count) < VerdictThresholds.singleBlockError { continue }
             } else if share < VerdictThresholds.smallRegionShare {
                 // Smaller than the smallest watermark worth catching: a hard detail passing through a few blocks of a
                 // low rung is flagged in the frames where it shows and flat elsewhere; an overlay stays in most frames.

@@ -24,6 +24,12 @@ public enum VerdictThresholds {
     public static let smallRegionShare: Float = 0.005
     /// A region of a single block needs this much stronger evidence.
     public static let singleBlockExcess: Float = 25
+    /// ... and a mean squared error of at least this (10 levels RMS) over the compared frames. An honest 240p rung at
+    /// 250 kbit/s of the 642x362 fixture's 1 s second segment left single blocks of hard detail at 25–30× their
+    /// texture class's error but only 56–58 in MSE (9 of 300 sample draws rejected it); the faint (0.25-opacity)
+    /// 0.5 % logo that single blocks catch at 360p in the corpus shows 149–226. (Its 180p rung's stale block reached
+    /// 136: that one was clean on the keyframe, which such a region must not be.)
+    public static let singleBlockError: Float = 100
     /// Constant offset (an overlay's other mark): a block whose mean rendition − source difference has the same
     /// sign, at least `offsetPerFrame` levels, in all but one in six compared frame, averages at least `offsetMean` levels and
     /// at least `offsetScore` times the frame's typical block offset (median |offset|, floored at 0.5 levels).
