@@ -27,10 +27,11 @@ extension FarmerService {
             }
         }
         router.get("/v1/jobs/:job/outputs/:index") { request, context in
-            try self.serveJobFile(request, key: context.parameters.get("job") ?? "", item: context.parameters.get("index") ?? "")
+            try await self.serveJobFile(request, context: context, key: context.parameters.get("job") ?? "", item: context.parameters.get("index") ?? "")
         }
         router.get("/v1/jobs/:job/log/:stream") { request, context in
-            try self.serveJobFile(request, key: context.parameters.get("job") ?? "", item: context.parameters.get("stream") ?? "", log: true)
+            try await self.serveJobFile(request, context: context, key: context.parameters.get("job") ?? "",
+                                        item: context.parameters.get("stream") ?? "", log: true)
         }
     }
 
@@ -187,7 +188,7 @@ extension FarmerService {
     }
 
     /// One output (by its index in the receipt) or log (`stdout`, `stderr`) of a finished job, to its submitter only.
-    private func serveJobFile(_ request: Request, key: String, item: String, log: Bool = false) throws -> Response {
+    private func serveJobFile(_ request: Request, context: some RequestContext, key: String, item: String, log: Bool = false) async throws -> Response {
         guard TaskStore.isKey(key) else { throw FarmerAPIError(.notFound, "no-such-output", "no such job output") }
         let folder = jobFolder(key)
         let path = log ? "\(JobPath.jobs)/\(key)/log/\(item)" : "\(JobPath.jobs)/\(key)/outputs/\(item)"
@@ -210,7 +211,7 @@ extension FarmerService {
             }
             file = folder.appendingPathComponent("out").appendingPathComponent(receipt.outputs[index].name)
         }
-        let data = try Data(contentsOf: file)
-        return Response(status: .ok, headers: [.contentType: "application/octet-stream"], body: .init(byteBuffer: ByteBuffer(bytes: data)))
+        // Streamed from disk in chunks: an output may be as large as the farmer's --job-max-output.
+        return Response(status: .ok, headers: [.contentType: "application/octet-stream"], body: try await FileIO().loadFile(path: file.path, context: context))
     }
 }

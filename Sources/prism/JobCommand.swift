@@ -19,7 +19,8 @@ struct JobCommand: AsyncParsableCommand {
             by content address, only when the farmer does not hold them already. The farmer runs the command in its \
             plain sandbox as `prism run --mode plain` does (no network, read-only image, inputs at /in, /out written \
             back) and signs a receipt: the order's hash, image and input hashes, every output's hash, the exit \
-            status, the limits applied, CPU and wall seconds. OUTDIR receives /out; the job's stdout and stderr are \
+            status, the limits applied, CPU and wall seconds. Limits not given are the farmer's maxima (its signed \
+            capabilities say them), not the local defaults below. OUTDIR receives /out; the job's stdout and stderr are \
             printed. Exits with the job's own status (124 at its time limit, 137 at its memory limit); 2 with one \
             line for bad input or a farmer that refuses the mode or the limits; 3 when the farm fails.
             """)
@@ -48,20 +49,7 @@ struct JobCommand: AsyncParsableCommand {
         @Option(help: "Write the farmer's signed receipt here (JSON).")
         var receipt: String?
 
-        @Option(help: "Memory limit, e.g. 512M.")
-        var memory: String?
-
-        @Option(help: "Wall-clock limit in seconds (exit 124 when reached).")
-        var timeout: Double?
-
-        @Option(help: "CPU time in cores, e.g. 1.5.")
-        var cpus: Double?
-
-        @Option(help: "Most processes and threads at once.")
-        var pids: Int?
-
-        @Option(name: .customLong("output-limit"), help: "Most bytes the job may leave in /out, e.g. 100M.")
-        var outputLimit: String?
+        @OptionGroup var limits: JobLimitOptions
 
         @Option(help: "Seconds to wait for the farmer, the job included.")
         var farmTimeout: Double = 3600
@@ -80,21 +68,10 @@ struct JobCommand: AsyncParsableCommand {
                 guard let data = FileManager.default.contents(atPath: spec) else { throw CommandFailure.badInput("job spec not found: \(spec)") }
                 job = try JobSpec.decode(data)
             }
-            if let image {
-                if let colon = image.lastIndex(of: ":"), FileManager.default.fileExists(atPath: String(image[..<colon])),
-                   !image[image.index(after: colon)...].contains("/") {
-                    job.rootfs = .ociImage(String(image[..<colon]), tag: String(image[image.index(after: colon)...]))
-                } else {
-                    job.rootfs = .ociImage(image)
-                }
-            }
+            if let image { job.rootfs = RootFileSystem.imageArgument(image) }
             if !command.isEmpty { job.command = command }
             job.inputs += inputs.map { JobInput(path: $0) }
-            if let memory { job.limits.memoryBytes = try Self.size(memory, "--memory") }
-            if let outputLimit { job.limits.outputBytes = try Self.size(outputLimit, "--output-limit") }
-            if let timeout { job.limits.timeSeconds = timeout }
-            if let cpus { job.limits.cpus = cpus }
-            if let pids { job.limits.pids = pids }
+            try limits.apply(to: &job.limits)
             guard job.rootfs.kind != .directory else { throw CommandFailure.badInput("give the job's OCI image with --image (or in --spec)") }
             guard !job.command.isEmpty, !job.command[0].isEmpty else { throw CommandFailure.badInput("give the command to run after --") }
             try job.rootfs.checkExists()
@@ -209,10 +186,6 @@ struct JobCommand: AsyncParsableCommand {
             tar.waitUntilExit()
             guard tar.terminationStatus == 0 else { throw CommandFailure.badInput("cannot archive the image folder \(rootfs.path)") }
             return tarFile
-        }
-
-        static func size(_ text: String, _ option: String) throws -> UInt64 {
-            do { return try ByteSize.parse(text) } catch { throw CommandFailure.badInput("\(option): \(error)") }
         }
     }
 

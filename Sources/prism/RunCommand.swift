@@ -33,23 +33,7 @@ struct RunCommand: ParsableCommand {
     @Option(help: "Host folder that receives /out.")
     var output: String?
 
-    @Option(help: "CPU time in cores, e.g. 1.5.")
-    var cpus: Double?
-
-    @Option(help: "Memory limit, e.g. 512M or 2G.")
-    var memory: String?
-
-    @Option(help: "Most processes and threads at once (default 1024).")
-    var pids: Int?
-
-    @Option(help: "Wall-clock limit in seconds (exit 124 when reached).")
-    var timeout: Double?
-
-    @Option(name: .customLong("output-limit"), help: "Most bytes the job may leave in /out, e.g. 100M (default 16G).")
-    var outputLimit: String?
-
-    @Option(name: .customLong("tmp-limit"), help: "Size of the job's private /tmp, e.g. 256M (default 1G).")
-    var tmpLimit: String?
+    @OptionGroup var limits: JobLimitOptions
 
     @Option(help: "none (default) or host.")
     var network: JobSpec.Network?
@@ -100,25 +84,12 @@ struct RunCommand: ParsableCommand {
             job = JobSpec(rootfs: .directory(""), command: [])
         }
         if let rootfs { job.rootfs = .directory(rootfs) }
-        if let image {
-            // PATH:TAG only when the part after the last ':' is a plain tag and PATH exists.
-            if let colon = image.lastIndex(of: ":"), FileManager.default.fileExists(atPath: String(image[..<colon])),
-               !image[image.index(after: colon)...].contains("/") {
-                job.rootfs = .ociImage(String(image[..<colon]), tag: String(image[image.index(after: colon)...]))
-            } else {
-                job.rootfs = .ociImage(image)
-            }
-        }
+        if let image { job.rootfs = RootFileSystem.imageArgument(image) }
         if let mode { job.mode = mode }
         if !command.isEmpty { job.command = command }
         job.inputs += inputs.map { JobInput(path: $0) }
         if let output { job.output = output }
-        if let cpus { job.limits.cpus = cpus }
-        if let memory { job.limits.memoryBytes = try Self.size(memory, option: "--memory") }
-        if let pids { job.limits.pids = pids }
-        if let timeout { job.limits.timeSeconds = timeout }
-        if let outputLimit { job.limits.outputBytes = try Self.size(outputLimit, option: "--output-limit") }
-        if let tmpLimit { job.limits.tmpBytes = try Self.size(tmpLimit, option: "--tmp-limit") }
+        try limits.apply(to: &job.limits)
         if let network { job.network = network }
         if gpu {
             let nodes = GPUDeviceNodes.present()
@@ -128,8 +99,50 @@ struct RunCommand: ParsableCommand {
         return job
     }
 
+}
+
+/// The limits `prism run` and `prism job submit` take, laid over a spec's.
+struct JobLimitOptions: ParsableArguments {
+    @Option(help: "CPU time in cores, e.g. 1.5.")
+    var cpus: Double?
+
+    @Option(help: "Memory limit, e.g. 512M or 2G.")
+    var memory: String?
+
+    @Option(help: "Most processes and threads at once (default 1024).")
+    var pids: Int?
+
+    @Option(help: "Wall-clock limit in seconds (exit 124 when reached).")
+    var timeout: Double?
+
+    @Option(name: .customLong("output-limit"), help: "Most bytes the job may leave in /out, e.g. 100M (default 16G).")
+    var outputLimit: String?
+
+    @Option(name: .customLong("tmp-limit"), help: "Size of the job's private /tmp, e.g. 256M (default 1G).")
+    var tmpLimit: String?
+
+    func apply(to limits: inout JobLimits) throws {
+        if let cpus { limits.cpus = cpus }
+        if let memory { limits.memoryBytes = try Self.size(memory, option: "--memory") }
+        if let pids { limits.pids = pids }
+        if let timeout { limits.timeSeconds = timeout }
+        if let outputLimit { limits.outputBytes = try Self.size(outputLimit, option: "--output-limit") }
+        if let tmpLimit { limits.tmpBytes = try Self.size(tmpLimit, option: "--tmp-limit") }
+    }
+
     private static func size(_ text: String, option: String) throws -> UInt64 {
         do { return try ByteSize.parse(text) } catch { throw CommandFailure.badInput("\(option): \(error)") }
+    }
+}
+
+extension RootFileSystem {
+    /// An `--image` argument: PATH:TAG only when the part after the last ':' is a plain tag and PATH exists.
+    static func imageArgument(_ text: String) -> RootFileSystem {
+        if let colon = text.lastIndex(of: ":"), FileManager.default.fileExists(atPath: String(text[..<colon])),
+           !text[text.index(after: colon)...].contains("/") {
+            return .ociImage(String(text[..<colon]), tag: String(text[text.index(after: colon)...]))
+        }
+        return .ociImage(text)
     }
 }
 
