@@ -148,6 +148,10 @@ struct IntegrityFindings {
             let keptTexture = group.map { kept[$0] }.reduce(0, +)
             let meanBias = group.map { bias[$0] }.reduce(0, +) / Float(group.count)
             let blurred = sourceTexture > 0 && keptTexture < VerdictThresholds.blurredDetailShare * sourceTexture && abs(meanBias) < 4
+            // An overlay is drawn on every frame, flat ones included, where it stands out most: one that stood out only
+            // in the few frames where the source had texture there is a hard detail passing through (wires crossing a
+            // sky at 102x180), not an overlay. (A blur has nothing to show on a flat frame, so those do not count.)
+            if !blurred && group.map({ allFramesShare[$0] }).reduce(0, +) / Float(group.count) < needed { continue }
             let persistence = Double(group.map { flaggedShare[$0] }.reduce(0, +) / Float(group.count))
             let region = bounds(of: group, code: blurred ? .blurredRegion : .watermarkRegion, strength: Double(strength), persistence: persistence)
             if blurred { blurs.append(region) } else { watermarks.append(region) }
