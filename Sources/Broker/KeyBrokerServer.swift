@@ -23,7 +23,7 @@ public enum KeyBrokerServer {
     public static func router(_ broker: KeyBroker, logger: Logger) -> Router<BasicRequestContext> {
         let router = Router(context: BasicRequestContext.self)
         router.get("/healthz") { _, _ in json(.ok, ["status": "ok"]) }
-        router.post(RouterPath(noncePath)) { _, _ in json(.ok, ["nonce": hex(broker.challenge())]) }
+        router.post(RouterPath(noncePath)) { _, _ in json(.ok, ["nonce": Hex.encode(broker.challenge())]) }
         router.post(RouterPath(releasePath)) { request, _ in
             let body: ByteBuffer
             do { body = try await request.body.collect(upTo: maximumBodyBytes) } catch {
@@ -64,7 +64,6 @@ public enum KeyBrokerServer {
         return Response(status: status, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(bytes: body)))
     }
 
-    static func hex(_ bytes: [UInt8]) -> String { bytes.map { String(format: "%02x", $0) }.joined() }
 }
 
 /// What a guest posts: its job, report, X25519 key and the nonce it bound; AMD certificates when the broker checks the
@@ -101,7 +100,7 @@ public struct BrokerReleaseRequest: Codable, Sendable {
               let guestKey = try? Curve25519.KeyAgreement.PublicKey(rawRepresentation: keyBytes) else {
             throw BrokerInputError("guestKey must be base64 of a 32-byte X25519 key")
         }
-        guard request.nonce.count <= 128, request.nonce.count % 2 == 0, let nonce = Self.unhex(request.nonce) else { throw BrokerInputError("nonce must be hex") }
+        guard request.nonce.count <= 128, request.nonce.count % 2 == 0, let nonce = Hex.decode(request.nonce) else { throw BrokerInputError("nonce must be hex") }
         var chain: CertificateChain?
         if let texts = request.certificates, !texts.isEmpty {
             guard texts.count <= 4 else { throw BrokerInputError("at most 4 certificates") }
@@ -112,18 +111,6 @@ public struct BrokerReleaseRequest: Codable, Sendable {
             chain = try CertificateChain(leafFile: [certificates[0]], chainFile: Array(certificates.dropFirst()))
         }
         return KeyBroker.Request(jobID: request.job, report: report, guestPublicKey: guestKey, nonce: nonce, certificates: chain)
-    }
-
-    /// Bytes from hex digits (an even number of them); nil for anything else.
-    public static func unhex(_ text: String) -> [UInt8]? {
-        var bytes: [UInt8] = []
-        var index = text.startIndex
-        while index < text.endIndex {
-            guard let next = text.index(index, offsetBy: 2, limitedBy: text.endIndex), let byte = UInt8(text[index..<next], radix: 16) else { return nil }
-            bytes.append(byte)
-            index = next
-        }
-        return bytes
     }
 }
 

@@ -323,7 +323,7 @@ public final class FarmerService: @unchecked Sendable {
         for try await chunk in body {
             written += chunk.readableBytes
             guard written <= maximumBytes else {
-                throw FarmerAPIError(.contentTooLarge, "upload-too-large", "source segment exceeds \(maximumBytes) bytes")
+                throw FarmerAPIError(.contentTooLarge, "upload-too-large", "the upload exceeds \(maximumBytes) bytes")
             }
             chunk.withUnsafeReadableBytes { hasher.update($0) }
             try handle.write(contentsOf: chunk.readableBytesView)

@@ -126,8 +126,7 @@ extension FarmerService {
                            command: order.command, env: order.env,
                            inputs: order.inputs.map { JobInput(name: $0.name, path: blobFile($0.content).path) },
                            output: folder.appendingPathComponent("out").path,
-                           limits: JobLimits(cpus: limits.cpus, memoryBytes: limits.memoryBytes, pids: limits.pids, timeSeconds: limits.timeSeconds,
-                                             outputBytes: limits.outputBytes, tmpBytes: limits.tmpBytes),
+                           limits: JobLimits(limits),
                            network: order.network == "host" ? .host : .none)
         let sandbox: PlainSandbox
         do { sandbox = try PlainSandbox(imageCache: configuration.store.root.appendingPathComponent("images")) } catch {
@@ -147,14 +146,8 @@ extension FarmerService {
         } catch let error as JobSpecError {
             throw FarmerAPIError(.badRequest, "bad-job", error.description)
         }
-        let ending: String
-        switch result.ending {
-        case .exited: ending = "exited"
-        case .timedOut: ending = "timed-out"
-        case .memoryLimit: ending = "memory-limit"
-        case .outputTooLarge: ending = "output-too-large"
-        }
-        let outputs = try Self.listFiles(under: folder.appendingPathComponent("out"))
+        let ending = result.ending.name
+        let outputs = try JobFolder.contents(of: folder.appendingPathComponent("out")).files
         let logs = try [stdout, stderr].map { file in
             JobFile(name: file.lastPathComponent, content: try FarmHTTP.address(ofFile: file.path),
                     bytes: (try FileManager.default.attributesOfItem(atPath: file.path)[.size] as? Int64) ?? 0)
@@ -169,22 +162,6 @@ extension FarmerService {
         try body.write(to: folder.appendingPathComponent("receipt.json"), options: .atomic)
         logger.info("job \(address.description.prefix(19))… ended \(ending) with status \(result.status), \(outputs.count) output file(s)")
         return Response(status: .ok, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(bytes: body)))
-    }
-
-    /// Every plain file under `root`, by sorted relative path, with its hash and size (what the sandbox delivered is
-    /// plain files and folders only).
-    static func listFiles(under root: URL) throws -> [JobFile] {
-        var files: [JobFile] = []
-        guard let walker = FileManager.default.enumerator(at: root, includingPropertiesForKeys: [.isRegularFileKey], options: []) else { return [] }
-        let prefix = root.standardizedFileURL.path + "/"
-        for case let url as URL in walker {
-            guard (try? url.resourceValues(forKeys: [.isRegularFileKey]).isRegularFile) == true else { continue }
-            let path = String(url.standardizedFileURL.path.dropFirst(prefix.count))
-            let address = try FarmHTTP.address(ofFile: url.path)
-            let bytes = (try FileManager.default.attributesOfItem(atPath: url.path)[.size] as? Int64) ?? 0
-            files.append(JobFile(name: path, content: address, bytes: bytes))
-        }
-        return files.sorted { $0.name < $1.name }
     }
 
     /// One output (by its index in the receipt) or log (`stdout`, `stderr`) of a finished job, to its submitter only.
@@ -213,5 +190,42 @@ extension FarmerService {
         }
         // Streamed from disk in chunks: an output may be as large as the farmer's --job-max-output.
         return Response(status: .ok, headers: [.contentType: "application/octet-stream"], body: try await FileIO().loadFile(path: file.path, context: context))
+    }
+}
+
+/// The execution layer's limits and the wire's figures of them are the same six numbers; these are the only crossings.
+extension JobLimits {
+    public init(_ figures: JobLimitFigures) {
+        self.init(cpus: figures.cpus, memoryBytes: figures.memoryBytes, pids: figures.pids, timeSeconds: figures.timeSeconds,
+                  outputBytes: figures.outputBytes, tmpBytes: figures.tmpBytes)
+    }
+}
+
+extension JobLimitFigures {
+    public init(_ limits: JobLimits) {
+        self.init(cpus: limits.cpus, memoryBytes: limits.memoryBytes, pids: limits.pids, timeSeconds: limits.timeSeconds,
+                  outputBytes: limits.outputBytes, tmpBytes: limits.tmpBytes)
+    }
+}
+
+/// What a job left in a folder, as a receipt names it.
+public enum JobFolder {
+    /// Its plain files by sorted relative path, with hash and size, and the relative paths of anything else in it that
+    /// is not a folder (links, fifos: what the sandbox never delivers, so a receipt never names).
+    public static func contents(of root: URL) throws -> (files: [JobFile], others: [String]) {
+        var files: [JobFile] = [], others: [String] = []
+        let prefix = root.standardizedFileURL.path + "/"
+        let keys: [URLResourceKey] = [.isRegularFileKey, .isDirectoryKey, .isSymbolicLinkKey, .fileSizeKey]
+        guard let walker = FileManager.default.enumerator(at: root, includingPropertiesForKeys: keys) else { return ([], []) }
+        for case let url as URL in walker {
+            let values = try url.resourceValues(forKeys: Set(keys))
+            let path = String(url.standardizedFileURL.path.dropFirst(prefix.count))
+            if values.isRegularFile == true && values.isSymbolicLink != true {
+                files.append(JobFile(name: path, content: try FarmHTTP.address(ofFile: url.path), bytes: Int64(values.fileSize ?? 0)))
+            } else if values.isDirectory != true {
+                others.append(path)
+            }
+        }
+        return (files.sorted { $0.name < $1.name }, others.sorted())
     }
 }

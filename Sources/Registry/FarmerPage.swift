@@ -90,7 +90,7 @@ public enum FarmerPage {
         html += "<table>\n<thead><tr><th>account</th><th>balance, \(Price.unit)s</th><th>megapixels</th><th>entries</th></tr></thead>\n<tbody>\n"
         for line in balances {
             html += "<tr><td><code>\(escape(line.account.description))</code></td>" + cell(Price.credits(line.balance))
-                + cell(Price.credits(line.pixels)) + cell("\(line.entryCount)") + "</tr>\n"
+                + cell(Price.megapixels(line.pixels)) + cell("\(line.entryCount)") + "</tr>\n"
         }
         return html + "</tbody>\n</table>\n"
     }

@@ -202,26 +202,31 @@ public final class PostgresRegistryStore: RegistryStore {
     }
 
     public func ledger(of account: PublicIdentity, recent: Int) async throws -> LedgerTotals {
-        var totals = PostgresQuery(unsafeSQL: LedgerSQL.totals(.postgres))
-        totals.binds.append(account.description)
-        var sums: (String, String, String, String, String)?
-        for try await row in try await client.query(totals, logger: logger).decode((String, String, String, String, String).self) { sums = row }
-        guard let sums else { throw StoredRowError.missingColumn("balance") }
-        var recentQuery = PostgresQuery(unsafeSQL: LedgerSQL.recent(.postgres))
-        recentQuery.binds.append(account.description)
-        recentQuery.binds.append(Int64(recent))
-        var entries: [LedgerEntry] = []
-        let rows = try await client.query(recentQuery, logger: logger)
-        for try await (id, counterparty, task, segment, pixels, price, amount, verdict, recordedAt) in rows.decode(
-            (Int64, String, String, String, Int64, Int64, Int64, String, Int64).self) {
-            if let entry = StoredRows.tolerant(logger: logger, {
-                try LedgerBook.entry(id: id, counterparty: counterparty, task: task, segment: segment, pixels: pixels, price: price,
-                                     amount: amount, verdict: verdict, recordedAt: recordedAt)
-            }) { entries.append(entry) }
+        let logger = logger
+        // One snapshot for the sums and the entries: a verdict committed between the two reads cannot make them disagree.
+        return try await client.withTransaction(logger: logger) { connection in
+            try await connection.query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ", logger: logger)
+            var totals = PostgresQuery(unsafeSQL: LedgerSQL.totals(.postgres))
+            totals.binds.append(account.description)
+            var sums: (String, String, String, String, String)?
+            for try await row in try await connection.query(totals, logger: logger).decode((String, String, String, String, String).self) { sums = row }
+            guard let sums else { throw StoredRowError.missingColumn("balance") }
+            var recentQuery = PostgresQuery(unsafeSQL: LedgerSQL.recent(.postgres))
+            recentQuery.binds.append(account.description)
+            recentQuery.binds.append(Int64(recent))
+            var entries: [LedgerEntry] = []
+            let rows = try await connection.query(recentQuery, logger: logger)
+            for try await (id, counterparty, task, segment, pixels, price, amount, verdict, recordedAt) in rows.decode(
+                (Int64, String, String, String, Int64, Int64, Int64, String, Int64).self) {
+                if let entry = StoredRows.tolerant(logger: logger, {
+                    try LedgerBook.entry(id: id, counterparty: counterparty, task: task, segment: segment, pixels: pixels, price: price,
+                                         amount: amount, verdict: verdict, recordedAt: recordedAt)
+                }) { entries.append(entry) }
+            }
+            return LedgerTotals(balance: try LedgerBook.sum(sums.0, "balance"), credited: try LedgerBook.sum(sums.1, "credited"),
+                                debited: try LedgerBook.sum(sums.2, "debited"), pixels: try LedgerBook.sum(sums.3, "pixels"),
+                                entryCount: try LedgerBook.sum(sums.4, "entries"), entries: entries)
         }
-        return LedgerTotals(balance: try LedgerBook.sum(sums.0, "balance"), credited: try LedgerBook.sum(sums.1, "credited"),
-                            debited: try LedgerBook.sum(sums.2, "debited"), pixels: try LedgerBook.sum(sums.3, "pixels"),
-                            entryCount: try LedgerBook.sum(sums.4, "entries"), entries: entries)
     }
 
     public func balances(limit: Int) async throws -> [LedgerBalance] {

@@ -264,7 +264,6 @@ public struct RegistryRoutes: Sendable {
     /// A verdict counts only for work that happened: the farmer's signed receipt for this submitter's task,
     /// naming the verdict's task and segment. Anything else is refused (nothing stored), so standing cannot be
     /// moved with throwaway keys; the primary key keeps one verdict per submitter and segment.
-    @discardableResult
     private func requireProof(of verdict: Verdict) throws -> SegmentReceipt {
         func refuse(_ why: String) -> RegistryAPIError {
             RegistryAPIError(.unprocessableContent, code: "unproven-verdict", message: "a verdict needs the farmer's signed receipt for the task: \(why)")

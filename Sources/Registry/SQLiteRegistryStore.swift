@@ -12,7 +12,13 @@ public final class SQLiteRegistryStore: RegistryStore, @unchecked Sendable {  //
     private let closeLock = NSLock()
     private var isClosed = false
     private let sweep = NonceSweep()
-    private let gate = SerialGate()
+    /// Verdict transactions (and ledger statements' reads) run one at a time: two BEGINs never meet on the one
+    /// connection, and a statement never sees a verdict's transaction half done. A heartbeat or nonce statement another
+    /// request sends meanwhile lands inside the open transaction and commits with it; only if the verdict's write
+    /// failed would it be rolled back with it (a heartbeat the next one repeats, a nonce whose replay the ledger's
+    /// keys make harmless). A second connection would avoid that, but its busy waits can take every thread of the
+    /// thread pool both connections share.
+    private let ledgerGate = SerialGate()
 
     private init(connection: SQLiteConnection, logger: Logger) {
         self.connection = connection
@@ -87,32 +93,25 @@ public final class SQLiteRegistryStore: RegistryStore, @unchecked Sendable {  //
     }
 
     public func claimNonce(signer: PublicIdentity, nonce: Data, expiresAt: Date, now: Date) async throws -> Bool {
-        let (connection, sweepDue) = (connection, sweep.due(at: now))
-        return try await gate.run {
-            if sweepDue {
-                _ = try await connection.query("DELETE FROM seen_nonces WHERE expires_at < ?", [.integer(Int(now.storedSeconds))])
-            }
-            let inserted = try await connection.query("""
-                INSERT INTO seen_nonces (signer, nonce, expires_at) VALUES (?, ?, ?)
-                ON CONFLICT (signer, nonce) DO NOTHING RETURNING signer
-                """, [.text(signer.description), .text(Hex.encode(nonce)), .integer(Int(expiresAt.storedSeconds))])
-            return !inserted.isEmpty
+        if sweep.due(at: now) {
+            _ = try await connection.query("DELETE FROM seen_nonces WHERE expires_at < ?", [.integer(Int(now.storedSeconds))])
         }
+        let inserted = try await connection.query("""
+            INSERT INTO seen_nonces (signer, nonce, expires_at) VALUES (?, ?, ?)
+            ON CONFLICT (signer, nonce) DO NOTHING RETURNING signer
+            """, [.text(signer.description), .text(Hex.encode(nonce)), .integer(Int(expiresAt.storedSeconds))])
+        return !inserted.isEmpty
     }
 
     public func recordHeartbeat(_ announcement: FarmerAnnouncement, receivedAt: Date) async throws {
         let seen = SQLiteData.integer(Int(receivedAt.storedSeconds))
-        let binds: [SQLiteData] = [.text(announcement.farmer.description), .text(announcement.url),
-                                   .text(try StoredJSON.text(announcement.capabilities)),
-                                   announcement.misbehave.map(SQLiteData.text) ?? .null, seen, seen]
-        let connection = connection
-        try await gate.run {
-            _ = try await connection.query("""
-                INSERT INTO farmers (id, url, capabilities, misbehave, first_seen, last_seen) VALUES (?, ?, ?, ?, ?, ?)
-                ON CONFLICT (id) DO UPDATE SET url = excluded.url, capabilities = excluded.capabilities,
-                    misbehave = excluded.misbehave, last_seen = excluded.last_seen
-                """, binds)
-        }
+        _ = try await connection.query("""
+            INSERT INTO farmers (id, url, capabilities, misbehave, first_seen, last_seen) VALUES (?, ?, ?, ?, ?, ?)
+            ON CONFLICT (id) DO UPDATE SET url = excluded.url, capabilities = excluded.capabilities,
+                misbehave = excluded.misbehave, last_seen = excluded.last_seen
+            """, [.text(announcement.farmer.description), .text(announcement.url),
+                  .text(try StoredJSON.text(announcement.capabilities)),
+                  announcement.misbehave.map(SQLiteData.text) ?? .null, seen, seen])
     }
 
     public func recordVerdict(_ verdict: Verdict, payment: LedgerPayment?, receivedAt: Date) async throws {
@@ -120,7 +119,7 @@ public final class SQLiteRegistryStore: RegistryStore, @unchecked Sendable {  //
                                    .integer(verdict.accepted ? 1 : 0), .text(try StoredJSON.text(verdict.reasons)),
                                    .integer(Int(receivedAt.storedSeconds)), verdict.task.map { .text($0.description) } ?? .null]
         let connection = connection
-        try await gate.run {
+        try await ledgerGate.run {
             _ = try await connection.query("BEGIN IMMEDIATE")
             do {
                 _ = try await connection.query("""
@@ -164,17 +163,20 @@ public final class SQLiteRegistryStore: RegistryStore, @unchecked Sendable {  //
 
     public func ledger(of account: PublicIdentity, recent: Int) async throws -> LedgerTotals {
         let id = SQLiteData.text(account.description)
-        guard let sums = try await connection.query(LedgerSQL.totals(.sqlite), [id]).first else { throw StoredRowError.missingColumn("balance") }
-        let logger = logger
-        let entries = try await connection.query(LedgerSQL.recent(.sqlite), [id, .integer(recent)]).compactMap { row in StoredRows.tolerant(logger: logger) {
-            try LedgerBook.entry(id: try Self.integer(row, "id"), counterparty: try Self.text(row, "counterparty"), task: try Self.text(row, "task"),
-                                 segment: try Self.text(row, "segment"), pixels: try Self.integer(row, "pixels"), price: try Self.integer(row, "price"),
-                                 amount: try Self.integer(row, "amount"), verdict: try Self.text(row, "verdict"),
-                                 recordedAt: try Self.integer(row, "recorded_at"))
-        } }
-        return LedgerTotals(balance: try Self.integer(sums, "balance"), credited: try Self.integer(sums, "credited"),
-                            debited: try Self.integer(sums, "debited"), pixels: try Self.integer(sums, "pixels"),
-                            entryCount: try Self.integer(sums, "entries"), entries: entries)
+        let (connection, logger) = (connection, logger)
+        // Between verdict transactions: a statement the registry signs must never show one half done.
+        return try await ledgerGate.run {
+            guard let sums = try await connection.query(LedgerSQL.totals(.sqlite), [id]).first else { throw StoredRowError.missingColumn("balance") }
+            let entries = try await connection.query(LedgerSQL.recent(.sqlite), [id, .integer(recent)]).compactMap { row in StoredRows.tolerant(logger: logger) {
+                try LedgerBook.entry(id: try Self.integer(row, "id"), counterparty: try Self.text(row, "counterparty"), task: try Self.text(row, "task"),
+                                     segment: try Self.text(row, "segment"), pixels: try Self.integer(row, "pixels"), price: try Self.integer(row, "price"),
+                                     amount: try Self.integer(row, "amount"), verdict: try Self.text(row, "verdict"),
+                                     recordedAt: try Self.integer(row, "recorded_at"))
+            } }
+            return LedgerTotals(balance: try Self.integer(sums, "balance"), credited: try Self.integer(sums, "credited"),
+                                debited: try Self.integer(sums, "debited"), pixels: try Self.integer(sums, "pixels"),
+                                entryCount: try Self.integer(sums, "entries"), entries: entries)
+        }
     }
 
     public func balances(limit: Int) async throws -> [LedgerBalance] {
@@ -196,16 +198,12 @@ public final class SQLiteRegistryStore: RegistryStore, @unchecked Sendable {  //
     }
 
     public func recordChallenge(_ result: ChallengeResult, receivedAt: Date) async throws {
-        let binds: [SQLiteData] = [.text(result.challenger.description), .text(result.farmer.description), .integer(result.passed ? 1 : 0),
-                                   .text(try StoredJSON.text(result.claimed)), .text(try StoredJSON.text(result.measured)),
-                                   .text(try StoredJSON.text(result.findings)), .integer(Int(receivedAt.storedSeconds))]
-        let connection = connection
-        try await gate.run {
-            _ = try await connection.query("""
+        _ = try await connection.query("""
             INSERT INTO challenges (challenger, farmer, passed, claimed, measured, findings, received_at, trusted)
             VALUES (?, ?, ?, ?, ?, ?, ?, 1)
-            """, binds)
-        }
+            """, [.text(result.challenger.description), .text(result.farmer.description), .integer(result.passed ? 1 : 0),
+                  .text(try StoredJSON.text(result.claimed)), .text(try StoredJSON.text(result.measured)),
+                  .text(try StoredJSON.text(result.findings)), .integer(Int(receivedAt.storedSeconds))])
     }
 
     public func farmers(seenSince: Date) async throws -> [FarmerRecord] {

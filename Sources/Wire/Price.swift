@@ -59,9 +59,15 @@ public struct Price: Codable, Sendable, Hashable, Comparable, CustomStringConver
     public var description: String { "\(credits) \(Self.unit)/megapixel" }
 
     /// Microcredits written as credits with the decimals they need (`-1.5`, `0.000042`, `12`); never traps.
-    public static func credits(_ microcredits: Int64) -> String {
-        let negative = microcredits < 0
-        let magnitude = microcredits.magnitude
+    public static func credits(_ microcredits: Int64) -> String { millionths(microcredits) }
+
+    /// Pixels written as megapixels (`27.648`); never traps.
+    public static func megapixels(_ pixels: Int64) -> String { millionths(pixels) }
+
+    /// A count of millionths written as a decimal with the digits it needs.
+    private static func millionths(_ value: Int64) -> String {
+        let negative = value < 0
+        let magnitude = value.magnitude
         let whole = magnitude / UInt64(microcreditsPerCredit), fraction = magnitude % UInt64(microcreditsPerCredit)
         var text = String(whole)
         if fraction > 0 {

@@ -50,7 +50,7 @@ struct BrokerCommand: AsyncParsableCommand {
                 throw CommandFailure.badInput("cannot read a disk key (1 to 4096 bytes) from \(diskKey)")
             }
             let expected = try measurement.map { text -> [UInt8] in
-                guard text.count == 96, let bytes = BrokerReleaseRequest.unhex(text) else {
+                guard text.count == 96, let bytes = Exec.Hex.decode(text) else {
                     throw CommandFailure.badInput("--measurement must be 96 hex digits (48 bytes)")
                 }
                 return bytes

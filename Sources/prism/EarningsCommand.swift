@@ -58,11 +58,11 @@ struct EarningsCommand: AsyncParsableCommand {
         let dates = ISO8601DateFormatter()
         print("\(statement.account) on \(registry)")
         print("statement signed by registry \(envelope.signer) at \(dates.string(from: Date(timeIntervalSince1970: TimeInterval(statement.generatedAt)))): signature checked")
-        print("balance \(Price.credits(statement.balance)) \(Price.unit)s (credited \(Price.credits(statement.credited)), debited \(Price.credits(-statement.debited))) for \(Price.credits(statement.pixels)) megapixels in \(statement.entryCount) entries")
+        print("balance \(Price.credits(statement.balance)) \(Price.unit)s (credited \(Price.credits(statement.credited)), debited \(Price.credits(statement.debited))) for \(Price.megapixels(statement.pixels)) megapixels in \(statement.entryCount) entries")
         if !statement.entries.isEmpty { print("newest entries:") }
         for entry in statement.entries.prefix(20) {
             let sign = entry.amount >= 0 ? "+" : ""
-            print("  \(dates.string(from: Date(timeIntervalSince1970: TimeInterval(entry.recordedAt))))  \(sign)\(Price.credits(entry.amount))  \(entry.verdict)  \(Price.credits(entry.pixels)) MP at \(entry.price.credits)/MP  task \(entry.task.description.prefix(19))…  with \(entry.counterparty)")
+            print("  \(dates.string(from: Date(timeIntervalSince1970: TimeInterval(entry.recordedAt))))  \(sign)\(Price.credits(entry.amount))  \(entry.verdict)  \(Price.megapixels(entry.pixels)) MP at \(entry.price.credits)/MP  task \(entry.task.description.prefix(19))…  with \(entry.counterparty)")
         }
     }
 

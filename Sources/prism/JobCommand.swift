@@ -1,6 +1,7 @@
 import ArgumentParser
 import Exec
 import FarmClient
+import Farmer
 import Foundation
 import Wire
 
@@ -63,6 +64,59 @@ struct JobCommand: AsyncParsableCommand {
         func run() async throws {
             guard mode == "plain" || mode == "confidential" else { throw CommandFailure.badInput("--mode must be plain or confidential, not '\(mode)'") }
             let identity = try KeyFileOption.load(key)
+            let job = try jobSpec()
+            let scratch = FileManager.default.temporaryDirectory.appendingPathComponent("prism-job-submit-\(UUID().uuidString)")
+            try FileManager.default.createDirectory(at: scratch, withIntermediateDirectories: true)
+            defer { try? FileManager.default.removeItem(at: scratch) }
+            let imageFile = try Self.archive(job.rootfs, in: scratch)
+            let order = JobOrder(mode: mode, image: try FarmHTTP.address(ofFile: imageFile), tag: job.rootfs.tag, command: job.command, env: job.env,
+                                 inputs: try job.inputs.map { JobFile(name: $0.name, content: try FarmHTTP.address(ofFile: $0.path),
+                                                                      bytes: (try FileManager.default.attributesOfItem(atPath: $0.path)[.size] as? Int64) ?? 0) },
+                                 limits: JobLimitFigures(job.limits), network: job.network.rawValue)
+            do { try order.validate() } catch { throw CommandFailure.badInput("\(error)") }
+            let farmerID = try await checkOffer(for: order, identity: identity)
+
+            let client = JobClient(baseURL: farmer, identity: identity, timeout: farmTimeout)
+            let started = Date()
+            let (receipt, envelope, uploaded, imageSent): (JobReceipt, SignedEnvelope, Int, Int)
+            do {
+                let imageBytes = try await client.upload(imageFile, address: order.image)
+                var inputBytes = 0
+                for (input, file) in zip(order.inputs, job.inputs) { inputBytes += try await client.upload(file.path, address: input.content) }
+                let answer = try await Self.run(order, on: client, farmer: farmerID)
+                (receipt, envelope, uploaded, imageSent) = (answer.receipt, answer.envelope, imageBytes + inputBytes, imageBytes)
+            } catch let error as FarmerCallError {
+                if case .refused(_, let status, _) = error, (400..<500).contains(status) { throw CommandFailure.badInput("\(error)") }
+                throw CommandFailure(exitCode: 3, message: "\(error)")
+            }
+            let outdir = URL(fileURLWithPath: output)
+            do { try await Self.fetch(receipt, of: order, from: client, into: outdir, logs: scratch) } catch let error as FarmerCallError {
+                throw CommandFailure(exitCode: 3, message: "\(error)")
+            }
+            let signed = try WireCoding.canonicalBytes(envelope)
+            if let receiptPath = self.receipt {
+                do { try signed.write(to: URL(fileURLWithPath: receiptPath)) } catch { throw CommandFailure.badInput("cannot write \(receiptPath): \(error.localizedDescription)") }
+            }
+            if json {
+                let encoder = JSONEncoder()
+                encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+                let summary = Summary(status: receipt.status, ending: receipt.ending, farmer: receipt.farmer, bytesUp: uploaded,
+                                      imageUploaded: imageSent > 0, seconds: Date().timeIntervalSince(started), output: outdir.path,
+                                      receipt: receipt, signedReceipt: String(decoding: signed, as: UTF8.self))
+                print(String(decoding: try encoder.encode(summary), as: UTF8.self))
+            } else {
+                if let out = FileManager.default.contents(atPath: scratch.appendingPathComponent("stdout").path) { FileHandle.standardOutput.write(out) }
+                if let err = FileManager.default.contents(atPath: scratch.appendingPathComponent("stderr").path) { FileHandle.standardError.write(err) }
+                if let message = JobResult.message(endingNamed: receipt.ending) {
+                    if receipt.ending == JobResult.Ending.outputTooLarge(bytes: 0).name { throw CommandFailure.badInput(message) }
+                    Failure.printError(message)
+                }
+            }
+            throw ExitCode(receipt.status)
+        }
+
+        /// The spec from --spec (if any) with the command-line options laid over it, checked here before anything is sent.
+        func jobSpec() throws -> JobSpec {
             var job = JobSpec(rootfs: .directory(""), command: [])
             if let spec {
                 guard let data = FileManager.default.contents(atPath: spec) else { throw CommandFailure.badInput("job spec not found: \(spec)") }
@@ -81,85 +135,45 @@ struct JobCommand: AsyncParsableCommand {
                 guard !isDirectory.boolValue else { throw CommandFailure.badInput("--input \(input.path) is a folder: send files (tar a folder first)") }
             }
             try job.limits.validate()
+            return job
+        }
 
-            let scratch = FileManager.default.temporaryDirectory.appendingPathComponent("prism-job-submit-\(UUID().uuidString)")
-            try FileManager.default.createDirectory(at: scratch, withIntermediateDirectories: true)
-            defer { try? FileManager.default.removeItem(at: scratch) }
-            let imageFile = try Self.archive(job.rootfs, in: scratch)
-            let figures = JobLimitFigures(cpus: job.limits.cpus, memoryBytes: job.limits.memoryBytes, pids: job.limits.pids,
-                                          timeSeconds: job.limits.timeSeconds, outputBytes: job.limits.outputBytes, tmpBytes: job.limits.tmpBytes)
-            let order = JobOrder(mode: mode, image: try FarmHTTP.address(ofFile: imageFile), tag: job.rootfs.tag, command: job.command, env: job.env,
-                                 inputs: try job.inputs.map { JobFile(name: $0.name, content: try FarmHTTP.address(ofFile: $0.path),
-                                                                      bytes: (try FileManager.default.attributesOfItem(atPath: $0.path)[.size] as? Int64) ?? 0) },
-                                 limits: figures, network: job.network.rawValue)
-            do { try order.validate() } catch { throw CommandFailure.badInput("\(error)") }
-
-            // What the farmer offers decides before anything is uploaded.
-            let farmerClient = FarmerClient(baseURL: farmer, identity: identity, timeout: 30)
+        /// What the farmer offers decides before anything is uploaded: its mode, limits and network. Returns its id.
+        func checkOffer(for order: JobOrder, identity: SigningIdentity) async throws -> PublicIdentity {
             let announcement: FarmerAnnouncement
-            do { announcement = try await farmerClient.capabilities() } catch { throw CommandFailure.badInput("cannot reach farmer \(farmer): \(error)") }
+            do { announcement = try await FarmerClient(baseURL: farmer, identity: identity, timeout: 30).capabilities() } catch {
+                throw CommandFailure.badInput("cannot reach farmer \(farmer): \(error)")
+            }
             let offer = announcement.capabilities.jobs ?? JobOffer(modes: [], limits: .init())
-            guard offer.modes.contains(mode) else {
+            guard offer.modes.contains(order.mode) else {
                 let offered = offer.modes.isEmpty ? "no general jobs" : "only \(offer.modes.joined(separator: ", ")) jobs"
-                throw CommandFailure.badInput("farmer \(farmer) runs \(offered), not \(mode)\(mode == "confidential" ? " (it has no usable SEV-SNP, or does not offer it)" : "")")
+                throw CommandFailure.badInput("farmer \(farmer) runs \(offered), not \(order.mode)\(order.mode == "confidential" ? " (it has no usable SEV-SNP, or does not offer it)" : "")")
             }
-            do { _ = try figures.applied(within: offer.limits) } catch { throw CommandFailure.badInput("\(error)") }
+            do { _ = try order.limits.applied(within: offer.limits) } catch { throw CommandFailure.badInput("\(error)") }
             guard order.network == "none" || offer.network else { throw CommandFailure.badInput("farmer \(farmer) gives jobs no network") }
+            return announcement.farmer
+        }
 
-            let client = JobClient(baseURL: farmer, identity: identity, timeout: farmTimeout)
-            var uploaded = 0, imageSent = 0
-            let started = Date()
-            let (receipt, envelope): (JobReceipt, SignedEnvelope)
-            do {
-                imageSent = try await client.upload(imageFile, address: order.image)
-                uploaded += imageSent
-                for (input, file) in zip(order.inputs, job.inputs) { uploaded += try await client.upload(file.path, address: input.content) }
-                var attempt = 0
-                while true {
-                    do {
-                        (receipt, envelope) = try await client.run(order, farmer: announcement.farmer)
-                        break
-                    } catch FarmerCallError.busy(_, let retry) where attempt < 30 {
-                        attempt += 1
-                        try await Task.sleep(for: .seconds(retry))
-                    }
+        /// Sends the order, waiting out a busy farmer (its Retry-After, at most 30 times).
+        static func run(_ order: JobOrder, on client: JobClient, farmer: PublicIdentity) async throws -> (receipt: JobReceipt, envelope: SignedEnvelope) {
+            var attempt = 0
+            while true {
+                do { return try await client.run(order, farmer: farmer) } catch FarmerCallError.busy(_, let retry) where attempt < 30 {
+                    attempt += 1
+                    try await Task.sleep(for: .seconds(retry))
                 }
-            } catch let error as FarmerCallError {
-                if case .refused(_, let status, _) = error, (400..<500).contains(status) { throw CommandFailure.badInput("\(error)") }
-                throw CommandFailure(exitCode: 3, message: "\(error)")
             }
-            let outdir = URL(fileURLWithPath: output)
-            do {
-                try FileManager.default.createDirectory(at: outdir, withIntermediateDirectories: true)
-                for (index, file) in receipt.outputs.enumerated() {
-                    try await client.download(order, item: file, index: index, to: outdir.appendingPathComponent(file.name).path)
-                }
-                for log in receipt.logs where ["stdout", "stderr"].contains(log.name) {
-                    try await client.download(order, item: log, index: nil, to: scratch.appendingPathComponent(log.name).path)
-                }
-            } catch let error as FarmerCallError {
-                throw CommandFailure(exitCode: 3, message: "\(error)")
+        }
+
+        /// Every output into `outdir` and the logs into `logs`, each checked against the receipt's hash.
+        static func fetch(_ receipt: JobReceipt, of order: JobOrder, from client: JobClient, into outdir: URL, logs: URL) async throws {
+            try FileManager.default.createDirectory(at: outdir, withIntermediateDirectories: true)
+            for (index, file) in receipt.outputs.enumerated() {
+                try await client.download(order, item: file, index: index, to: outdir.appendingPathComponent(file.name).path)
             }
-            let signed = try WireCoding.canonicalBytes(envelope)
-            if let receiptPath = self.receipt {
-                do { try signed.write(to: URL(fileURLWithPath: receiptPath)) } catch { throw CommandFailure.badInput("cannot write \(receiptPath): \(error.localizedDescription)") }
+            for log in receipt.logs where ["stdout", "stderr"].contains(log.name) {
+                try await client.download(order, item: log, index: nil, to: logs.appendingPathComponent(log.name).path)
             }
-            if json {
-                let encoder = JSONEncoder()
-                encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
-                let summary = Summary(status: receipt.status, ending: receipt.ending, farmer: receipt.farmer, bytesUp: uploaded,
-                                      imageUploaded: imageSent > 0,
-                                      seconds: Date().timeIntervalSince(started), output: outdir.path, receipt: receipt,
-                                      signedReceipt: String(decoding: signed, as: UTF8.self))
-                print(String(decoding: try encoder.encode(summary), as: UTF8.self))
-            } else {
-                if let out = FileManager.default.contents(atPath: scratch.appendingPathComponent("stdout").path) { FileHandle.standardOutput.write(out) }
-                if let err = FileManager.default.contents(atPath: scratch.appendingPathComponent("stderr").path) { FileHandle.standardError.write(err) }
-                if receipt.ending == "timed-out" { Failure.printError("time limit reached: job and all its processes killed") }
-                if receipt.ending == "memory-limit" { Failure.printError("memory limit reached: job killed by the kernel's OOM killer") }
-                if receipt.ending == "output-too-large" { throw CommandFailure.badInput("output over its size limit; partial output removed") }
-            }
-            throw ExitCode(receipt.status)
         }
 
         struct Summary: Encodable {
@@ -179,9 +193,9 @@ struct JobCommand: AsyncParsableCommand {
             guard rootfs.kind == .ociLayout else { return rootfs.path }
             let tarFile = scratch.appendingPathComponent("image.tar").path
             let tar = Process()
-            tar.executableURL = URL(fileURLWithPath: "/bin/tar")
+            tar.executableURL = URL(fileURLWithPath: "/usr/bin/env")
             // Sorted names and fixed owners and times: the same folder always makes the same bytes, so the farmer's cache hits.
-            tar.arguments = ["--sort=name", "--owner=0", "--group=0", "--numeric-owner", "--mtime=@0", "-cf", tarFile, "-C", rootfs.path, "."]
+            tar.arguments = ["tar", "--sort=name", "--owner=0", "--group=0", "--numeric-owner", "--mtime=@0", "-cf", tarFile, "-C", rootfs.path, "."]
             try tar.run()
             tar.waitUntilExit()
             guard tar.terminationStatus == 0 else { throw CommandFailure.badInput("cannot archive the image folder \(rootfs.path)") }
@@ -225,28 +239,16 @@ struct JobCommand: AsyncParsableCommand {
             }
             guard signed.farmer == envelope.signer else { throw CommandFailure.rejected("the receipt names \(signed.farmer) but is signed by \(envelope.signer)") }
             if let expected, expected != envelope.signer { throw CommandFailure.rejected("the receipt is signed by \(envelope.signer), not \(expected)") }
-            let root = URL(fileURLWithPath: outdir)
-            let present = try Self.files(under: root)
+            let (present, others) = try JobFolder.contents(of: URL(fileURLWithPath: outdir))
+            let held = Dictionary(present.map { ($0.name, $0.content) }) { first, _ in first }
             var problems: [String] = []
             for output in signed.outputs {
-                let file = root.appendingPathComponent(output.name).path
-                guard present.contains(output.name) else { problems.append("\(output.name): missing"); continue }
-                if (try? FarmHTTP.address(ofFile: file)) != output.content { problems.append("\(output.name): does not match its hash") }
+                guard let content = held[output.name] else { problems.append("\(output.name): missing"); continue }
+                if content != output.content { problems.append("\(output.name): does not match its hash") }
             }
-            for extra in present.subtracting(signed.outputs.map(\.name)).sorted() { problems.append("\(extra): not in the receipt") }
+            for extra in (Set(held.keys).subtracting(signed.outputs.map(\.name)).sorted() + others) { problems.append("\(extra): not in the receipt") }
             guard problems.isEmpty else { throw CommandFailure.rejected("\(outdir) does not match the receipt: \(problems.prefix(5).joined(separator: "; "))") }
             print("receipt signed by \(envelope.signer): job exited \(signed.status) (\(signed.ending)), \(signed.outputs.count) output(s) match")
-        }
-
-        static func files(under root: URL) throws -> Set<String> {
-            var names = Set<String>()
-            let prefix = root.standardizedFileURL.path + "/"
-            guard let walker = FileManager.default.enumerator(at: root, includingPropertiesForKeys: [.isRegularFileKey, .isSymbolicLinkKey]) else { return [] }
-            for case let url as URL in walker {
-                let values = try url.resourceValues(forKeys: [.isRegularFileKey, .isSymbolicLinkKey])
-                if values.isSymbolicLink == true || values.isRegularFile == true { names.insert(String(url.standardizedFileURL.path.dropFirst(prefix.count))) }
-            }
-            return names
         }
     }
 }

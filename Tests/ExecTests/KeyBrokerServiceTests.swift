@@ -2,9 +2,6 @@ import Broker
 import Crypto
 import Exec
 import Foundation
-#if canImport(FoundationNetworking)
-import FoundationNetworking
-#endif
 import PrismTestSupport
 import Testing
 
@@ -12,21 +9,9 @@ import Testing
 /// by a P-384 key the broker is told to trust (`--trust-key`). This proves the protocol (nonce, binding, refusal,
 /// HPKE sealing), not SEV-SNP itself: that needs a real guest and the script in docs/attestation.md.
 @Suite(.serialized) struct KeyBrokerServiceTests {
-    final class Box: @unchecked Sendable { var value: (Int, Data) = (0, Data()) }
-
     static func post(_ url: String, _ body: Data) -> (status: Int, json: [String: Any], data: Data) {
-        var request = URLRequest(url: URL(string: url)!)
-        request.httpMethod = "POST"
-        request.httpBody = body
-        request.setValue("application/json", forHTTPHeaderField: "Content-Type")
-        let done = DispatchSemaphore(value: 0)
-        let box = Box()
-        URLSession.shared.dataTask(with: request) { data, response, _ in
-            box.value = ((response as? HTTPURLResponse)?.statusCode ?? -1, data ?? Data())
-            done.signal()
-        }.resume()
-        done.wait()
-        return (box.value.0, (try? JSONSerialization.jsonObject(with: box.value.1)) as? [String: Any] ?? [:], box.value.1)
+        let reply = HTTPCall.send("POST", url, headers: ["Content-Type": "application/json"], body: body)
+        return (reply.status, (try? JSONSerialization.jsonObject(with: reply.body)) as? [String: Any] ?? [:], reply.body)
     }
 
     static func releaseBody(job: String = "job-7", report: AttestationReport, guest: Curve25519.KeyAgreement.PrivateKey, nonce: String) throws -> Data {
@@ -54,7 +39,7 @@ import Testing
         // The guest binds a fresh nonce and its key; the key comes back sealed to it, and only it can open it.
         let guest = Curve25519.KeyAgreement.PrivateKey()
         let first = try nonce()
-        let report = try firmware.report(reportData: KeyBroker.reportData(nonce: try #require(BrokerReleaseRequest.unhex(first)), guestPublicKey: guest.publicKey))
+        let report = try firmware.report(reportData: KeyBroker.reportData(nonce: try #require(Hex.decode(first)), guestPublicKey: guest.publicKey))
         let released = Self.post(broker.url + KeyBrokerServer.releasePath, try Self.releaseBody(report: report, guest: guest, nonce: first))
         #expect(released.status == 200, "\(released.json)")
         let wrapped = try #require(try JSONDecoder().decode(BrokerWrappedKey.self, from: released.data).wrapped)
@@ -74,7 +59,7 @@ import Testing
                                               (firmware, Curve25519.KeyAgreement.PrivateKey().publicKey, "job-7", "REPORT_DATA"),
                                               (firmware, guest.publicKey, "job-8", "no disk key")] {
             let fresh = try nonce()
-            let bound = try maker.report(reportData: KeyBroker.reportData(nonce: try #require(BrokerReleaseRequest.unhex(fresh)), guestPublicKey: bindKey))
+            let bound = try maker.report(reportData: KeyBroker.reportData(nonce: try #require(Hex.decode(fresh)), guestPublicKey: bindKey))
             let reply = Self.post(broker.url + KeyBrokerServer.releasePath, try Self.releaseBody(job: job, report: bound, guest: guest, nonce: fresh))
             #expect(reply.status == 403 && (reply.json["message"] as? String ?? "").contains(reason), "\(reason): \(reply.json)")
         }
@@ -91,7 +76,8 @@ import Testing
         defer { folder.remove() }
         try Data("k".utf8).write(to: URL(fileURLWithPath: folder.path("disk.key")))
         for (extra, expected) in [(["--measurement", "abc"], "--measurement"), (["--trust-key", folder.path("disk.key")], "--trust-key"),
-                                  (["--disk-key", folder.path("missing")], "disk key")] {
+                                  (["--disk-key", folder.path("missing")], "disk key"), (["--listen", "localhost"], "--listen must be HOST:PORT"),
+                                  (["--trust-key", folder.path("disk.key"), "--product", "Zen9"], "--trust-key")] {
             var arguments = ["keys", "broker", "serve", "--listen", "127.0.0.1:0", "--job", "j", "--disk-key", folder.path("disk.key")]
             arguments += extra
             let result = try PrismBinary.run(arguments)

@@ -1,7 +1,4 @@
 import Foundation
-#if canImport(FoundationNetworking)
-import FoundationNetworking
-#endif
 import PrismTestSupport
 import Testing
 import Wire
@@ -9,22 +6,10 @@ import Wire
 /// The farmer's HTTP API refuses what it must: unsigned, replayed, foreign, oversized, escaping requests.
 @Suite(.serialized) struct FarmerAPITests {
     static func call(_ method: String, _ url: String, envelope: SignedEnvelope?, body: Data? = nil) throws -> (Int, Data) {
-        var request = URLRequest(url: URL(string: url)!)
-        request.cachePolicy = .reloadIgnoringLocalCacheData  // ports are reused between tests' farmers
-        request.httpMethod = method
-        request.httpBody = body
-        if let envelope { request.setValue(try envelope.headerValue(), forHTTPHeaderField: SignedEnvelope.headerName) }
-        let done = DispatchSemaphore(value: 0)
-        let box = Box()
-        URLSession.shared.dataTask(with: request) { data, response, _ in
-            box.value = ((response as? HTTPURLResponse)?.statusCode ?? -1, data ?? Data())
-            done.signal()
-        }.resume()
-        done.wait()
-        return box.value
+        let headers = try envelope.map { [SignedEnvelope.headerName: try $0.headerValue()] } ?? [:]
+        let reply = HTTPCall.send(method, url, headers: headers, body: body)
+        return (reply.status, reply.body)
     }
-
-    final class Box: @unchecked Sendable { var value: (Int, Data) = (0, Data()) }
 
     static func task(for source: Data) -> SegmentTask {
         SegmentTask(source: ContentAddress(hashing: source), ladder: [TaskRung(height: 240, width: 426, bitrate: 250_000)], codec: "h264", preset: "ultrafast")

@@ -121,7 +121,10 @@ import Wire
         let key = try Farm.key(folder, "options")
         for (extra, text) in [(["--idle-timeout", "0"], "--idle-timeout must be between 1 and 3600 seconds"),
                               (["--idle-timeout", "4000"], "--idle-timeout must be between 1 and 3600 seconds"),
-                              (["--claim-fps", "0"], "--claim-fps must be above 0"), (["--claim-fps", "1e9"], "--claim-fps must be above 0")] {
+                              (["--claim-fps", "0"], "--claim-fps must be above 0"), (["--claim-fps", "1e9"], "--claim-fps must be above 0"),
+                              (["--price", "cheap"], "--price: a price is credits per megapixel"), (["--price", "5000/megapixel"], "--price: a price"),
+                              (["--jobs", "some"], "--jobs must be auto or none"), (["--job-max-time", "0"], "--job-max-time must be positive"),
+                              (["--job-max-memory", "lots"], "--job-max-memory")] {
             let result = try PrismBinary.run(["farmer", "serve", "--listen", "127.0.0.1:0", "--key", key, "--data", folder.path("data")] + extra)
             #expect(result.status == 2, "\(extra): \(result.stderr)")
             #expect(result.stderr.split(separator: "\n").count == 1 && result.stderr.contains(text), "\(extra): \(result.stderr)")

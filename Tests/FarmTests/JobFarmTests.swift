@@ -121,3 +121,33 @@ struct JobFarmTests {
         }
     }
 }
+
+/// `prism job submit` and `prism job verify-receipt` refusing what they cannot use: exit 2 and one line (no farmer,
+/// image tools or sandbox needed).
+@Suite struct JobCommandInputTests {
+    @Test func badJobInputExitsTwoWithOneLine() throws {
+        let folder = try TemporaryFolder("job-input")
+        defer { folder.remove() }
+        try Data("not an image".utf8).write(to: URL(fileURLWithPath: folder.path("image.tar")))
+        try FileManager.default.createDirectory(atPath: folder.path("out"), withIntermediateDirectories: true)
+        let submit = ["job", "submit", "--farmer", "http://127.0.0.1:9", "-o", folder.path("out")]
+        for (arguments, text) in [(submit + ["--", "/bin/true"], "give the job's OCI image"),
+                                  (submit + ["--image", folder.path("image.tar")], "give the command to run"),
+                                  (submit + ["--image", folder.path("missing.tar"), "--", "/bin/true"], "missing.tar"),
+                                  (submit + ["--image", folder.path("image.tar"), "--spec", folder.path("missing.json"), "--", "/bin/true"], "job spec not found"),
+                                  (submit + ["--image", folder.path("image.tar"), "--mode", "secret", "--", "/bin/true"], "--mode must be plain or confidential"),
+                                  (submit + ["--image", folder.path("image.tar"), "--memory", "lots", "--", "/bin/true"], "--memory"),
+                                  (submit + ["--image", folder.path("image.tar"), "--input", folder.path("nope.txt"), "--", "/bin/true"], "input not found"),
+                                  (submit + ["--image", folder.path("image.tar"), "--", "/bin/true"], "cannot reach farmer http://127.0.0.1:9"),
+                                  (["job", "verify-receipt", folder.path("missing.json"), folder.path("out")], "cannot read receipt"),
+                                  (["job", "verify-receipt", folder.path("image.tar"), folder.path("image.tar")], "no such folder"),
+                                  (["job", "verify-receipt", folder.path("image.tar"), folder.path("out"), "--farmer", "ed25519:nope"], "--farmer")] {
+            let result = try PrismBinary.run(arguments)
+            #expect(result.status == 2, "\(arguments): \(result.stderr)")
+            #expect(result.stderr.split(separator: "\n").count == 1 && result.stderr.contains(text), "\(arguments): \(result.stderr)")
+        }
+        // Bytes that are not a signed receipt are a receipt that does not check out: exit 1.
+        let garbage = try PrismBinary.run(["job", "verify-receipt", folder.path("image.tar"), folder.path("out")])
+        #expect(garbage.status == 1 && garbage.stderr.contains("is not a signed receipt"), "\(garbage.stderr)")
+    }
+}

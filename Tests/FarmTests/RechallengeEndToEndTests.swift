@@ -143,7 +143,8 @@ import Testing
 
 /// `prism submit` refusing re-challenge options it cannot use, with exit 2 and one line, before reaching anyone.
 @Suite struct RechallengeOptionTests {
-    @Test(arguments: [["--rechallenge-mean", "soon"], ["--rechallenge-mean", "-5m"], ["--rechallenge-mean", "10x"], ["--rechallenge-limit", "-1"]])
+    @Test(arguments: [["--rechallenge-mean", "soon"], ["--rechallenge-mean", "-5m"], ["--rechallenge-mean", "10x"], ["--rechallenge-limit", "-1"],
+                      ["--max-price", "cheap"], ["--max-price", "-1"], ["--max-price", "0.0000001"]])
     func badRechallengeOptionsExitTwoWithOneLine(_ option: [String]) throws {
         let result = try PrismBinary.run(["submit", Fixtures.path("odd-642x362.mp4"), "-o", "/tmp/prism-unused-\(UUID().uuidString)",
                                           "--registry", "http://127.0.0.1:9"] + option)

@@ -7,7 +7,7 @@ import Transcode
 import Verify
 
 /// An honest farmer is never rejected, whichever frames the submitter's CSPRNG picks: every segment task of a job is
-/// run as a farmer runs it and each rendition judged in full at 50 sample draws. (The 642x362 clip's 1 s second
+/// run as a farmer runs it and each rendition judged in full at 80 sample draws. (The 642x362 clip's 1 s second
 /// segment drew a false `watermark-region` at 9 of 300 draws at 240p and 15 of 300 at 180p: single 8x8 blocks of hard
 /// detail 25–60× their texture class's error, flagged in 4–5 of 6 compared frames. Regions that small must now be
 /// 10 levels RMS off the source and stand out on the keyframe wherever they can show there, as an overlay does.)
@@ -27,7 +27,7 @@ import Verify
         let logger = Logger(label: "test", factory: { _ in SwiftLogNoOpLogHandler() })
         let judge = SegmentVerifier.judge(logger: logger)
         let rejections = Rejections()
-        let draws: UInt64 = 50
+        let draws: UInt64 = 80
         var options = TranscodeOptions()
         options.ladder = try Ladder.parse(ladder)
         options.preset = "veryfast"

@@ -98,6 +98,15 @@ import Wire
                            mentioning: "--trust-challenger: \"ed25519:nope\" is not a public identity")
     }
 
+    @Test func unreadableRegistryKeysExitTwo() throws {
+        let folder = try TemporaryFolder("registry-key")
+        defer { folder.remove() }
+        let db = "sqlite:" + folder.path("r.sqlite")
+        try expectBadInput(["--listen", "127.0.0.1:0", "--db", db, "--key", folder.path("missing.key")], mentioning: "cannot read key file")
+        try Data("{}".utf8).write(to: URL(fileURLWithPath: folder.path("broken.key")))
+        try expectBadInput(["--listen", "127.0.0.1:0", "--db", db, "--key", folder.path("broken.key")], mentioning: "not a prism key file")
+    }
+
     @Test func unreachableDatabasesExitTwo() throws {
         try expectBadInput(["--listen", "127.0.0.1:0", "--db", "postgres://prism@127.0.0.1:1/prism"], mentioning: "cannot reach PostgreSQL")
         try expectBadInput(["--listen", "127.0.0.1:0", "--db", "sqlite:/nonexistent-dir-\(UUID().uuidString)/r.sqlite"],
@@ -111,5 +120,22 @@ import Wire
         defer { running.stop() }
         let port = try #require(running.baseURL.port)
         try expectBadInput(["--listen", "127.0.0.1:\(port)", "--db", "sqlite:" + folder.path("b.sqlite")], mentioning: "cannot listen on")
+    }
+}
+
+/// `prism earnings` refusing what it cannot use, with exit 2 and one line, before or when reaching the registry.
+@Suite struct EarningsCommandInputTests {
+    @Test func badEarningsInputExitsTwoWithOneLine() throws {
+        let folder = try TemporaryFolder("earnings-input")
+        defer { folder.remove() }
+        let key = folder.path("farmer.key")
+        try KeyFile.encode(SigningIdentity()).write(to: URL(fileURLWithPath: key))
+        for (arguments, text) in [(["--registry", "http://127.0.0.1:9", "--key", folder.path("missing.key")], "cannot read key file"),
+                                  (["--registry", "http://127.0.0.1:9", "--key", key, "--registry-id", "ed25519:nope"], "--registry-id"),
+                                  (["--registry", "http://127.0.0.1:9", "--key", key], "cannot read the ledger of http://127.0.0.1:9")] {
+            let result = try PrismBinary.run(["earnings"] + arguments)
+            #expect(result.status == 2, "\(arguments): \(result.stderr)")
+            #expect(result.stderr.split(separator: "\n").count == 1 && result.stderr.contains(text), "\(arguments): \(result.stderr)")
+        }
     }
 }

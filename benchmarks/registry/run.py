@@ -25,7 +25,7 @@ class Farmer(Identity):
 
     def heartbeat(self, path="/v1/heartbeats"):
         body = canonical({"farmer": self.id, "url": self.url, "capabilities": {"encoders": ["libx264"], "framesPerSecond": 30.0,
-                          "sessions": 2, "pricePerMinute": 0.1, "version": "bench"}})
+                          "sessions": 2, "price": 100000, "version": "bench"}})
         return self.envelope(body, "POST", path)
 
 def start(prism, db):

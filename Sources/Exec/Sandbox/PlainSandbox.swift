@@ -34,11 +34,29 @@ public struct JobResult: Sendable, Equatable {
 
     /// One line for the person running the job, when the ending is not a plain exit.
     public var message: String? {
-        switch ending {
-        case .exited: return nil
-        case .timedOut: return "time limit reached: job and all its processes killed"
-        case .memoryLimit: return "memory limit reached: job killed by the kernel's OOM killer"
-        case .outputTooLarge(let bytes): return "output over its size limit (\(bytes) bytes written); partial output removed"
+        if case .outputTooLarge(let bytes) = ending { return "output over its size limit (\(bytes) bytes written); partial output removed" }
+        return Self.message(endingNamed: ending.name)
+    }
+
+    /// The same line for an ending known only by its name (a farmer's job receipt carries the name).
+    public static func message(endingNamed name: String) -> String? {
+        switch name {
+        case "timed-out": return "time limit reached: job and all its processes killed"
+        case "memory-limit": return "memory limit reached: job killed by the kernel's OOM killer"
+        case "output-too-large": return "output over its size limit; partial output removed"
+        default: return nil
+        }
+    }
+}
+
+extension JobResult.Ending {
+    /// How a job receipt names the ending: `exited`, `timed-out`, `memory-limit`, `output-too-large`.
+    public var name: String {
+        switch self {
+        case .exited: return "exited"
+        case .timedOut: return "timed-out"
+        case .memoryLimit: return "memory-limit"
+        case .outputTooLarge: return "output-too-large"
         }
     }
 }
