@@ -57,6 +57,12 @@ let package = Package(
             .product(name: "Crypto", package: "swift-crypto"),
             .product(name: "Logging", package: "swift-log"),
         ]),
+        // Serving a live output folder to players (`prism live --serve`).
+        .target(name: "Live", dependencies: [
+            .product(name: "Hummingbird", package: "hummingbird"),
+            .product(name: "NIOCore", package: "swift-nio"),
+            .product(name: "Logging", package: "swift-log"),
+        ]),
         .target(name: "Farmer", dependencies: [
             "Media", "Transcode", "Exec", "Wire", "FarmClient", "CFFmpeg",
             .product(name: "Hummingbird", package: "hummingbird"),
@@ -90,7 +96,7 @@ let package = Package(
             .product(name: "Logging", package: "swift-log"),
         ]),
         .executableTarget(name: "prism", dependencies: [
-            "Media", "Transcode", "Verify", "Exec", "Honesty", "Wire", "Registry", "Farmer", "Submitter", "FarmClient", "Broker",
+            "Media", "Transcode", "Verify", "Exec", "Honesty", "Wire", "Registry", "Farmer", "Submitter", "FarmClient", "Broker", "Live",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Logging", package: "swift-log"),
         ]),

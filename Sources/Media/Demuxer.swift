@@ -58,11 +58,12 @@ public final class Demuxer {
     let context: UnsafeMutablePointer<AVFormatContext>
     public let path: String
     public let streams: [StreamInfo]
+    /// Kept alive while FFmpeg may call it (network inputs).
+    private let interrupt: InterruptDeadline?
 
     /// Opens `path` and reads enough of it to know its streams. Throws `MediaError.cannotOpen` for
     /// anything FFmpeg will not read.
-    public init(path: String) throws {
-        self.path = path
+    public convenience init(path: String) throws {
         var isDirectory: ObjCBool = false
         guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) else {
             throw MediaError.cannotOpen(path: path, reason: "no such file")
@@ -85,6 +86,36 @@ public final class Demuxer {
         guard opened >= 0, let context else {
             throw MediaError.cannotOpen(path: path, reason: "not a media file FFmpeg can read (\(FFmpegError.text(for: opened)))")
         }
+        try self.init(opened: context, path: path, interrupt: nil)
+    }
+
+    /// Opens a network input — a URL FFmpeg's protocols take (`rtmp://` with `listen`, `srt://` as listener, `http://`) —
+    /// with protocol `options`. Every blocking wait (an accept, a read) gives up once `interrupt` says so; a URL FFmpeg
+    /// cannot open, or one that names a local file, throws `MediaError.cannotOpen`.
+    public convenience init(url: String, options: [String: String], interrupt: InterruptDeadline) throws {
+        FFmpegLibrary.startNetwork()
+        guard var context = avformat_alloc_context() else { throw MediaError.cannotOpen(path: url, reason: "out of memory") }
+        context.pointee.interrupt_callback = AVIOInterruptCB(callback: { opaque in
+            guard let opaque else { return 0 }
+            return Unmanaged<InterruptDeadline>.fromOpaque(opaque).takeUnretainedValue().expired ? 1 : 0
+        }, opaque: Unmanaged.passUnretained(interrupt).toOpaque())
+        var dictionary: OpaquePointer?
+        for (key, value) in options { av_dict_set(&dictionary, key, value, 0) }
+        defer { av_dict_free(&dictionary) }
+        var opening: UnsafeMutablePointer<AVFormatContext>? = context
+        // On failure avformat_open_input frees the context itself.
+        let opened = avformat_open_input(&opening, url, nil, &dictionary)
+        guard opened >= 0, let openedContext = opening else {
+            let reason = interrupt.expired ? "no stream arrived in time" : FFmpegError.text(for: opened)
+            throw MediaError.cannotOpen(path: url, reason: reason)
+        }
+        context = openedContext
+        try self.init(opened: context, path: url, interrupt: interrupt)
+    }
+
+    private init(opened context: UnsafeMutablePointer<AVFormatContext>, path: String, interrupt: InterruptDeadline?) throws {
+        self.path = path
+        self.interrupt = interrupt
         let found = avformat_find_stream_info(context, nil)
         if found < 0 {
             var owned: UnsafeMutablePointer<AVFormatContext>? = context

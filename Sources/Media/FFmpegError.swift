@@ -61,6 +61,10 @@ public enum FFmpegLibrary {
         setenv("SVT_LOG", verbose ? "2" : "1", 0)
     }
 
+    /// Readies FFmpeg's network protocols (TLS, sockets) once per process.
+    public static func startNetwork() { _ = networkStarted }
+    private static let networkStarted: Bool = { avformat_network_init(); return true }()
+
     /// Version string of the libavcodec Prism is linked against.
     public static var versionInfo: String { String(cString: av_version_info()) }
 }

@@ -24,7 +24,8 @@ final class AudioRendition {
     var sampleRate: Int { resampler.sampleRate }
     var channels: Int { resampler.channels }
 
-    init(demuxer: Demuxer, stream: StreamInfo, directory: URL, container: SegmentContainer, bitrate: Int) throws {
+    init(demuxer: Demuxer, stream: StreamInfo, directory: URL, container: SegmentContainer, bitrate: Int,
+         initName: String = RenditionWriter.initSegmentName) throws {
         self.stream = stream
         self.bitrate = bitrate
         decoder = try Decoder(demuxer: demuxer, stream: stream, threads: 1)
@@ -32,7 +33,7 @@ final class AudioRendition {
         let channels = min(max(stream.channels, 1), 2)
         resampler = AudioResampler(sampleRate: rate, channels: channels)
         encoder = try Encoder(audio: "aac", sampleRate: rate, channels: channels, bitRate: bitrate, globalHeader: container == .fragmentedMP4)
-        writer = try RenditionWriter(directory: directory, container: container)
+        writer = try RenditionWriter(directory: directory, container: container, initName: initName)
     }
 
     /// Decodes one audio packet of the source and encodes what it yields.
@@ -75,36 +76,50 @@ final class AudioRendition {
     /// Writes the audio segments that lie within `[starts[i], starts[i+1])` for i in `range`, in seconds
     /// relative to the first video frame; `end` closes the last one. `offsetSeconds` is the output timeline's shift.
     func writeSegments(_ range: Range<Int>, starts: [Double], end: Double?, offsetSeconds: Double) throws {
+        for index in range {
+            try writeSegment(index: index, from: starts[index], to: index + 1 < starts.count ? starts[index + 1] : (end ?? .infinity),
+                             offsetSeconds: offsetSeconds, first: index == 0)
+        }
+    }
+
+    /// Writes audio segment `index`: the encoded audio within `[from, to)` seconds of the first video frame (`first`:
+    /// the encoder's priming packet too). Returns its entry, also kept in `entries`.
+    @discardableResult
+    func writeSegment(index: Int, from: Double, to: Double, offsetSeconds: Double, first: Bool) throws -> HLSPlaylist.Entry {
         if parameters == nil { parameters = try CodecParameters(encoder: encoder) }
-        guard let parameters else { return }
         let rate = Double(sampleRate)
         // Seconds of the first audio sample on the video's timeline (negative: audio starts first).
         let audioStart = (firstAudioSeconds ?? 0) - videoStartSeconds
-        for index in range {
-            let from = starts[index]
-            let to = index + 1 < starts.count ? starts[index + 1] : (end ?? .infinity)
-            var segmentPackets: [Packet] = []
-            var remaining: [Packet] = []
-            for packet in pending {
-                let seconds = audioStart + Double(packet.pts ?? 0) / rate
-                // The encoder's priming packet (negative pts: the AAC delay before the first sample) opens the first
-                // segment when the first sample does; a decoder needs it to start the audio clean.
-                let priming = index == 0 && (packet.pts ?? 0) < 0 && audioStart >= from
-                if seconds < from && !priming { continue }  // before this segment (or before the video starts): dropped
-                if seconds < to { segmentPackets.append(packet) } else { remaining.append(packet) }
-            }
-            pending = remaining
-            let shift = Int64(((audioStart + offsetSeconds) * rate).rounded())
-            for packet in segmentPackets {
-                packet.pts = (packet.pts ?? 0) + shift
-                packet.dts = (packet.dts ?? packet.pts ?? 0) + shift
-            }
-            let size = try writer.writeSegment(index: index, parameters: parameters, packets: segmentPackets)
-            let duration = (to.isFinite ? to : from) - from
-            bytes += size
-            if duration > 0 { peakBitrate = max(peakBitrate, Int(Double(size * 8) / duration)) }
-            entries.append(HLSPlaylist.Entry(file: RenditionWriter.segmentName(index, container: writer.container), durationSeconds: duration))
+        var segmentPackets: [Packet] = []
+        var remaining: [Packet] = []
+        for packet in pending {
+            let seconds = audioStart + Double(packet.pts ?? 0) / rate
+            // The encoder's priming packet (negative pts: the AAC delay before the first sample) opens the first
+            // segment when the first sample does; a decoder needs it to start the audio clean.
+            let priming = first && (packet.pts ?? 0) < 0 && audioStart >= from
+            if seconds < from && !priming { continue }  // before this segment (or before the video starts): dropped
+            if seconds < to { segmentPackets.append(packet) } else { remaining.append(packet) }
         }
+        pending = remaining
+        let shift = Int64(((audioStart + offsetSeconds) * rate).rounded())
+        for packet in segmentPackets {
+            packet.pts = (packet.pts ?? 0) + shift
+            packet.dts = (packet.dts ?? packet.pts ?? 0) + shift
+        }
+        let size = try writer.writeSegment(index: index, parameters: parameters!, packets: segmentPackets)
+        let duration = (to.isFinite ? to : from) - from
+        bytes += size
+        if duration > 0 { peakBitrate = max(peakBitrate, Int(Double(size * 8) / duration)) }
+        let entry = HLSPlaylist.Entry(file: RenditionWriter.segmentName(index, container: writer.container), durationSeconds: duration)
+        entries.append(entry)
+        return entry
+    }
+
+    /// Seconds (from the first video frame) up to which audio is encoded and waiting: a segment ending before this
+    /// can be written.
+    var encodedThroughSeconds: Double? {
+        guard let last = pending.last?.pts, let firstAudioSeconds else { return nil }
+        return firstAudioSeconds - videoStartSeconds + Double(last) / Double(sampleRate)
     }
 
     /// The first video frame's time in seconds on the source timeline (set once known).

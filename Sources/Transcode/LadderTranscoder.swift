@@ -526,18 +526,8 @@ final class SegmentSequencer: @unchecked Sendable {
         }
         var parts = written[position].renditions
         for (rung, rendition) in segment.renditions.enumerated() {
-            // Written beside the rendition (same file system), so it can be renamed into place.
-            let scratch = writers[rung].directory.deletingLastPathComponent().appendingPathComponent(".rewrite-\(UUID().uuidString.prefix(12))")
-            defer { try? FileManager.default.removeItem(at: scratch) }
-            let writer = try RenditionWriter(directory: scratch, container: writers[rung].container)
-            let bytes = try writer.writeSegment(index: segment.index, parameters: rendition.parameters, packets: rendition.packets)
-            try writer.finish()
-            let name = RenditionWriter.segmentName(segment.index, container: writers[rung].container)
-            let target = writers[rung].directory.appendingPathComponent(name)
-            // rename(2) swaps the file in one step: a reader sees the old segment or the new one, never half of either.
-            guard rename(scratch.appendingPathComponent(name).path, target.path) == 0 else {
-                throw MediaError.cannotWrite(path: target.path, reason: String(cString: strerror(errno)))
-            }
+            let bytes = try RenditionWriter.rewrite(segment: segment.index, rendition: rendition, in: writers[rung].directory,
+                                                    container: writers[rung].container)
             parts[rung].bytes = bytes
             parts[rung].frames = rendition.frames
             parts[rung].encodeSeconds = rendition.encodeSeconds

@@ -16,6 +16,8 @@ public enum TranscodeError: Error, CustomStringConvertible, Equatable, Sendable 
     case badTask(String)
     case truncatedInput(path: String, decoded: Int, declared: Int?)
     case damagedInput(path: String, damaged: Int, frames: Int)
+    case badLiveInput(String, reason: String)
+    case badLiveOption(String)
 
     public var description: String {
         switch self {
@@ -32,6 +34,8 @@ public enum TranscodeError: Error, CustomStringConvertible, Equatable, Sendable 
         case let .outputExists(path): return "\(path) exists and is not an earlier Prism output; choose another folder"
         case let .zeroDuration(path): return "\(path) has no video frames to transcode (zero duration)"
         case let .badTask(reason): return "bad segment task: \(reason)"
+        case let .badLiveInput(input, reason): return "bad live input '\(input)': \(reason)"
+        case let .badLiveOption(reason): return reason
         case let .damagedInput(path, damaged, frames):
             return "\(path) is damaged: \(damaged) decoding errors in its \(frames) frames (FFmpeg concealed them); more than one per \(Int(1 / LadderTranscoder.damagedShareLimit)) frames fails the job rather than deliver a ladder with the damage in it"
         case let .truncatedInput(path, decoded, declared):

@@ -21,6 +21,7 @@ struct Prism: AsyncParsableCommand {
             RegistryCommand.self,
             FarmerCommand.self,
             SubmitCommand.self,
+            LiveCommand.self,
             ChallengeCommand.self,
             EarningsCommand.self,
             VersionCommand.self,

@@ -41,104 +41,27 @@ struct SubmitCommand: ParsableCommand {
     @Option(name: .shortAndLong, help: "Output folder.")
     var output: String
 
-    @Option(help: "Farmer URLs, comma-separated.")
-    var farmers: String?
-
-    @Option(help: "Registry URL to find farmers at (and to report verdicts to).")
-    var registry: String?
-
-    @Option(help: "Submitter key file (default: a fresh identity for this run).")
-    var key: String?
+    @OptionGroup var farm: FarmOptions
 
     @OptionGroup var ladderOptions: LadderOptions
 
     @Option(help: "Seconds a farmer may take for one segment before it counts as stalled.")
     var taskTimeout: Double = 120
 
-    @Option(help: ArgumentHelp("With --registry: mean interval between challenges of a farmer, in seconds or as 90s, 30m, 2h, 1d; 0 or off: never re-challenge.",
-                               valueName: "duration"))
-    var rechallengeMean: String = "1h"
-
-    @Option(help: "With --registry: farmers challenged at most before one job (picked at random among the due ones).")
-    var rechallengeLimit: Int = ChallengeSchedule.defaultMaximumPerJob
-
-    @Option(help: ArgumentHelp("Share of each farmer's segments whose pixels are checked (0.01 to 1); default 1 for unknown farmers, \(AuditPolicy.provenRate) for proven ones. Every rendition always gets the receipt, hash and structure checks.",
-                               valueName: "rate"))
-    var auditRate: String?
-
-    @Option(help: ArgumentHelp("all: check every segment's pixels whatever the farmer's standing; sampled: by --audit-rate (default).", valueName: "mode"))
-    var audit: String = "sampled"
-
-    @Option(help: ArgumentHelp("Draw audits and their sample positions from this seed (hex) to reproduce a run, instead of the system's CSPRNG.", valueName: "hex"))
-    var auditSeed: String?
-
-    @Option(help: ArgumentHelp("The most to pay a farmer, in \(Price.unit)s per megapixel of output (as in 0.1/megapixel); farmers asking more are skipped.",
-                               discussion: "Among farmers of equal standing the cheaper get segments first; tasks carry this ceiling, so no farmer can charge above it."))
-    var maxPrice: String?
-
     @OptionGroup var outputFlags: OutputFlags
 
     func run() throws {
         let logger = CLILogging.bootstrap(verbose: outputFlags.verbose, quiet: outputFlags.quiet)
         FFmpegLibrary.setLogLevel(verbose: outputFlags.verbose)
-        guard farmers != nil || registry != nil else { throw CommandFailure.badInput("give --farmers URL,... or --registry URL") }
+        guard farm.wanted else { throw CommandFailure.badInput("give --farmers URL,... or --registry URL") }
         guard taskTimeout > 0 else { throw CommandFailure.badInput("--task-timeout must be positive") }
-        guard rechallengeLimit >= 0 else { throw CommandFailure.badInput("--rechallenge-limit must be 0 or more") }
-        let rechallengeInterval: TimeInterval?
-        do { rechallengeInterval = try ChallengeSchedule.parseMeanInterval(rechallengeMean) } catch { throw CommandFailure.badInput("\(error)") }
-        guard audit == "all" || audit == "sampled" else { throw CommandFailure.badInput("--audit must be all or sampled, not '\(audit)'") }
-        let policy: AuditPolicy
-        do { policy = AuditPolicy(fixedRate: try auditRate.map(AuditPolicy.parseRate), everything: audit == "all") } catch {
-            throw CommandFailure.badInput("\(error)")
-        }
-        let seedValue = try auditSeed.map { text -> UInt64 in
-            guard let value = UInt64(text, radix: 16) else { throw CommandFailure.badInput("--audit-seed must be hex, not '\(text)'") }
-            return value
-        }
-        let ceiling: Price?
-        do { ceiling = try maxPrice.map { try Price(parsing: $0) } } catch { throw CommandFailure.badInput("--max-price: \(error)") }
         let cpuAtStart = processCPUSeconds()
-        let identity = try KeyFileOption.load(key)
         var options = try ladderOptions.transcodeOptions()
         options.encoder = .software
         _ = try PresetScale.options(for: options.preset, encoder: options.codec.softwareEncoder, codec: options.codec)
-
-        let listed: [ListedFarmer]
-        if let farmers {
-            listed = farmers.split(separator: ",").map { ListedFarmer(url: String($0).trimmingCharacters(in: .whitespaces)) }
-        } else {
-            do { listed = try FarmerRoster.fromRegistry(registry!) } catch { throw CommandFailure.badInput("cannot read the farmer list of registry \(registry!): \(error)") }
-        }
-        var roster = FarmerRoster(listed, identity: identity, timeout: taskTimeout, logger: logger)
-        guard !roster.entries.isEmpty else { throw CommandFailure.badInput("no usable farmer among \(listed.map(\.url).joined(separator: ", "))") }
-        if let ceiling {
-            roster.keep(pricedAtMost: ceiling, logger: logger)
-            guard !roster.entries.isEmpty else { throw CommandFailure.badInput("no farmer asks at most \(ceiling) (--max-price)") }
-        }
-        if let registry, farmers == nil, let rechallengeInterval, rechallengeLimit > 0 {
-            roster.rechallenge(schedule: ChallengeSchedule(meanInterval: rechallengeInterval, maximumPerJob: rechallengeLimit),
-                               identity: identity, registry: registry, logger: logger)
-        }
-        let ranked = roster.ranked
-        let challenges = roster.challenges
-        if registry != nil && farmers == nil {
-            logger.info("farmers by claims: \(ranked.map { "\($0.farmer.url) \($0.farmer.claims?.rawValue ?? "unknown")" }.joined(separator: ", "))")
-        }
-        let claimsByURL = Dictionary(ranked.map { ($0.client.baseURL, $0.farmer.claims?.rawValue) }, uniquingKeysWith: { first, _ in first })
-        let verdictSink: VerdictSink? = registry.map { url in
-            { verdict in
-                try? FarmHTTP.wait { await RegistryClient(baseURL: url).postLogged(verdict, path: WirePath.verdicts, identity: identity, logger: logger) }
-            }
-        }
-        let claimsOf = Dictionary(ranked.map { (ObjectIdentifier($0.client), $0.farmer.claims) }, uniquingKeysWith: { first, _ in first })
-        let dispatcher = FarmDispatcher(farmers: ranked.filter { $0.farmer.claims != .disproven }.map(\.client),
-                                        lastResort: ranked.filter { $0.farmer.claims == .disproven }.map(\.client),
-                                        identity: identity, judge: SegmentVerifier.judge(logger: logger),
-                                        auditRate: { policy.rate(claims: claimsOf[ObjectIdentifier($0)] ?? nil) },
-                                        verdicts: verdictSink, logger: logger)
+        let connection = try farm.connect(taskTimeout: taskTimeout, logger: logger)
+        let dispatcher = connection.dispatcher
         defer { dispatcher.close() }
-        dispatcher.auditSeed = seedValue
-        dispatcher.maxPrice = ceiling
         let replacement = SegmentReplacement()
         dispatcher.replacement = replacement
         options.segmentReplacement = replacement
@@ -147,7 +70,7 @@ struct SubmitCommand: ParsableCommand {
         defer { journal.close() }
         options.workers = min(64, max(1, dispatcher.totalSessions))
         options.taskExecutor = dispatcher.executor
-        logger.info("submitting \(input) as \(identity.publicIdentity) to \(ranked.count) farmer(s) with \(dispatcher.totalSessions) sessions")
+        logger.info("submitting \(input) as \(connection.identity.publicIdentity) to \(connection.farmerCount) farmer(s) with \(dispatcher.totalSessions) sessions")
         let report: TranscodeReport
         do {
             report = try LadderTranscoder(input: input, output: URL(fileURLWithPath: output), options: options, logger: logger).run()
@@ -156,7 +79,7 @@ struct SubmitCommand: ParsableCommand {
         }
         journal.discard()
         var summary = dispatcher.summary
-        for index in summary.farmers.indices { summary.farmers[index].claims = claimsByURL[summary.farmers[index].url] ?? nil }
+        for index in summary.farmers.indices { summary.farmers[index].claims = connection.claimsByURL[summary.farmers[index].url] ?? nil }
         if summary.resumed > 0 { logger.info("resumed: \(summary.resumed) segments came from the interrupted run's journal") }
         logger.info("\(output)/master.m3u8: \(report.segments.count) segments accepted after \(summary.retried) retries")
         if outputFlags.json {
@@ -164,9 +87,9 @@ struct SubmitCommand: ParsableCommand {
                                        retried: summary.retried, resumed: summary.resumed, networkSeconds: summary.networkSeconds,
                                        verifySeconds: summary.verifySeconds, cpuSeconds: processCPUSeconds() - cpuAtStart,
                                        bytesUp: summary.bytesUp, bytesDown: summary.bytesDown,
-                                       audit: .init(mode: audit, rate: policy.fixedRate, screened: summary.screened, redone: summary.redone),
+                                       audit: .init(mode: farm.audit, rate: connection.policy.fixedRate, screened: summary.screened, redone: summary.redone),
                                        cutting: report.cutting, farmers: summary.farmers, rejections: summary.rejections,
-                                       challenges: challenges, maxPrice: ceiling, spent: summary.farmers.reduce(0) { $0 + $1.owed },
+                                       challenges: connection.challenges, maxPrice: connection.ceiling, spent: summary.farmers.reduce(0) { $0 + $1.owed },
                                        master: "\(output)/master.m3u8")
             let encoder = JSONEncoder()
             encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
