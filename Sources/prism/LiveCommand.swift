@@ -100,7 +100,8 @@ struct LiveCommand: ParsableCommand {
             farmDispatcher.replacement = replacement
             options.segmentReplacement = replacement
             options.farm = farmDispatcher.executor
-            options.workers = min(64, max(1, farmDispatcher.totalSessions))
+            // A thread per session, and two more so a segment redone here does not hold up the next farm call.
+            options.workers = min(64, farmDispatcher.totalSessions + 2)
             dispatcher = farmDispatcher
             logger.info("live segments go to \(connection.farmerCount) farmer(s) with \(farmDispatcher.totalSessions) sessions, as \(connection.identity.publicIdentity)")
         }
@@ -144,7 +145,9 @@ struct LiveCommand: ParsableCommand {
         if json {
             var end = report
             end.records = []
-            if let data = try? lines.encode(LiveEndLine(report: end)) { print(String(decoding: data, as: UTF8.self)) }
+            if let data = try? lines.encode(LiveEndLine(report: end, farmers: dispatcher?.summary.farmers, rejections: dispatcher?.summary.rejections)) {
+                print(String(decoding: data, as: UTF8.self))
+            }
         }
     }
 }
@@ -161,14 +164,18 @@ struct LiveSegmentLine: Encodable {
     enum Key: String, CodingKey { case event }
 }
 
-/// The last `--json` line: the run's summary.
+/// The last `--json` line: the run's summary, and with a farm each farmer's tally and every rejection.
 struct LiveEndLine: Encodable {
     let event = "end"
     let report: LiveReport
+    let farmers: [DispatchSummary.FarmerTally]?
+    let rejections: [DispatchSummary.Rejection]?
     func encode(to encoder: Swift.Encoder) throws {
         try report.encode(to: encoder)
         var container = encoder.container(keyedBy: Key.self)
         try container.encode(event, forKey: .event)
+        try container.encodeIfPresent(farmers, forKey: .farmers)
+        try container.encodeIfPresent(rejections, forKey: .rejections)
     }
-    enum Key: String, CodingKey { case event }
+    enum Key: String, CodingKey { case event, farmers, rejections }
 }

@@ -56,13 +56,6 @@ enum Farm {
         return try JSONDecoder().decode(Earnings.self, from: Data(result.stdout.utf8))
     }
 
-    /// Frames of an HLS rendition, counted by ffprobe decoding it.
-    static func decodedFrames(_ playlist: String) throws -> Int64 {
-        let probed = try HostTool.run("ffprobe", ["-v", "error", "-count_frames", "-select_streams", "v:0", "-show_entries", "stream=nb_read_frames",
-                                                  "-of", "csv=p=0", playlist])
-        return try #require(probed.stdout.split(separator: "\n").first.flatMap { Int64($0) }, "\(probed.stderr)")
-    }
-
     @Test func threeFarmersOneWatermarkingEverySegmentDeliveredTheCheatsRedoneAndOnlyTheHonestPaid() throws {
         let folder = try TemporaryFolder("farm-e2e")
         defer { folder.remove() }
@@ -103,7 +96,7 @@ enum Farm {
                                                     "--seed", String(seed), "--json"])
                 #expect(verified.status == 0, "\(rung), seed \(seed): \(verified.stdout.prefix(400))")
             }
-            deliveredPixels += try Self.decodedFrames(folder.path("out/\(rung)/index.m3u8")) * Int64(width) * Int64(height)
+            deliveredPixels += try Farm.decodedFrames(folder.path("out/\(rung)/index.m3u8")) * Int64(width) * Int64(height)
         }
 
         // The ledger: each honest farmer is credited, entry by entry, the pixels of its accepted receipts at its price; the
@@ -216,5 +209,14 @@ enum Farm {
                                                   "-of", "csv=p=0", output + "/240p/index.m3u8"])
         // FFprobe lists an HLS stream once under its program and once alone: every count must be 200.
         #expect(frames.stdout.split(separator: "\n").map(String.init) .allSatisfy { $0 == "200" })
+    }
+}
+
+extension Farm {
+    /// Frames of an HLS rendition, counted by ffprobe decoding it.
+    static func decodedFrames(_ playlist: String) throws -> Int64 {
+        let probed = try HostTool.run("ffprobe", ["-v", "error", "-count_frames", "-select_streams", "v:0", "-show_entries", "stream=nb_read_frames",
+                                                  "-of", "csv=p=0", playlist])
+        return try #require(probed.stdout.split(separator: "\n").first.flatMap { Int64($0) }, "\(probed.stderr)")
     }
 }

@@ -236,6 +236,8 @@ final class LivePublisher: @unchecked Sendable {
 
     private func writeRungPlaylists() throws {
         for (rung, entries) in zip(rungs, rungEntries) {
+            // A stream that opens with gaps has written no segment yet: the folder may not exist.
+            try FileManager.default.createDirectory(at: output.appendingPathComponent(rung.name), withIntermediateDirectories: true)
             try LivePlaylist.replace(output.appendingPathComponent("\(rung.name)/index.m3u8"),
                                      with: LivePlaylist.media(entries: entries, window: window, targetSeconds: targetSeconds, version: version, ended: ended))
         }

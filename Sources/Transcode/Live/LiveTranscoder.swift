@@ -303,7 +303,7 @@ public final class LiveTranscoder: @unchecked Sendable {
             let index = state.nextIndex
             state.nextIndex += 1
             let folder = work.appendingPathComponent(String(format: "seg_%06d", index))
-            try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+            try FileManager.default.createDirectory(at: folder.appendingPathComponent("out"), withIntermediateDirectories: true)
             let sourcePath = folder.appendingPathComponent("source.nut").path
             let muxer = try Muxer(format: "nut")
             let streamIndex = try muxer.addStream(copying: stream, of: demuxer)
@@ -394,7 +394,7 @@ public final class LiveTranscoder: @unchecked Sendable {
         if cutter.droppedWaitingForKeyframe + cutter.droppedLate > 0 {
             logger.notice("\(cutter.droppedWaitingForKeyframe) frame(s) came before a keyframe to start from and \(cutter.droppedLate) after their segment was cut; they are in no segment")
         }
-        logger.info("\(period == 0 ? "the input" : "period \(period)") ended: \(ending)")
+        logger.info("input period \(period) ended: \(ending)")
         state.outputSeconds = lastEndSeconds
     }
 }
