@@ -3,8 +3,16 @@ import PrismTestSupport
 import Testing
 
 /// `prism live` end to end: real pushes with the ffmpeg CLI over RTMP and SRT into a listening Prism, real farmers,
-/// playlists checked while the push runs and decoded with ffprobe once it ends.
+/// playlists checked while the push runs and decoded with ffprobe once it ends. Every wait is async or on a GCD thread:
+/// a test blocking Swift's cooperative pool for a minute starves the async tests running beside it.
 @Suite(.serialized) struct LiveStreamTests {
+    /// Runs blocking work (a child process to its end) off the cooperative pool.
+    static func blocking<T: Sendable>(_ work: @escaping @Sendable () throws -> T) async throws -> T {
+        try await withCheckedThrowingContinuation { continuation in
+            DispatchQueue.global().async { continuation.resume(with: Result { try work() }) }
+        }
+    }
+
     /// A running `prism live`: stdout (the --json lines) collected, stderr in a file.
     final class LiveRun: @unchecked Sendable {
         let process = Process()
@@ -29,23 +37,23 @@ import Testing
         var stderr: String { (try? String(contentsOf: log, encoding: .utf8)) ?? "" }
 
         /// Waits for the log to say `text` (the listener is up once it says it waits for a broadcaster).
-        func waitForLog(_ text: String, seconds: Double = 120) -> Bool {
+        func waitForLog(_ text: String, seconds: Double = 120) async throws -> Bool {
             let until = Date(timeIntervalSinceNow: seconds)
             while Date() < until {
                 if stderr.contains(text) { return true }
                 if !process.isRunning { return stderr.contains(text) }
-                Thread.sleep(forTimeInterval: 0.1)
+                try await Task.sleep(nanoseconds: 100_000_000)
             }
             return false
         }
 
         /// Waits for the exit (killing it past `seconds`): status, the --json lines, the log.
-        func finish(seconds: Double = 180) -> (status: Int32, lines: [[String: Any]], log: String) {
+        func finish(seconds: Double = 180) async throws -> (status: Int32, lines: [[String: Any]], log: String) {
             let until = Date(timeIntervalSinceNow: seconds)
-            while process.isRunning && Date() < until { Thread.sleep(forTimeInterval: 0.1) }
+            while process.isRunning && Date() < until { try await Task.sleep(nanoseconds: 100_000_000) }
             if process.isRunning { kill(process.processIdentifier, SIGKILL) }
-            process.waitUntilExit()
-            Thread.sleep(forTimeInterval: 0.2)
+            while process.isRunning { try await Task.sleep(nanoseconds: 50_000_000) }
+            try await Task.sleep(nanoseconds: 200_000_000)
             let lines = String(decoding: box.data, as: UTF8.self).split(separator: "\n").compactMap {
                 (try? JSONSerialization.jsonObject(with: Data($0.utf8))) as? [String: Any]
             }
@@ -55,21 +63,33 @@ import Testing
         deinit { if process.isRunning { kill(process.processIdentifier, SIGKILL) } }
     }
 
-    final class OutputBox: @unchecked Sendable { var data = Data() }
+    final class OutputBox: @unchecked Sendable {
+        private let lock = NSLock()
+        private var stored = Data()
+        var data: Data {
+            get { lock.withLock { stored } }
+            set { lock.withLock { stored = newValue } }
+        }
+    }
 
     static func port() -> Int { Int.random(in: 20_000...45_000) }
 
-    /// Pushes `clip` in real time as `ffmpeg -re … -c copy` does, retrying while the listener is not up yet.
-    static func push(_ clip: String, to url: String, format: String) throws {
-        var last = ""
-        for _ in 0..<40 {
-            let result = try HostTool.run("ffmpeg", ["-v", "error", "-re", "-i", clip, "-c", "copy", "-f", format, url])
-            if result.status == 0 { return }
-            last = result.stderr
-            Thread.sleep(forTimeInterval: 0.25)
+    /// Pushes `clip` in real time as `ffmpeg -re … -c copy` does, retrying while the listener is not up yet; nil when
+    /// it was pushed, else what ffmpeg said.
+    static func push(_ clip: String, to url: String, format: String) async throws -> String? {
+        try await blocking {
+            var last = ""
+            for _ in 0..<40 {
+                let result = try HostTool.run("ffmpeg", ["-v", "error", "-re", "-i", clip, "-c", "copy", "-f", format, url])
+                if result.status == 0 { return nil }
+                last = result.stderr
+                Thread.sleep(forTimeInterval: 0.25)
+            }
+            return "ffmpeg could not push to \(url): \(last)"
         }
-        Issue.record("ffmpeg could not push to \(url): \(last)")
     }
+
+    static func frames(_ playlist: String) async throws -> Int64 { try await blocking { try Farm.decodedFrames(playlist) } }
 
     static func playlist(_ output: String, _ name: String) -> String {
         (try? String(contentsOfFile: "\(output)/\(name)", encoding: .utf8)) ?? ""
@@ -77,7 +97,7 @@ import Testing
 
     static func segments(_ playlist: String) -> Int { playlist.split(separator: "\n").filter { $0.hasPrefix("seg_") }.count }
 
-    @Test func anRTMPPushIsPublishedWhileItRunsServedOverHTTPAndEveryFrameEndsInThePlaylists() throws {
+    @Test func anRTMPPushIsPublishedWhileItRunsServedOverHTTPAndEveryFrameEndsInThePlaylists() async throws {
         let folder = try TemporaryFolder("prism-live-rtmp")
         defer { folder.remove() }
         let output = folder.path("out")
@@ -85,35 +105,37 @@ import Testing
         let servePort = Self.port()
         let live = try LiveRun(["--input", rtmp, "-o", output, "--ladder", "360p,240p", "--preset", "veryfast", "--window", "0",
                                 "--connect-timeout", "120", "--reconnect-wait", "1", "--serve", "127.0.0.1:\(servePort)", "--json"], folder: folder)
-        #expect(live.waitForLog("waiting for a broadcaster"), "\(live.stderr)")
-        let pushed = DispatchSemaphore(value: 0)
-        let failure = OutputBox()
-        DispatchQueue.global().async {
-            do { try Self.push(Fixtures.path("pan-720p.mp4"), to: rtmp, format: "flv") } catch { failure.data = Data("\(error)".utf8) }
-            pushed.signal()
-        }
+        #expect(try await live.waitForLog("waiting for a broadcaster"), "\(live.stderr)")
+        let push = Task { try await Self.push(Fixtures.path("pan-720p.mp4"), to: rtmp, format: "flv") }
+        let pushed = OutputBox()
+        Task { _ = try? await push.value; pushed.data = Data([1]) }
         // Segments appear while the push runs: the 6 s clip takes 6 s to push, the first 2 s segment is listed well before.
         var listedDuringPush = 0
         var servedDuringPush = (status: 0, body: Data())
-        while pushed.wait(timeout: .now() + 0.1) == .timedOut {
+        while pushed.data.isEmpty {
+            try await Task.sleep(nanoseconds: 100_000_000)
             let listed = Self.segments(Self.playlist(output, "360p/index.m3u8"))
             if listed > 0 && listedDuringPush == 0 {
-                servedDuringPush = HTTPCall.send("GET", "http://127.0.0.1:\(servePort)/360p/index.m3u8")
+                servedDuringPush = try await Self.blocking { HTTPCall.send("GET", "http://127.0.0.1:\(servePort)/360p/index.m3u8") }
             }
             listedDuringPush = max(listedDuringPush, listed)
         }
-        #expect(failure.data.isEmpty, "\(String(decoding: failure.data, as: UTF8.self))")
+        let pushFailure = try await push.value
+        #expect(pushFailure == nil, "\(pushFailure ?? "")")
         #expect(listedDuringPush >= 1, "no segment was listed while the push ran: \(live.stderr)")
         #expect(servedDuringPush.status == 200 && String(decoding: servedDuringPush.body, as: UTF8.self).contains("seg_00000.ts"))
-        #expect(HTTPCall.send("GET", "http://127.0.0.1:\(servePort)/..%2F..%2Fetc/passwd").status == 404)
-        #expect(HTTPCall.send("GET", "http://127.0.0.1:\(servePort)/360p/.index.m3u8").status == 404)
+        let refused = try await Self.blocking {
+            [HTTPCall.send("GET", "http://127.0.0.1:\(servePort)/..%2F..%2Fetc/passwd").status,
+             HTTPCall.send("GET", "http://127.0.0.1:\(servePort)/360p/.index.m3u8").status]
+        }
+        #expect(refused == [404, 404])
 
-        let (status, lines, log) = live.finish()
+        let (status, lines, log) = try await live.finish()
         #expect(status == 0, "\(log)")
         for rung in ["360p", "240p"] {
             let text = Self.playlist(output, "\(rung)/index.m3u8")
             #expect(text.hasSuffix("#EXT-X-ENDLIST\n") && text.contains("#EXT-X-PLAYLIST-TYPE:EVENT"), "\(text)")
-            #expect(try Farm.decodedFrames("\(output)/\(rung)/index.m3u8") == 180, "every pushed frame is in the \(rung) playlist")
+            #expect(try await Self.frames("\(output)/\(rung)/index.m3u8") == 180, "every pushed frame is in the \(rung) playlist")
         }
         #expect(Self.playlist(output, "audio/index.m3u8").hasSuffix("#EXT-X-ENDLIST\n"))
         #expect(Self.playlist(output, "master.m3u8").contains("RESOLUTION=640x360"))
@@ -124,58 +146,77 @@ import Testing
         #expect(end["event"] as? String == "end" && end["frames"] as? Int == 180 && end["gaps"] as? Int == 0)
     }
 
-    @Test func anSRTPushToAListeningPrismEndsWithEveryFrame() throws {
+    @Test func anSRTPushToAListeningPrismEndsWithEveryFrame() async throws {
         let folder = try TemporaryFolder("prism-live-srt")
         defer { folder.remove() }
         let output = folder.path("out")
         let port = Self.port()
         let live = try LiveRun(["--input", "srt://127.0.0.1:\(port)", "-o", output, "--ladder", "240p", "--preset", "veryfast",
                                 "--connect-timeout", "120", "--reconnect-wait", "1"], folder: folder)
-        #expect(live.waitForLog("waiting for a broadcaster"), "\(live.stderr)")
+        #expect(try await live.waitForLog("waiting for a broadcaster"), "\(live.stderr)")
         // linger: the sender waits for its last packets to leave before closing (SRT's live mode drops them otherwise).
-        try Self.push(Fixtures.path("pan-720p.mp4"), to: "srt://127.0.0.1:\(port)?linger=2", format: "mpegts")
-        let (status, _, log) = live.finish()
+        let pushFailure = try await Self.push(Fixtures.path("pan-720p.mp4"), to: "srt://127.0.0.1:\(port)?linger=2", format: "mpegts")
+        #expect(pushFailure == nil, "\(pushFailure ?? "")")
+        let (status, _, log) = try await live.finish()
         #expect(status == 0, "\(log)")
         #expect(Self.playlist(output, "240p/index.m3u8").hasSuffix("#EXT-X-ENDLIST\n"))
-        #expect(try Farm.decodedFrames("\(output)/240p/index.m3u8") == 180)
+        #expect(try await Self.frames("\(output)/240p/index.m3u8") == 180)
     }
 
-    @Test func aBroadcasterWhoDropsAndPushesAgainAtANewSizeGetsADiscontinuityAndReshapedRungs() throws {
+    @Test func aBroadcasterWhoDropsAndPushesAgainAtANewSizeGetsADiscontinuityAndReshapedRungs() async throws {
         let folder = try TemporaryFolder("prism-live-reconnect")
         defer { folder.remove() }
         let output = folder.path("out")
         let rtmp = "rtmp://127.0.0.1:\(Self.port())/live/key"
         let live = try LiveRun(["--input", rtmp, "-o", output, "--ladder", "360p,240p", "--preset", "veryfast", "--window", "0",
                                 "--connect-timeout", "120", "--reconnect-wait", "20"], folder: folder)
-        #expect(live.waitForLog("waiting for a broadcaster"), "\(live.stderr)")
-        try Self.push(Fixtures.path("pan-720p.mp4"), to: rtmp, format: "flv")
-        #expect(live.waitForLog("waiting up to 20 s for the broadcaster to push again", seconds: 60), "\(live.stderr)")
+        #expect(try await live.waitForLog("waiting for a broadcaster"), "\(live.stderr)")
+        #expect(try await Self.push(Fixtures.path("pan-720p.mp4"), to: rtmp, format: "flv") == nil)
+        #expect(try await live.waitForLog("waiting up to 20 s for the broadcaster to push again", seconds: 60), "\(live.stderr)")
         // The second push: 642x362 at 24 fps, no audio, 72 frames.
-        try Self.push(Fixtures.path("odd-642x362.mp4"), to: rtmp, format: "flv")
+        #expect(try await Self.push(Fixtures.path("odd-642x362.mp4"), to: rtmp, format: "flv") == nil)
         // Nobody pushes a third time; SIGTERM ends the stream at once instead of after the 20 s wait.
-        #expect(live.waitForLog("input period 1 ended", seconds: 60), "\(live.stderr)")
+        #expect(try await live.waitForLog("input period 1 ended", seconds: 60), "\(live.stderr)")
         live.process.terminate()
-        let (status, _, log) = live.finish()
+        let (status, _, log) = try await live.finish()
         #expect(status == 0, "\(log)")
         let rung = Self.playlist(output, "360p/index.m3u8")
         #expect(rung.components(separatedBy: "#EXT-X-DISCONTINUITY\n").count == 2, "\(rung)")
         #expect(rung.hasSuffix("#EXT-X-ENDLIST\n"))
-        #expect(try Farm.decodedFrames("\(output)/360p/index.m3u8") == 180 + 72)
+        #expect(try await Self.frames("\(output)/360p/index.m3u8") == 180 + 72)
         // The second period's picture is 642x362: its 360p rung keeps that shape.
         #expect(Self.playlist(output, "master.m3u8").contains("RESOLUTION=638x360"))
     }
 
-    @Test func aWatermarkingFarmersSegmentsNeverReachThePlaylistAndAStallingOnesAreRedoneHere() throws {
+    @Test func timestampsThatJumpBackStartANewPeriodAndNoFrameIsLost() async throws {
+        let folder = try TemporaryFolder("prism-live-jump")
+        defer { folder.remove() }
+        // The same transport stream twice over: its timestamps jump back 6 s halfway, as a relay restarting an encoder does.
+        let once = folder.path("once.ts"), twice = folder.path("twice.ts")
+        try await Self.blocking { try HostTool.succeed("ffmpeg", ["-v", "error", "-i", Fixtures.path("pan-720p.mp4"), "-c", "copy", "-f", "mpegts", once]) }
+        let bytes = try Data(contentsOf: URL(fileURLWithPath: once))
+        try (bytes + bytes).write(to: URL(fileURLWithPath: twice))
+        let output = folder.path("out")
+        let live = try LiveRun(["--input", twice, "-o", output, "--ladder", "240p", "--preset", "veryfast", "--window", "0"], folder: folder)
+        let (status, _, log) = try await live.finish()
+        #expect(status == 0, "\(log)")
+        #expect(log.contains("its timestamps jumped -6.0 s"), "\(log)")
+        let rung = Self.playlist(output, "240p/index.m3u8")
+        #expect(rung.components(separatedBy: "#EXT-X-DISCONTINUITY\n").count == 2 && rung.hasSuffix("#EXT-X-ENDLIST\n"), "\(rung)")
+        #expect(try await Self.frames("\(output)/240p/index.m3u8") == 360)
+    }
+
+    @Test func aWatermarkingFarmersSegmentsNeverReachThePlaylistAndAStallingOnesAreRedoneHere() async throws {
         let folder = try TemporaryFolder("prism-live-farm")
         defer { folder.remove() }
-        let honest = try Farm.farmer(folder, "honest")
-        let cheat = try Farm.farmer(folder, "cheat", ["--misbehave", "watermark"])
+        let honest = try await Self.blocking { try Farm.farmer(folder, "honest") }
+        let cheat = try await Self.blocking { try Farm.farmer(folder, "cheat", ["--misbehave", "watermark"]) }
         let output = folder.path("out")
         let live = try LiveRun(["--input", Fixtures.path("pan-720p.mp4"), "--realtime", "-o", output, "--ladder", "360p,240p", "--preset", "veryfast",
                                 "--window", "0", "--farmers", "\(cheat.url),\(honest.url)", "--audit", "all", "--json"], folder: folder)
-        let (status, lines, log) = live.finish()
+        let (status, lines, log) = try await live.finish()
         #expect(status == 0, "\(log)")
-        #expect(try Farm.decodedFrames("\(output)/360p/index.m3u8") == 180)
+        #expect(try await Self.frames("\(output)/360p/index.m3u8") == 180)
         let end = try #require(lines.last)
         #expect(end["gaps"] as? Int == 0 && end["published"] as? Int == 3, "\(log)")
         let farmers = try #require(end["farmers"] as? [[String: Any]])
@@ -186,20 +227,20 @@ import Testing
         // No published segment holds the logo: each was accepted from the honest farmer or made here.
         #expect(lines.filter { $0["event"] as? String == "segment" }.allSatisfy { ["farm", "local"].contains($0["encodedBy"] as? String ?? "") })
 
-        let staller = try Farm.farmer(folder, "staller", ["--misbehave", "stall"])
+        let staller = try await Self.blocking { try Farm.farmer(folder, "staller", ["--misbehave", "stall"]) }
         let stalledOutput = folder.path("stalled")
         let stalled = try LiveRun(["--input", Fixtures.path("pan-720p.mp4"), "--realtime", "-o", stalledOutput, "--ladder", "240p",
                                    "--preset", "veryfast", "--farmers", staller.url, "--json"], folder: folder)
-        let (stalledStatus, stalledLines, stalledLog) = stalled.finish()
+        let (stalledStatus, stalledLines, stalledLog) = try await stalled.finish()
         #expect(stalledStatus == 0, "\(stalledLog)")
         let published = stalledLines.filter { $0["event"] as? String == "segment" }
         #expect(published.count == 3 && published.allSatisfy { $0["encodedBy"] as? String == "local" && ($0["note"] as? String)?.contains("farm") == true },
                 "\(stalledLog)")
-        #expect(try Farm.decodedFrames("\(stalledOutput)/240p/index.m3u8") == 180)
+        #expect(try await Self.frames("\(stalledOutput)/240p/index.m3u8") == 180)
         _ = honest
     }
 
-    @Test func badLiveInputGetsOneLineAndExitTwo() throws {
+    @Test func badLiveInputGetsOneLineAndExitTwo() async throws {
         let folder = try TemporaryFolder("prism-live-bad")
         defer { folder.remove() }
         let taken = folder.path("taken")
@@ -218,7 +259,7 @@ import Testing
             (["--input", "rtmp://127.0.0.1:\(Self.port())/live/key", "-o", folder.path("i"), "--connect-timeout", "1"], "no stream arrived in time"),
         ]
         for (arguments, expected) in cases {
-            let result = try PrismBinary.run(["live"] + arguments)
+            let result = try await Self.blocking { try PrismBinary.run(["live"] + arguments) }
             #expect(result.status == 2, "\(arguments): \(result.stderr)")
             let lines = result.stderr.split(separator: "\n").filter { $0.hasPrefix("prism: ") && !$0.contains("waiting for a broadcaster") }
             #expect(lines.count == 1 && lines[0].contains(expected), "\(arguments): \(result.stderr)")

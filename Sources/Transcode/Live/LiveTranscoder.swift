@@ -260,7 +260,7 @@ public final class LiveTranscoder: @unchecked Sendable {
     /// Reads one connection to its end: cuts, sends, and queues audio segments as their audio arrives.
     private func runPeriod(demuxer: Demuxer, stream: StreamInfo, rungs: [LadderRung], state: inout RunState, publisher: LivePublisher,
                            pool: LiveWorkerPool, work: URL) throws {
-        let period = state.period
+        var period = state.period
         let secondsPerTick = av_q2d(stream.timeBase)
         let targets = rungs.map { RungTarget(rung: $0, width: $0.width(forSourceWidth: stream.displayWidth, sourceHeight: stream.height), height: $0.height) }
         let frameRate = stream.frameRate > 0 ? stream.averageFrameRate
@@ -273,7 +273,8 @@ public final class LiveTranscoder: @unchecked Sendable {
 
         var audio: AudioRendition?
         var audioInfo: HLSPlaylist.AudioRendition?
-        if let audioStream = demuxer.bestAudioStream() {
+        func startAudio() {
+            guard let audioStream = demuxer.bestAudioStream() else { return }
             do {
                 let track = try AudioRendition(demuxer: demuxer, stream: audioStream, directory: output.appendingPathComponent("audio"),
                                                container: options.codec.container, bitrate: options.audioBitrate,
@@ -285,6 +286,7 @@ public final class LiveTranscoder: @unchecked Sendable {
                 logger.warning("the input's audio cannot be decoded (\(error)); this period has no audio")
             }
         }
+        startAudio()
         var cutter = LiveCutter(segmentSeconds: options.segmentSeconds, timeBaseSeconds: secondsPerTick)
         var firstPTS: Int64?
         var shift: Int64 = 0
@@ -349,7 +351,26 @@ public final class LiveTranscoder: @unchecked Sendable {
             }
         }
 
+        /// Publishes what the period holds: its last segment, and its audio to the end.
+        func endPeriod(_ ending: String) throws {
+            if let cut = cutter.flush() { try emit(cut) }
+            if let track = audio {
+                do { try track.finishEncoding() } catch { logger.warning("audio: \(error)") }
+                writeAudio(upTo: nil)
+                try? track.finish()
+            }
+            state.dropped += cutter.droppedWaitingForKeyframe + cutter.droppedLate
+            if cutter.droppedWaitingForKeyframe + cutter.droppedLate > 0 {
+                logger.notice("\(cutter.droppedWaitingForKeyframe) frame(s) came before a keyframe to start from and \(cutter.droppedLate) after their segment was cut; they are in no segment")
+            }
+            logger.info("input period \(period) ended: \(ending)")
+        }
+
         let packet = Packet()
+        var lastDTS: Int64?
+        // Timestamps that jump back, or forward by more than this, start a new period (a pulled stream's
+        // discontinuity, an encoder restarted behind a relay): the timeline would not hold together across them.
+        let jumpTicks = Int64((max(10, 5 * options.segmentSeconds) / secondsPerTick).rounded())
         var ending = "end of stream"
         reading: while true {
             interrupt.arm(seconds: options.stallTimeout)
@@ -369,6 +390,21 @@ public final class LiveTranscoder: @unchecked Sendable {
             }
             guard packet.streamIndex == stream.index, let dts = packet.dts ?? packet.pts else { continue }
             let pts = packet.pts ?? dts
+            if let last = lastDTS, dts < last - Int64((1 / secondsPerTick).rounded()) || dts > last + jumpTicks {
+                try endPeriod("its timestamps jumped \(String(format: "%+.1f", Double(dts - last) * secondsPerTick)) s")
+                state.outputSeconds = lastEndSeconds
+                state.period += 1
+                period = state.period
+                cutter = LiveCutter(segmentSeconds: options.segmentSeconds, timeBaseSeconds: secondsPerTick)
+                firstPTS = nil
+                discontinuity = true
+                pace = nil
+                audio = nil
+                audioQueue = []
+                startAudio()
+                logger.info("period \(period): the same input after a timestamp jump")
+            }
+            lastDTS = dts
             if source.realtime {
                 // A file read at its own pace: each packet waits for its decode time, as `ffmpeg -re` sends.
                 let now = LiveClock.now
@@ -384,17 +420,7 @@ public final class LiveTranscoder: @unchecked Sendable {
                 logger.notice("no keyframe for \(CutPlan.keyframeCutLimit(segmentSeconds: options.segmentSeconds)) s: cutting every \(options.segmentSeconds) s, each segment sent from the keyframe before it")
             }
         }
-        if let cut = cutter.flush() { try emit(cut) }
-        if let track = audio {
-            do { try track.finishEncoding() } catch { logger.warning("audio: \(error)") }
-            writeAudio(upTo: nil)
-            try? track.finish()
-        }
-        state.dropped += cutter.droppedWaitingForKeyframe + cutter.droppedLate
-        if cutter.droppedWaitingForKeyframe + cutter.droppedLate > 0 {
-            logger.notice("\(cutter.droppedWaitingForKeyframe) frame(s) came before a keyframe to start from and \(cutter.droppedLate) after their segment was cut; they are in no segment")
-        }
-        logger.info("input period \(period) ended: \(ending)")
+        try endPeriod(ending)
         state.outputSeconds = lastEndSeconds
     }
 }
