@@ -206,6 +206,33 @@ import Testing
         #expect(try await Self.frames("\(output)/240p/index.m3u8") == 360)
     }
 
+    @Test func aPictureSizeChangeInsideOneStreamStartsANewPeriodWithReshapedRungs() async throws {
+        let folder = try TemporaryFolder("prism-live-resize")
+        defer { folder.remove() }
+        // One transport stream whose second half is 642x362 (timestamps continuing): the encoder changed resolution
+        // without the connection dropping, the new size known only from the stream's own parameter sets.
+        let wide = folder.path("wide.ts"), odd = folder.path("odd.ts"), both = folder.path("both.ts")
+        try await Self.blocking {
+            try HostTool.succeed("ffmpeg", ["-v", "error", "-i", Fixtures.path("pan-720p.mp4"), "-an", "-c", "copy", "-f", "mpegts", wide])
+            try HostTool.succeed("ffmpeg", ["-v", "error", "-i", Fixtures.path("odd-642x362.mp4"), "-c:v", "libx264", "-preset", "veryfast", "-g", "48",
+                                            "-output_ts_offset", "6", "-f", "mpegts", odd])
+        }
+        try (try Data(contentsOf: URL(fileURLWithPath: wide)) + Data(contentsOf: URL(fileURLWithPath: odd))).write(to: URL(fileURLWithPath: both))
+        let output = folder.path("out")
+        let live = try LiveRun(["--input", both, "-o", output, "--ladder", "360p", "--preset", "veryfast", "--window", "0"], folder: folder)
+        let (status, _, log) = try await live.finish()
+        #expect(status == 0, "\(log)")
+        #expect(log.contains("the picture changed from 1280x720 to 642x362"), "\(log)")
+        let rung = Self.playlist(output, "360p/index.m3u8")
+        #expect(rung.components(separatedBy: "#EXT-X-DISCONTINUITY\n").count == 2, "\(rung)")
+        #expect(Self.playlist(output, "master.m3u8").contains("RESOLUTION=638x360"))
+        #expect(try await Self.frames("\(output)/360p/index.m3u8") == 180 + 72)
+        let last = try await Self.blocking {
+            try HostTool.run("ffprobe", ["-v", "error", "-show_entries", "stream=width,height", "-of", "csv=p=0", "\(output)/360p/seg_00004.ts"]).stdout
+        }
+        #expect(last.hasPrefix("638,360"), "\(last)")
+    }
+
     @Test func aWatermarkingFarmersSegmentsNeverReachThePlaylistAndAStallingOnesAreRedoneHere() async throws {
         let folder = try TemporaryFolder("prism-live-farm")
         defer { folder.remove() }

@@ -262,10 +262,35 @@ public final class LiveTranscoder: @unchecked Sendable {
                            pool: LiveWorkerPool, work: URL) throws {
         var period = state.period
         let secondsPerTick = av_q2d(stream.timeBase)
-        let targets = rungs.map { RungTarget(rung: $0, width: $0.width(forSourceWidth: stream.displayWidth, sourceHeight: stream.height), height: $0.height) }
+        func shape(width: Int, height: Int) -> [RungTarget] {
+            rungs.map { RungTarget(rung: $0, width: $0.width(forSourceWidth: width, sourceHeight: height), height: $0.height) }
+        }
+        var picture = (width: stream.displayWidth, height: stream.height)
+        var targets = shape(width: picture.width, height: picture.height)
         let frameRate = stream.frameRate > 0 ? stream.averageFrameRate
             : (stream.baseFrameRate.num > 0 && stream.baseFrameRate.den > 0 ? stream.baseFrameRate : AVRational(num: 30, den: 1))
-        let taskRungs = targets.map { TranscodeTask.Rung(name: $0.rung.name, width: $0.width, height: $0.height, bitrate: $0.rung.bitrate) }
+        var taskRungs = targets.map { TranscodeTask.Rung(name: $0.rung.name, width: $0.width, height: $0.height, bitrate: $0.rung.bitrate) }
+        // Each keyframe's picture size, decoded (a few milliseconds every segment): a broadcaster's encoder that changes
+        // resolution mid-connection sends a keyframe with the new size, and the rungs must take its shape.
+        let probe = try? Decoder(demuxer: demuxer, stream: stream, threads: 1)
+        let probeFrame = Frame()
+        func shownSize(of keyframe: Packet) -> (width: Int, height: Int)? {
+            guard let probe else { return nil }
+            probe.flushBuffers()
+            defer { probe.flushBuffers() }
+            _ = try? probe.send(keyframe)
+            _ = try? probe.send(nil)
+            guard (try? probe.receive(into: probeFrame)) == .ok else { return nil }
+            defer { probeFrame.release() }
+            let sar = probeFrame.pointer.pointee.sample_aspect_ratio
+            var width = probeFrame.width
+            if sar.num > 0, sar.den > 0, sar.num != sar.den {
+                let shown = Double(width) * av_q2d(sar)
+                if shown.isFinite, shown >= Double(width) / 4, shown <= Double(width) * 4 { width = max(1, Int(shown.rounded())) }
+            }
+            // Rotation lives in the container, not the packets: a turned stream's size is compared as stored.
+            return stream.rotation.swapsDimensions ? (probeFrame.height, width) : (width, probeFrame.height)
+        }
         if stream.rotation.quarterTurns != 0 {
             logger.warning("\(source): the stream asks to be shown turned; live segments are encoded as stored")
         }
@@ -366,6 +391,22 @@ public final class LiveTranscoder: @unchecked Sendable {
             logger.info("input period \(period) ended: \(ending)")
         }
 
+        /// Ends the period and starts the next on the same input (after a discontinuity).
+        func newPeriod(ending: String, cause: String) throws {
+            try endPeriod(ending)
+            state.outputSeconds = lastEndSeconds
+            state.period += 1
+            period = state.period
+            cutter = LiveCutter(segmentSeconds: options.segmentSeconds, timeBaseSeconds: secondsPerTick)
+            firstPTS = nil
+            discontinuity = true
+            pace = nil
+            audio = nil
+            audioQueue = []
+            startAudio()
+            logger.info("period \(period): the same input after \(cause)")
+        }
+
         let packet = Packet()
         var lastDTS: Int64?
         // Timestamps that jump back, or forward by more than this, start a new period (a pulled stream's
@@ -391,18 +432,15 @@ public final class LiveTranscoder: @unchecked Sendable {
             guard packet.streamIndex == stream.index, let dts = packet.dts ?? packet.pts else { continue }
             let pts = packet.pts ?? dts
             if let last = lastDTS, dts < last - Int64((1 / secondsPerTick).rounded()) || dts > last + jumpTicks {
-                try endPeriod("its timestamps jumped \(String(format: "%+.1f", Double(dts - last) * secondsPerTick)) s")
-                state.outputSeconds = lastEndSeconds
-                state.period += 1
-                period = state.period
-                cutter = LiveCutter(segmentSeconds: options.segmentSeconds, timeBaseSeconds: secondsPerTick)
-                firstPTS = nil
-                discontinuity = true
-                pace = nil
-                audio = nil
-                audioQueue = []
-                startAudio()
-                logger.info("period \(period): the same input after a timestamp jump")
+                try newPeriod(ending: "its timestamps jumped \(String(format: "%+.1f", Double(dts - last) * secondsPerTick)) s", cause: "a timestamp jump")
+            }
+            if packet.isKeyFrame, let size = shownSize(of: packet), size != picture, size.width >= 2, size.height >= 2 {
+                let before = picture
+                try newPeriod(ending: "the picture changed from \(before.width)x\(before.height) to \(size.width)x\(size.height)", cause: "a picture size change")
+                picture = size
+                targets = shape(width: size.width, height: size.height)
+                taskRungs = targets.map { TranscodeTask.Rung(name: $0.rung.name, width: $0.width, height: $0.height, bitrate: $0.rung.bitrate) }
+                logger.info("period \(period): \(size.width)x\(size.height) → \(targets.map { "\($0.rung.name) \($0.width)x\($0.height)" }.joined(separator: ", "))")
             }
             lastDTS = dts
             if source.realtime {
