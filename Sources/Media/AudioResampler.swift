@@ -39,6 +39,15 @@ public final class AudioResampler {
     }
 
     /// The next full frame of `size` samples, or with `flush` whatever remains; nil when not enough is queued.
+    /// Queues `samples` of silence, as if a silent frame had been pushed.
+    public func pushSilence(samples: Int) throws {
+        guard samples > 0 else { return }
+        let silence = try Frame.audio(samples: samples, sampleRate: sampleRate, layout: layout)
+        try ffCheck(av_samples_set_silence(silence.pointer.pointee.extended_data, 0, Int32(samples), Int32(channels), AV_SAMPLE_FMT_FLTP),
+                    "av_samples_set_silence")
+        try write(silence, samples: Int32(samples))
+    }
+
     public func pull(size: Int, flush: Bool = false) throws -> Frame? {
         let available = Int(av_audio_fifo_size(fifo))
         guard available >= size || (flush && available > 0) else { return nil }

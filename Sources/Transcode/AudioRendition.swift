@@ -6,9 +6,12 @@ import Media
 /// cut at the video's segment boundaries so every audio segment lines up with its video segments.
 final class AudioRendition {
     static let maximumSampleRate = 48_000
-    let stream: StreamInfo
+    /// The source's audio stream; nil for a rendition of silence.
+    let stream: StreamInfo?
     let bitrate: Int
-    private let decoder: Decoder
+    private let decoder: Decoder?
+    /// Samples of silence encoded so far (a rendition of silence).
+    private var silentSamples: Int64 = 0
     private let resampler: AudioResampler
     private let encoder: Encoder
     private let writer: RenditionWriter
@@ -36,8 +39,30 @@ final class AudioRendition {
         writer = try RenditionWriter(directory: directory, container: container, initName: initName)
     }
 
+    /// A rendition of silence in the same shape (a live period whose input has no audio, after periods that had it:
+    /// the audio playlist must go on for players to go on).
+    init(silenceWithChannels channels: Int, sampleRate: Int, directory: URL, container: SegmentContainer, bitrate: Int, initName: String) throws {
+        stream = nil
+        self.bitrate = bitrate
+        decoder = nil
+        resampler = AudioResampler(sampleRate: sampleRate, channels: channels)
+        encoder = try Encoder(audio: "aac", sampleRate: sampleRate, channels: channels, bitRate: bitrate, globalHeader: container == .fragmentedMP4)
+        writer = try RenditionWriter(directory: directory, container: container, initName: initName)
+    }
+
+    /// A rendition of silence: encodes silence through `seconds` after the first video frame.
+    func addSilence(through seconds: Double) throws {
+        if firstAudioSeconds == nil { firstAudioSeconds = videoStartSeconds }
+        let wanted = Int64((seconds * Double(sampleRate)).rounded(.up)) + Int64(encoder.frameSize)
+        guard wanted > silentSamples else { return }
+        try resampler.pushSilence(samples: Int(wanted - silentSamples))
+        silentSamples = wanted
+        while let chunk = try resampler.pull(size: encoder.frameSize) { pending += try encoder.encode(chunk) }
+    }
+
     /// Decodes one audio packet of the source and encodes what it yields.
     func consume(_ packet: Packet) throws {
+        guard let decoder else { return }
         do {
             _ = try decoder.send(packet)
         } catch let error as FFmpegError where error.isInvalidData {
@@ -49,14 +74,17 @@ final class AudioRendition {
 
     /// Flushes decoder, resampler and encoder at the end of the input.
     func finishEncoding() throws {
-        do { _ = try decoder.send(nil) } catch let error as FFmpegError where error.isInvalidData { decodeErrors += 1 }
-        try drainDecoder()
+        if let decoder {
+            do { _ = try decoder.send(nil) } catch let error as FFmpegError where error.isInvalidData { decodeErrors += 1 }
+            try drainDecoder()
+        }
         while let chunk = try resampler.pull(size: encoder.frameSize, flush: true) { pending += try encoder.encode(chunk) }
         pending += try encoder.encode(nil)
         if parameters == nil { parameters = try CodecParameters(encoder: encoder) }
     }
 
     private func drainDecoder() throws {
+        guard let decoder, let stream else { return }
         while true {
             let step: CodecStep
             do { step = try decoder.receive(into: frame) } catch let error as FFmpegError where error.isInvalidData {

@@ -113,6 +113,11 @@ final class LivePublisher: @unchecked Sendable {
         pump()
     }
 
+    /// The audio rendition's channels and sample rate, once one was published (a later period without audio gets silence
+    /// of the same shape).
+    var audioShape: (channels: Int, sampleRate: Int)? { lock.withLock { audioInfo.map { ($0.channels, audioSampleRate) } } }
+    var audioSampleRate = 48_000
+
     /// The audio segment of `index` (period `period`) is written in `audio/`.
     func publishAudio(_ entry: HLSPlaylist.Entry, index: Int, period: Int, discontinuity: Bool, info: HLSPlaylist.AudioRendition) {
         lock.withLock {

@@ -299,7 +299,21 @@ public final class LiveTranscoder: @unchecked Sendable {
         var audio: AudioRendition?
         var audioInfo: HLSPlaylist.AudioRendition?
         func startAudio() {
-            guard let audioStream = demuxer.bestAudioStream() else { return }
+            guard let audioStream = demuxer.bestAudioStream() else {
+                // Earlier periods had audio: this one gets silence, so the audio playlist (and the player) goes on.
+                guard let shape = publisher.audioShape else { return }
+                do {
+                    audio = try AudioRendition(silenceWithChannels: shape.channels, sampleRate: shape.sampleRate, directory: output.appendingPathComponent("audio"),
+                                               container: options.codec.container, bitrate: options.audioBitrate,
+                                               initName: LivePublisher.initName(period: period))
+                    audioInfo = HLSPlaylist.AudioRendition(playlist: "audio/index.m3u8", peakBitrate: options.audioBitrate * 11 / 10, codecs: "mp4a.40.2",
+                                                           channels: shape.channels)
+                    logger.notice("period \(period) has no audio: its audio segments are silence")
+                } catch {
+                    logger.warning("cannot encode silence for period \(period) (\(error)); its audio playlist has no segments")
+                }
+                return
+            }
             do {
                 let track = try AudioRendition(demuxer: demuxer, stream: audioStream, directory: output.appendingPathComponent("audio"),
                                                container: options.codec.container, bitrate: options.audioBitrate,
@@ -354,7 +368,13 @@ public final class LiveTranscoder: @unchecked Sendable {
             pool.submit(LiveWorkerPool.Job(task: task, folder: folder, frames: cut.frames, deadline: cut.lastArrival + options.deadline,
                                            lastArrival: cut.lastArrival))
             let from = Double(cut.start - firstPTS!) * secondsPerTick, to = Double(cut.end - firstPTS!) * secondsPerTick
-            if audio != nil { audioQueue.append((index, from, to, from == 0, discontinuity)) }
+            if let track = audio {
+                audioQueue.append((index, from, to, from == 0, discontinuity))
+                if track.stream == nil {
+                    try track.addSilence(through: to)
+                    writeAudio(upTo: to)
+                }
+            }
             discontinuity = false
             lastEndSeconds = state.outputSeconds + to
         }
@@ -365,6 +385,7 @@ public final class LiveTranscoder: @unchecked Sendable {
                 audioQueue.removeFirst()
                 do {
                     let entry = try track.writeSegment(index: head.index, from: head.from, to: head.to, offsetSeconds: state.outputSeconds, first: head.first)
+                    publisher.audioSampleRate = track.sampleRate
                     publisher.publishAudio(entry, index: head.index, period: period, discontinuity: head.discontinuity,
                                            info: HLSPlaylist.AudioRendition(playlist: info.playlist, peakBitrate: max(info.peakBitrate, track.peakBitrate),
                                                                             codecs: info.codecs, channels: info.channels))
@@ -421,7 +442,7 @@ public final class LiveTranscoder: @unchecked Sendable {
                 break reading
             }
             guard more else { break }
-            if let track = audio, packet.streamIndex == track.stream.index {
+            if let track = audio, packet.streamIndex == track.stream?.index {
                 do { try track.consume(packet) } catch {
                     logger.warning("audio: \(error); audio stops for this period")
                     audio = nil
