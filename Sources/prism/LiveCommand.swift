@@ -58,6 +58,10 @@ struct LiveCommand: ParsableCommand {
     @Option(help: ArgumentHelp("Serve OUTDIR over HTTP at HOST:PORT while the stream runs (ffplay http://HOST:PORT/master.m3u8).", valueName: "host:port"))
     var serve: String?
 
+    @Option(help: ArgumentHelp("With --serve: seconds to go on serving after the stream ended, so players behind the live edge reach its end (SIGINT stops sooner).",
+                               valueName: "seconds"))
+    var serveLinger: Double = 20
+
     @Option(help: ArgumentHelp("Seconds to wait for the first broadcaster (default: as long as it takes).", valueName: "seconds"))
     var connectTimeout: Double?
 
@@ -84,6 +88,7 @@ struct LiveCommand: ParsableCommand {
         options.reconnectWait = reconnectWait
         options.stallTimeout = stallTimeout
         try options.validate()
+        guard serveLinger.isFinite, (0...3600).contains(serveLinger) else { throw CommandFailure.badInput("--serve-linger must be 0 to 3600 seconds") }
         if realtime && input.contains("://") { throw CommandFailure.badInput("--realtime paces a file input; a stream comes at its own pace") }
         let source = try LiveSource(parsing: input, realtime: realtime)
         let serveAddress = try serve.map { text -> ListenAddress in
@@ -118,10 +123,15 @@ struct LiveCommand: ParsableCommand {
             }
             if json, let data = try? lines.encode(LiveSegmentLine(record: record)) { print(String(decoding: data, as: UTF8.self)); fflush(stdout) }
         }
+        let signalled = DispatchSemaphore(value: 0)
         let signals = [SIGINT, SIGTERM].map { number -> DispatchSourceSignal in
             signal(number, SIG_IGN)
             let source = DispatchSource.makeSignalSource(signal: number, queue: .global())
-            source.setEventHandler { logger.notice("signal \(number): ending the stream"); transcoder.stop() }
+            source.setEventHandler {
+                logger.notice("signal \(number): ending the stream")
+                transcoder.stop()
+                signalled.signal()
+            }
             source.resume()
             return source
         }
@@ -148,6 +158,10 @@ struct LiveCommand: ParsableCommand {
             if let data = try? lines.encode(LiveEndLine(report: end, farmers: dispatcher?.summary.farmers, rejections: dispatcher?.summary.rejections)) {
                 print(String(decoding: data, as: UTF8.self))
             }
+        }
+        if serveAddress != nil && serveLinger > 0 {
+            logger.notice("the stream has ended; serving \(output) \(Int(serveLinger)) s more so players reach its end")
+            _ = signalled.wait(timeout: .now() + serveLinger)
         }
     }
 }

@@ -107,7 +107,10 @@ import Testing
         let folder = try TemporaryFolder("prism-live-rtmp")
         defer { folder.remove() }
         let output = folder.path("out")
-        struct Seen: Sendable { var listening = false, pushFailure: String?, listedDuringPush = 0, served = 0, servedBody = "", refused: [Int] = [], frames: [Int64] = [] }
+        struct Seen: Sendable {
+            var listening = false, pushFailure: String?, listedDuringPush = 0, served = 0, servedBody = "", refused: [Int] = [], frames: [Int64] = []
+            var lingering = false, endedOverHTTP = ""
+        }
         let (seen, ended) = try await Self.offPool { () throws -> (Seen, Ended) in
             var seen = Seen()
             let rtmp = "rtmp://127.0.0.1:\(Self.port())/live/key"
@@ -133,6 +136,10 @@ import Testing
             seen.pushFailure = failure.data.isEmpty ? nil : String(decoding: failure.data, as: UTF8.self)
             seen.refused = [HTTPCall.send("GET", "http://127.0.0.1:\(servePort)/..%2F..%2Fetc/passwd").status,
                             HTTPCall.send("GET", "http://127.0.0.1:\(servePort)/360p/.index.m3u8").status]
+            // The stream over, the server goes on serving so a player behind the live edge reaches the end; SIGTERM stops it.
+            seen.lingering = live.waitForLog("the stream has ended; serving", seconds: 60)
+            seen.endedOverHTTP = String(decoding: HTTPCall.send("GET", "http://127.0.0.1:\(servePort)/240p/index.m3u8").body, as: UTF8.self)
+            live.process.terminate()
             let ended = live.finish()
             seen.frames = try ["360p", "240p"].map { try Farm.decodedFrames("\(output)/\($0)/index.m3u8") }
             return (seen, ended)
@@ -142,6 +149,7 @@ import Testing
         #expect(seen.listedDuringPush >= 1, "no segment was listed while the push ran: \(ended.log)")
         #expect(seen.served == 200 && seen.servedBody.contains("seg_00000.ts"))
         #expect(seen.refused == [404, 404])
+        #expect(seen.lingering && seen.endedOverHTTP.hasSuffix("#EXT-X-ENDLIST\n"), "\(seen.endedOverHTTP) \(ended.log)")
         #expect(ended.status == 0, "\(ended.log)")
         for rung in ["360p", "240p"] {
             let text = Self.playlist(output, "\(rung)/index.m3u8")
@@ -305,6 +313,7 @@ import Testing
             (["--input", Fixtures.path("pan-720p.mp4"), "-o", folder.path("e"), "--deadline", "1"], "--deadline"),
             (["--input", Fixtures.path("pan-720p.mp4"), "-o", taken], "exists"),
             (["--input", Fixtures.path("pan-720p.mp4"), "-o", folder.path("f"), "--serve", "nowhere"], "--serve"),
+            (["--input", Fixtures.path("pan-720p.mp4"), "-o", folder.path("f2"), "--serve", "127.0.0.1:0", "--serve-linger", "-1"], "--serve-linger"),
             (["--input", "rtmp://127.0.0.1:1935/live/key", "--realtime", "-o", folder.path("g")], "--realtime"),
             (["--input", folder.path("missing.mp4"), "-o", folder.path("h")], "no such file"),
             (["--input", "rtmp://127.0.0.1:\(Self.port())/live/key", "-o", folder.path("i"), "--connect-timeout", "1"], "no stream arrived in time"),
