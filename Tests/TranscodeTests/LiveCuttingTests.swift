@@ -85,6 +85,18 @@ struct LiveCuttingTests {
         #expect(cuts.allSatisfy { $0.packets.count <= 20 * 30 + 2 })
     }
 
+    @Test func aBroadcasterSendingHugePacketsCannotMakeTheCutterHoldMoreThanItsCap() {
+        // 16 MB packets (FLV's largest), a keyframe every 2 s: a segment would hold 960 MB.
+        var cutter = LiveCutter(segmentSeconds: 2, timeBaseSeconds: 1.0 / 90_000)
+        var cuts: [LiveCut] = []
+        for packet in Self.stream(count: 300, gop: 60) {
+            cuts += cutter.push(LivePacket(pts: packet.pts, dts: packet.dts, isKeyFrame: packet.isKeyFrame, duration: packet.duration,
+                                           arrival: packet.arrival, size: 16 << 20))
+        }
+        #expect(cutter.overflows > 0 && cutter.droppedWaitingForKeyframe > 0)
+        #expect(cuts.allSatisfy { $0.packets.reduce(0) { $0 + $1.size } <= LiveCutter.maximumHeldBytes + (16 << 20) })
+    }
+
     @Test func theSlidingWindowCountsMediaAndDiscontinuitySequencesAndEndsWithEndlist() {
         let entries = (0..<10).map { index in
             LivePlaylist.Entry(index: index, file: "seg_\(index).ts", durationSeconds: 2, discontinuity: index == 3 || index == 7, gap: index == 8, map: nil)

@@ -11,14 +11,16 @@ public struct LivePacket: @unchecked Sendable {
     /// Seconds on the monotonic clock when it was read.
     public let arrival: Double
     public let packet: Packet?
+    public let size: Int
 
-    public init(pts: Int64, dts: Int64, isKeyFrame: Bool, duration: Int64, arrival: Double, packet: Packet? = nil) {
+    public init(pts: Int64, dts: Int64, isKeyFrame: Bool, duration: Int64, arrival: Double, packet: Packet? = nil, size: Int = 0) {
         self.pts = pts
         self.dts = dts
         self.isKeyFrame = isKeyFrame
         self.duration = duration
         self.arrival = arrival
         self.packet = packet
+        self.size = packet?.size ?? size
     }
 }
 
@@ -48,19 +50,25 @@ public struct LiveCutter {
 
     /// Longest run of packets held to prime a segment (seconds of decode time from its keyframe).
     public static let maximumPrimeSeconds = 20.0
+    /// Most bytes held for one segment: a broadcaster sending huge packets must not exhaust memory (a 20 Mbit/s
+    /// stream holds 50 MB over 20 s).
+    public static let maximumHeldBytes = 256 << 20
 
     public let segmentTicks: Int64
     public let limitTicks: Int64
     public let primeTicks: Int64
     public private(set) var mode: Mode = .keyframes
     /// Packets from the keyframe the current segment decodes from, in decode order.
-    private var buffer: [LivePacket] = []
+    private var buffer: [LivePacket] = [] { didSet { heldBytes = buffer.reduce(0) { $0 + $1.size } } }
+    private var heldBytes = 0
     private var start: Int64?
     private var lastDTS: Int64?
     /// Frames dropped while waiting for a keyframe (at the start, or after an over-long keyframe interval).
     public private(set) var droppedWaitingForKeyframe = 0
     /// Frames that came after their segment was cut (an open GOP's leading frames): not in any segment.
     public private(set) var droppedLate = 0
+    /// Times the held packets passed `maximumHeldBytes` and were let go.
+    public private(set) var overflows = 0
 
     public init(segmentSeconds: Double, timeBaseSeconds: Double) {
         let ticks = { (seconds: Double) in max(1, Int64((seconds / timeBaseSeconds).rounded())) }
@@ -95,6 +103,7 @@ public struct LiveCutter {
             }
             if packet.dts - current < limitTicks {
                 buffer.append(packet)
+                if heldBytes > LiveCutter.maximumHeldBytes { letGo() }
                 return []
             }
             mode = .nominal
@@ -114,13 +123,17 @@ public struct LiveCutter {
         } else {
             buffer.append(packet)
         }
-        if let first = buffer.first, packet.dts - first.dts > primeTicks {
-            // No keyframe for too long: hold nothing more; frames until the next keyframe are dropped.
-            droppedWaitingForKeyframe += buffer.count
-            buffer = []
-            start = nil
-        }
+        if let first = buffer.first, packet.dts - first.dts > primeTicks || heldBytes > LiveCutter.maximumHeldBytes { letGo() }
         return cuts
+    }
+
+    /// No keyframe for too long, or too many bytes for one segment: hold nothing more; frames until the next keyframe
+    /// are dropped (the stream goes on from there).
+    private mutating func letGo() {
+        if heldBytes > LiveCutter.maximumHeldBytes { overflows += 1 }
+        droppedWaitingForKeyframe += buffer.count
+        buffer = []
+        start = nil
     }
 
     /// The input ended or broke: the frames held become the last segment (they end at the last frame's end).

@@ -296,6 +296,13 @@ public final class LiveTranscoder: @unchecked Sendable {
         }
         logger.info("\(period == 0 ? "live" : "period \(period)"): \(stream.width)x\(stream.height) \(stream.codecName) at \(String(format: "%.2f", av_q2d(frameRate))) fps → \(targets.map { "\($0.rung.name) \($0.width)x\($0.height)@\($0.rung.bitrate / 1000)k" }.joined(separator: ", ")), \(options.segmentSeconds) s segments")
 
+        guard stream.width <= MediaLimits.maximumDimension, stream.height <= MediaLimits.maximumDimension, stream.width >= 2, stream.height >= 2 else {
+            // Checked before anything is decoded or sent: a hostile broadcaster's claimed size must not reach a decoder.
+            let refusal = MediaError.tooLarge(path: source.url, width: stream.width, height: stream.height, limit: MediaLimits.maximumDimension)
+            if period == 0 && !source.reconnects { throw refusal }
+            logger.error("\(refusal); this connection is dropped")
+            return
+        }
         var audio: AudioRendition?
         var audioInfo: HLSPlaylist.AudioRendition?
         func startAudio() {
@@ -455,7 +462,8 @@ public final class LiveTranscoder: @unchecked Sendable {
             if let last = lastDTS, dts < last - Int64((1 / secondsPerTick).rounded()) || dts > last + jumpTicks {
                 try newPeriod(ending: "its timestamps jumped \(String(format: "%+.1f", Double(dts - last) * secondsPerTick)) s", cause: "a timestamp jump")
             }
-            if packet.isKeyFrame, let size = shownSize(of: packet), size != picture, size.width >= 2, size.height >= 2 {
+            if packet.isKeyFrame, let size = shownSize(of: packet), size != picture, size.width >= 2, size.height >= 2,
+               size.width <= MediaLimits.maximumDimension, size.height <= MediaLimits.maximumDimension {
                 let before = picture
                 try newPeriod(ending: "the picture changed from \(before.width)x\(before.height) to \(size.width)x\(size.height)", cause: "a picture size change")
                 picture = size
