@@ -102,7 +102,7 @@ let package = Package(
         ]),
         .target(name: "PrismTestSupport", path: "Tests/Support"),
         .testTarget(name: "MediaTests", dependencies: ["Media", "PrismTestSupport"]),
-        .testTarget(name: "TranscodeTests", dependencies: ["Transcode", "Media", "PrismTestSupport"]),
+        .testTarget(name: "TranscodeTests", dependencies: ["Transcode", "Media", "PrismTestSupport", "Live"]),
         .testTarget(name: "HonestyTests", dependencies: [
             "Honesty", "Media", "PrismTestSupport", "Farmer", "FarmClient", "Transcode", "Verify", "Wire",
             .product(name: "Hummingbird", package: "hummingbird"),

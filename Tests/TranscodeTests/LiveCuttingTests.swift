@@ -1,5 +1,7 @@
 import Foundation
+import Live
 import Logging
+import Media
 import PrismTestSupport
 import Testing
 @testable import Transcode
@@ -95,6 +97,46 @@ struct LiveCuttingTests {
         }
         #expect(cutter.overflows > 0 && cutter.droppedWaitingForKeyframe > 0)
         #expect(cuts.allSatisfy { $0.packets.reduce(0) { $0 + $1.size } <= LiveCutter.maximumHeldBytes + (16 << 20) })
+    }
+
+    /// Random streams — timestamps that repeat, go back, leap, keyframes anywhere or nowhere, any sizes — never trap the
+    /// cutter, and every frame it takes ends in exactly one segment or is counted as dropped.
+    @Test func randomPacketStreamsAreCutWithoutLosingCount() {
+        var generator = SeededGenerator(seed: 0x11ce)
+        for round in 0..<200 {
+            let segmentSeconds = [0.5, 1, 2, 6][round % 4]
+            var cutter = LiveCutter(segmentSeconds: segmentSeconds, timeBaseSeconds: 1.0 / 1000)
+            var dts: Int64 = Int64.random(in: -5000...5000, using: &generator)
+            var shown = 0, cut = 0
+            let count = Int.random(in: 0...400, using: &generator)
+            for _ in 0..<count {
+                dts += Int64.random(in: -40...120, using: &generator)
+                let pts = dts + Int64.random(in: 0...100, using: &generator)
+                let packet = LivePacket(pts: pts, dts: dts, isKeyFrame: Int.random(in: 0..<25, using: &generator) == 0,
+                                        duration: Int64.random(in: 0...50, using: &generator), arrival: 0, size: Int.random(in: 0...5_000_000, using: &generator))
+                shown += 1
+                for segment in cutter.push(packet) {
+                    #expect(segment.start < segment.end && segment.frames > 0 && segment.packets.first?.isKeyFrame == true)
+                    cut += segment.frames
+                }
+            }
+            if let last = cutter.flush() { cut += last.frames }
+            // A primed segment's packets also hold frames of the segments beside it, but each frame is counted in one
+            // window only; frames outside every window are the dropped ones or ones a backwards jump skipped.
+            #expect(cut <= shown, "round \(round)")
+        }
+    }
+
+    @Test func theServerServesOnlyPlainNamesUnderItsFolder() {
+        let root = URL(fileURLWithPath: "/srv/live")
+        #expect(PlaylistServer.file(for: "/master.m3u8", under: root)?.path == "/srv/live/master.m3u8")
+        #expect(PlaylistServer.file(for: "/360p/seg_00001.ts", under: root)?.path == "/srv/live/360p/seg_00001.ts")
+        #expect(PlaylistServer.file(for: "/audio/init_1.mp4", under: root)?.path == "/srv/live/audio/init_1.mp4")
+        for hostile in ["/", "", "/../etc/passwd.m3u8", "/360p/../../x.ts", "/.hidden.m3u8", "/360p/.index.m3u8.1a2b", "/a/b/c/d/e.ts",
+                        "/360p/seg%2F.ts", "/360p/seg 1.ts", "/etc/passwd", "/live.json/../x.ts", "/x.sh", "/\u{0}.ts",
+                        "/" + String(repeating: "a", count: 200) + ".ts", "/360p\\..\\x.ts"] {
+            #expect(PlaylistServer.file(for: hostile, under: root) == nil, "\(hostile)")
+        }
     }
 
     @Test func theSlidingWindowCountsMediaAndDiscontinuitySequencesAndEndsWithEndlist() {
