@@ -32,7 +32,10 @@ public struct StreamInfo: Sendable {
 
     /// The width the picture is shown at: stored width × sample aspect ratio (a 720x576 PAL picture with SAR 64:45 is
     /// shown 1024 wide, 16:9). Ladders keep this shape and encode square pixels.
-    public var displayWidth: Int {
+    public var displayWidth: Int { StreamInfo.shownWidth(storedWidth: width, sampleAspectRatio: sampleAspectRatio) }
+
+    /// A stored width as shown with `sampleAspectRatio` (unknown or square: as stored).
+    public static func shownWidth(storedWidth width: Int, sampleAspectRatio: AVRational) -> Int {
         guard sampleAspectRatio.num > 0, sampleAspectRatio.den > 0, sampleAspectRatio.num != sampleAspectRatio.den else { return width }
         let shown = Double(width) * av_q2d(sampleAspectRatio)
         // A sample aspect ratio that would stretch the picture past 4:1 either way is damage, not anamorphic video.
@@ -94,7 +97,7 @@ public final class Demuxer {
     /// cannot open, or one that names a local file, throws `MediaError.cannotOpen`.
     public convenience init(url: String, options: [String: String], interrupt: InterruptDeadline) throws {
         FFmpegLibrary.startNetwork()
-        guard var context = avformat_alloc_context() else { throw MediaError.cannotOpen(path: url, reason: "out of memory") }
+        guard let context = avformat_alloc_context() else { throw MediaError.cannotOpen(path: url, reason: "out of memory") }
         context.pointee.interrupt_callback = AVIOInterruptCB(callback: { opaque in
             guard let opaque else { return 0 }
             return Unmanaged<InterruptDeadline>.fromOpaque(opaque).takeUnretainedValue().expired ? 1 : 0
@@ -109,8 +112,7 @@ public final class Demuxer {
             let reason = interrupt.expired ? "no stream arrived in time" : FFmpegError.text(for: opened)
             throw MediaError.cannotOpen(path: url, reason: reason)
         }
-        context = openedContext
-        try self.init(opened: context, path: url, interrupt: interrupt)
+        try self.init(opened: openedContext, path: url, interrupt: interrupt)
     }
 
     private init(opened context: UnsafeMutablePointer<AVFormatContext>, path: String, interrupt: InterruptDeadline?) throws {

@@ -121,7 +121,7 @@ struct LiveCommand: ParsableCommand {
             } else {
                 logger.info("segment \(record.index): \(record.frames) frames, \(String(format: "%.2f", record.durationSeconds)) s, published \(String(format: "%.2f", record.latencySeconds)) s after its last frame arrived (\(record.encodedBy ?? ""))")
             }
-            if json, let data = try? lines.encode(LiveSegmentLine(record: record)) { print(String(decoding: data, as: UTF8.self)); fflush(stdout) }
+            if json, let data = try? lines.encode(LiveEventLine(event: "segment", body: record)) { print(String(decoding: data, as: UTF8.self)); fflush(stdout) }
         }
         let signalled = DispatchSemaphore(value: 0)
         let signals = [SIGINT, SIGTERM].map { number -> DispatchSourceSignal in
@@ -155,7 +155,8 @@ struct LiveCommand: ParsableCommand {
         if json {
             var end = report
             end.records = []
-            if let data = try? lines.encode(LiveEndLine(report: end, farmers: dispatcher?.summary.farmers, rejections: dispatcher?.summary.rejections)) {
+            if let data = try? lines.encode(LiveEventLine(event: "end", body: end, farmers: dispatcher?.summary.farmers,
+                                                         rejections: dispatcher?.summary.rejections)) {
                 print(String(decoding: data, as: UTF8.self))
             }
         }
@@ -166,26 +167,16 @@ struct LiveCommand: ParsableCommand {
     }
 }
 
-/// One `--json` line per published segment.
-struct LiveSegmentLine: Encodable {
-    let event = "segment"
-    let record: LiveSegmentRecord
-    func encode(to encoder: Swift.Encoder) throws {
-        try record.encode(to: encoder)
-        var container = encoder.container(keyedBy: Key.self)
-        try container.encode(event, forKey: .event)
-    }
-    enum Key: String, CodingKey { case event }
-}
+/// One `--json` line: `event` beside the fields of `body` (a published segment, or the run's summary), and with a
+/// farm on the end line each farmer's tally and every rejection.
+struct LiveEventLine<Body: Encodable>: Encodable {
+    let event: String
+    let body: Body
+    var farmers: [DispatchSummary.FarmerTally]?
+    var rejections: [DispatchSummary.Rejection]?
 
-/// The last `--json` line: the run's summary, and with a farm each farmer's tally and every rejection.
-struct LiveEndLine: Encodable {
-    let event = "end"
-    let report: LiveReport
-    let farmers: [DispatchSummary.FarmerTally]?
-    let rejections: [DispatchSummary.Rejection]?
     func encode(to encoder: Swift.Encoder) throws {
-        try report.encode(to: encoder)
+        try body.encode(to: encoder)
         var container = encoder.container(keyedBy: Key.self)
         try container.encode(event, forKey: .event)
         try container.encodeIfPresent(farmers, forKey: .farmers)

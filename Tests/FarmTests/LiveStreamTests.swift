@@ -299,6 +299,24 @@ import Testing
         #expect(stalledFrames == 180)
     }
 
+    @Test func aTakenServePortAndAStopBeforeAnyStreamEachGetOneLineAndExitTwo() async throws {
+        let folder = try TemporaryFolder("prism-live-stop")
+        defer { folder.remove() }
+        let (serving, taken, stopped) = try await Self.offPool { () throws -> (Bool, PrismBinary.Result, Ended) in
+            let servePort = Self.port()
+            let first = try LiveRun(["--input", "rtmp://127.0.0.1:\(Self.port())/live/key", "-o", folder.path("a"), "--serve", "127.0.0.1:\(servePort)",
+                                     "--connect-timeout", "120"], folder: folder)
+            let serving = first.waitForLog("waiting for a broadcaster")
+            let taken = try PrismBinary.run(["live", "--input", Fixtures.path("pan-720p.mp4"), "-o", folder.path("b"), "--serve", "127.0.0.1:\(servePort)"])
+            first.process.terminate()
+            return (serving, taken, first.finish())
+        }
+        #expect(serving)
+        let takenLines = taken.stderr.split(separator: "\n").filter { $0.hasPrefix("prism: ") }
+        #expect(taken.status == 2 && takenLines.count == 1 && takenLines[0].contains("cannot listen"), "\(taken.stderr)")
+        #expect(stopped.status == 2 && stopped.log.contains("stopped before any stream arrived"), "\(stopped.log)")
+    }
+
     @Test func badLiveInputGetsOneLineAndExitTwo() async throws {
         let folder = try TemporaryFolder("prism-live-bad")
         defer { folder.remove() }

@@ -59,7 +59,8 @@ public struct LiveCutter {
     public let primeTicks: Int64
     public private(set) var mode: Mode = .keyframes
     /// Packets from the keyframe the current segment decodes from, in decode order.
-    private var buffer: [LivePacket] = [] { didSet { heldBytes = buffer.reduce(0) { $0 + $1.size } } }
+    private var buffer: [LivePacket] = []
+    /// Bytes of `buffer`, kept as it changes (every packet passes here).
     private var heldBytes = 0
     private var start: Int64?
     private var lastDTS: Int64?
@@ -83,7 +84,7 @@ public struct LiveCutter {
         guard let current = start, !buffer.isEmpty else {
             guard packet.isKeyFrame else { droppedWaitingForKeyframe += 1; return [] }
             start = packet.pts
-            buffer = [packet]
+            restart(with: packet)
             return []
         }
         if packet.pts < current && mode == .keyframes {
@@ -97,12 +98,12 @@ public struct LiveCutter {
             let halfFrame = max(1, (packet.duration > 0 ? packet.duration : 1) / 2)
             if packet.isKeyFrame && packet.pts - current >= segmentTicks - halfFrame {
                 cuts.append(cut(buffer, start: current, end: packet.pts))
-                buffer = [packet]
+                restart(with: packet)
                 start = packet.pts
                 return cuts
             }
             if packet.dts - current < limitTicks {
-                buffer.append(packet)
+                hold(packet)
                 if heldBytes > LiveCutter.maximumHeldBytes { letGo() }
                 return []
             }
@@ -116,13 +117,12 @@ public struct LiveCutter {
             }
             start = end
             // Keep only what the next segment decodes from: the last keyframe shown at or before its start.
-            if let key = buffer.lastIndex(where: { $0.isKeyFrame && $0.pts <= end }) { buffer.removeFirst(key) }
+            if let key = buffer.lastIndex(where: { $0.isKeyFrame && $0.pts <= end }), key > 0 {
+                heldBytes -= buffer[..<key].reduce(0) { $0 + $1.size }
+                buffer.removeFirst(key)
+            }
         }
-        if packet.isKeyFrame && packet.pts <= start! {
-            buffer = [packet]
-        } else {
-            buffer.append(packet)
-        }
+        if packet.isKeyFrame && packet.pts <= start! { restart(with: packet) } else { hold(packet) }
         if let first = buffer.first, packet.dts - first.dts > primeTicks || heldBytes > LiveCutter.maximumHeldBytes { letGo() }
         return cuts
     }
@@ -133,12 +133,23 @@ public struct LiveCutter {
         if heldBytes > LiveCutter.maximumHeldBytes { overflows += 1 }
         droppedWaitingForKeyframe += buffer.count
         buffer = []
+        heldBytes = 0
         start = nil
     }
 
     /// The input ended or broke: the frames held become the last segment (they end at the last frame's end).
+    private mutating func hold(_ packet: LivePacket) {
+        buffer.append(packet)
+        heldBytes += packet.size
+    }
+
+    private mutating func restart(with packet: LivePacket) {
+        buffer = [packet]
+        heldBytes = packet.size
+    }
+
     public mutating func flush() -> LiveCut? {
-        defer { buffer = []; start = nil }
+        defer { buffer = []; heldBytes = 0; start = nil }
         guard let current = start, !buffer.isEmpty else { return nil }
         let shown = buffer.filter { $0.pts >= current }
         guard let last = shown.max(by: { $0.pts < $1.pts }) else { return nil }

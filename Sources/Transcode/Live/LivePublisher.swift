@@ -188,8 +188,6 @@ final class LivePublisher: @unchecked Sendable {
         }
     }
 
-    var publishedCount: Int { lock.withLock { records.filter { !$0.gap }.count } }
-
     // MARK: under the lock
 
     private func publish(_ segment: Expected, encoded: EncodedSegment, encodedBy: String, note: String?, now: Double) throws {

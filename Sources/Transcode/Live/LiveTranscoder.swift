@@ -25,7 +25,7 @@ public struct LiveSource: Sendable, CustomStringConvertible {
         self.url = text
         self.realtime = realtime
         guard !text.isEmpty, text.utf8.count <= 2048, !text.contains(where: { $0.isNewline || $0 == "\0" }) else {
-            throw TranscodeError.badLiveInput(text.prefix(64) + "", reason: "empty, over 2048 bytes, or holding control characters")
+            throw TranscodeError.badLiveInput(String(text.prefix(64)), reason: "empty, over 2048 bytes, or holding control characters")
         }
         guard let colon = text.range(of: "://") else {
             kind = .file
@@ -205,11 +205,13 @@ public final class LiveTranscoder: @unchecked Sendable {
             state.period += 1
             if !source.reconnects { break }
         }
-        guard let publisher, let pool else { throw TranscodeError.zeroDuration(path: source.url) }
+        guard let publisher, let pool else {
+            // Stopped (a signal) before any stream came: nothing was written.
+            throw TranscodeError.badLiveInput(source.url, reason: "stopped before any stream arrived; nothing was written")
+        }
         pool.close()
         publisher.finish()
         let records = publisher.records
-        guard records.contains(where: { !$0.gap }) || !records.isEmpty else { throw TranscodeError.zeroDuration(path: source.url) }
         let latencies = records.filter { !$0.gap }.map(\.latencySeconds).sorted()
         let latency = latencies.isEmpty ? nil : LiveReport.Latency(median: latencies[latencies.count / 2],
                                                                     p90: latencies[min(latencies.count - 1, Int(Double(latencies.count) * 0.9))],
@@ -282,12 +284,7 @@ public final class LiveTranscoder: @unchecked Sendable {
             _ = try? probe.send(nil)
             guard (try? probe.receive(into: probeFrame)) == .ok else { return nil }
             defer { probeFrame.release() }
-            let sar = probeFrame.pointer.pointee.sample_aspect_ratio
-            var width = probeFrame.width
-            if sar.num > 0, sar.den > 0, sar.num != sar.den {
-                let shown = Double(width) * av_q2d(sar)
-                if shown.isFinite, shown >= Double(width) / 4, shown <= Double(width) * 4 { width = max(1, Int(shown.rounded())) }
-            }
+            let width = StreamInfo.shownWidth(storedWidth: probeFrame.width, sampleAspectRatio: probeFrame.pointer.pointee.sample_aspect_ratio)
             // Rotation lives in the container, not the packets: a turned stream's size is compared as stored.
             return stream.rotation.swapsDimensions ? (probeFrame.height, width) : (width, probeFrame.height)
         }
