@@ -11,6 +11,9 @@ import Verify
 /// segment drew a false `watermark-region` at 9 of 300 draws at 240p and 15 of 300 at 180p: single 8x8 blocks of hard
 /// detail 25–60× their texture class's error, flagged in 4–5 of 6 compared frames. Regions that small must now be
 /// 10 levels RMS off the source and stand out on the keyframe wherever they can show there, as an overlay does.)
+/// The portrait clip (a sky crossed by a pole and wires) at 102x180 drew `blurred-region` at 77 of 100 draws (the
+/// encoder smooths the sub-pixel wires away; an encode of the source with the rendition's own settings loses as much
+/// there) and at 202x360 `resolution-cheat` at 6 of 80 (52.8 dB, 0.2 dB from the reference: near-transparent).
 @Suite struct HonestSamplingTests {
     final class Rejections: @unchecked Sendable {  // unchecked: `list` only under `lock`
         private let lock = NSLock()
@@ -20,8 +23,8 @@ import Verify
         var snapshot: (judged: Int, rejected: [String]) { lock.withLock { (judged, list) } }
     }
 
-    @Test(arguments: [("odd-642x362.mp4", "240p,180p")])
-    func honestRenditionsPassAtEverySampleDraw(_ clip: String, _ ladder: String) throws {
+    @Test(arguments: [("odd-642x362.mp4", "240p,180p", 2), ("vertical-360x640.mp4", "360p,180p", 1)])
+    func honestRenditionsPassAtEverySampleDraw(_ clip: String, _ ladder: String, _ segments: Int) throws {
         let folder = try TemporaryFolder("honest-sampling")
         defer { folder.remove() }
         let logger = Logger(label: "test", factory: { _ in SwiftLogNoOpLogHandler() })
@@ -55,7 +58,7 @@ import Verify
         FFmpegLibrary.setLogLevel(verbose: false)
         _ = try LadderTranscoder(input: Fixtures.path(clip), output: folder.url.appendingPathComponent("out"), options: options, logger: logger).run()
         let (judged, rejected) = rejections.snapshot
-        #expect(judged >= Int(draws) * 4, "every rung of every segment judged: \(judged)")
+        #expect(judged >= Int(draws) * 2 * segments, "every rung of every segment judged: \(judged)")
         #expect(rejected.isEmpty, "\(rejected.count) of \(judged) honest judgements rejected: \(rejected.prefix(8))")
     }
 }

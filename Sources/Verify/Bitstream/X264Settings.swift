@@ -36,6 +36,21 @@ struct X264Settings: Equatable {
         return encoderOptions(lookahead: true)
     }
 
+    /// Settings an x264 preset or tune could have chosen, as far as they smooth texture: no noise reduction,
+    /// deblocking offsets within the tunes' (-3 to +3), dead zones no wider than x264's defaults (21 inter, 11
+    /// intra), adaptive quantisation no stronger than 1.5. A reference encode made with the farmer's text is only
+    /// trusted to say how much texture an honest encode loses when the text stays within these.
+    var isPlausibleForTexture: Bool {
+        func values(_ key: String, _ separator: Character) -> [Double]? {
+            options[key].map { $0.split(separator: separator).compactMap { Double($0) } }
+        }
+        if let nr = values("nr", " ")?.first, nr != 0 { return false }
+        if let deblock = values("deblock", ":"), deblock.count == 3, deblock[0] != 0, deblock[1...].contains(where: { abs($0) > 3 }) { return false }
+        if let deadzone = values("deadzone", ","), deadzone.count == 2, deadzone[0] > 21 || deadzone[1] > 11 { return false }
+        if let aq = values("aq", ":"), aq.count == 2, aq[0] != 0, aq[1] > 1.5 { return false }
+        return true
+    }
+
     /// x264's `rc_lookahead`: how many frames after the keyframe its rate control looked at (x264's own cap is 250).
     var lookaheadFrames: Int { min(250, max(0, options["rc_lookahead"].flatMap { Int($0) } ?? 0)) }
 

@@ -97,6 +97,7 @@ final class SampleAnalysis {
     private(set) var sourceFramesDecoded = 0
     private(set) var renditionFramesDecoded = 0
     private(set) var referenceFramesEncoded = 0
+    private var firstKeyframe: (settings: X264Settings, bytes: Int)??
 
     private let renditionDecoder: SelectiveFrameDecoder
     private let sourceDecoder: SourceFrames
@@ -209,16 +210,7 @@ final class SampleAnalysis {
     /// control as the rendition used it (source frames after the keyframe decoded for it), which only a suspect
     /// rendition pays for.
     private func measureKeyframeCost(rendition frame: Frame, source: Frame, sourceIndex j: Int) throws -> VerificationResult.KeyframeCostFinding? {
-        let demuxer = try Demuxer(path: request.rendition)
-        guard let video = demuxer.bestVideoStream() else { return nil }
-        let packet = Packet()
-        var found: (settings: X264Settings, bytes: Int)?
-        while found == nil, try demuxer.read(into: packet) {
-            guard packet.streamIndex == video.index else { continue }
-            guard packet.isKeyFrame, let settings = X264Settings(packet: packet.data) else { return nil }
-            found = (settings, H264SliceBytes.count(packet.data))
-        }
-        guard let (settings, bytes) = found, let intra = settings.intraEncoderOptions else { return nil }
+        guard let (settings, bytes) = try firstKeyframeSettings(), let intra = settings.intraEncoderOptions else { return nil }
         let rendition = try renditionImage(frame, index: 0)
         func describe(_ options: (options: [String: String], threads: Int)) -> String {
             options.options.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: " ")
@@ -262,6 +254,80 @@ final class SampleAnalysis {
             }
         }
         return finding
+    }
+
+    /// What an encode of the source with the rendition's own x264 settings (at the bits and keyframe size of
+    /// `qualityReference`) and the rendition keep of the source's texture per block, over the frames up to rendition
+    /// frame `i`: asked only where a blur is suspected, anchored where the suspect blocks show texture. An encoder at
+    /// a low rung smooths a sub-pixel wire away as surely as a blur would (deblocking, adaptive quantisation and psy
+    /// decide how much fine texture survives); the same encoder on the clean source tells the two apart. Nil when
+    /// nothing can be compared, or the rendition carries no plausible x264 settings (then the blur stands).
+    func blockTexture(endingAt i: Int) throws -> ReferenceBlockTexture? {
+        let rendition = aligner.rendition, source = aligner.source
+        guard i >= 0, i < rendition.entries.count, let settings = try plausibleOwnSettings() else { return nil }
+        let indices = Array(max(0, i - QualityReference.windowFrames + 1)...i)
+        let sourceIndices = indices.map { aligner.sourceIndex(forRendition: $0) }
+        let (renditionFrame, sourceFrame) = try decodedAgain(rendition: indices, source: sourceIndices)
+        defer { renditionImages.removeAll(); scaledSources.removeAll() }
+        var pairs: [(rendition: YUVImage, source: (Frame, YUVImage))] = []
+        for (k, index) in indices.enumerated() {
+            guard let r = renditionFrame(index), let s = sourceFrame(sourceIndices[k]) else { return nil }
+            pairs.append((try renditionImage(r, index: index), try scaledSource(s, index: sourceIndices[k])))
+        }
+        let asked = request.bitrate ?? Int(rendition.bitsPerSecond)
+        guard asked > 0 else { return nil }
+        let bitrate = renditionSpend(endingAt: i).map { min(asked, $0) } ?? asked
+        let keyframe = rendition.entries[...i].last { $0.isKeyFrame }
+        let encoded = try QualityReference.encode(pairs.map(\.source.0), bitrate: bitrate, keyframeBytes: keyframe?.size,
+                                                  frameRate: source.stream.averageFrameRate, settings: settings)
+        referenceFramesEncoded += encoded.framesEncoded
+        guard encoded.pictures.count == pairs.count else { return nil }
+        var texture = ReferenceBlockTexture()
+        for (k, pair) in pairs.enumerated() {
+            let blockSize = BlockStatistics.blockSize(forHeight: pair.rendition.height)
+            texture.add(reference: BlockStatistics(rendition: encoded.pictures[k].luma, source: pair.source.1.luma, blockSize: blockSize),
+                        rendition: BlockStatistics(rendition: pair.rendition.luma, source: pair.source.1.luma, blockSize: blockSize))
+        }
+        return texture.frames > 0 ? texture : nil
+    }
+
+    /// The rendition's own x264 settings as libavcodec options, when they are ones an x264 preset or tune could have
+    /// chosen: the farmer writes that text, and settings that smooth texture by design (noise reduction, deblocking
+    /// or dead zones past any tune's, adaptive quantisation far past the default) would make its own blur look honest.
+    private func plausibleOwnSettings() throws -> (options: [String: String], threads: Int)? {
+        guard let settings = try firstKeyframeSettings()?.settings, settings.isPlausibleForTexture else { return nil }
+        return settings.intraEncoderOptions
+    }
+
+    /// Rendition and source frames (by index) decoded again after the chunked run, as the run's closures give them.
+    private func decodedAgain(rendition indices: [Int], source sourceIndices: [Int]) throws -> (rendition: (Int) -> Frame?, source: (Int) -> Frame?) {
+        let rendition = aligner.rendition, source = aligner.source
+        let renditionPts = indices.filter { $0 >= 0 && $0 < rendition.entries.count }.map { rendition.entries[$0].pts }
+        let sourcePts = sourceIndices.filter { $0 >= 0 && $0 < source.entries.count }.map { source.entries[$0].pts }
+        let renditionFrames = try renditionDecoder.frames(at: renditionPts, keyframes: rendition.entries.filter(\.isKeyFrame).map(\.pts))
+        let before = sourceDecoder.framesDecoded
+        let sourceFrames = try sourceDecoder.frames(at: sourcePts, keyframes: source.entries.filter(\.isKeyFrame).map(\.pts))
+        sourceFramesDecoded += sourceDecoder.framesDecoded - before
+        return ({ $0 >= 0 && $0 < rendition.entries.count ? renditionFrames[rendition.entries[$0].pts] : nil },
+                { $0 >= 0 && $0 < source.entries.count ? sourceFrames[source.entries[$0].pts] : nil })
+    }
+
+    /// The x264 settings written in the rendition's first keyframe and that keyframe's slice bytes, read once; nil
+    /// when the first video packet is no keyframe or carries no x264 settings.
+    private func firstKeyframeSettings() throws -> (settings: X264Settings, bytes: Int)? {
+        if let known = firstKeyframe { return known }
+        let demuxer = try Demuxer(path: request.rendition)
+        var found: (settings: X264Settings, bytes: Int)?
+        if let video = demuxer.bestVideoStream() {
+            let packet = Packet()
+            while try demuxer.read(into: packet) {
+                guard packet.streamIndex == video.index else { continue }
+                if packet.isKeyFrame, let settings = X264Settings(packet: packet.data) { found = (settings, H264SliceBytes.count(packet.data)) }
+                break
+            }
+        }
+        firstKeyframe = .some(found)
+        return found
     }
 
     /// Bits per second the rendition spent on its predicted frames in the reference window ending at `i`,
@@ -420,5 +486,39 @@ final class SampleAnalysis {
                      referenceDetail: referenceDetail / n, renditionDetail: renditionDetail / n,
                      errorCorrelation: renditionEnergy > 0 && referenceEnergy > 0 ? cross / (renditionEnergy * referenceEnergy).squareRoot() : 1,
                      underspent: underspent ? true : nil)
+    }
+}
+
+/// Texture per block (variance, summed over frames) of the source, of the verifier's reference encode and of the
+/// rendition, on the same frames.
+struct ReferenceBlockTexture {
+    private(set) var source: [Float] = []
+    private(set) var reference: [Float] = []
+    private(set) var rendition: [Float] = []
+    private(set) var columns = 0
+    private(set) var rows = 0
+    private(set) var frames = 0
+
+    mutating func add(reference encoded: BlockStatistics, rendition: BlockStatistics) {
+        if frames == 0 {
+            columns = encoded.columns; rows = encoded.rows
+            source = [Float](repeating: 0, count: columns * rows); reference = source; self.rendition = source
+        }
+        guard encoded.columns == columns, encoded.rows == rows, rendition.columns == columns, rendition.rows == rows else { return }
+        for b in 0..<source.count {
+            source[b] += encoded.sourceVariance[b]
+            reference[b] += encoded.renditionVariance[b]
+            self.rendition[b] += rendition.renditionVariance[b]
+        }
+        frames += 1
+    }
+
+    /// Of the texture the source shows in `group` over these frames: the share the reference kept, the share the
+    /// rendition kept, and the mean source variance per block and frame.
+    func kept(in group: [Int]) -> (reference: Float, rendition: Float, shown: Float) {
+        let shown = group.map { source[$0] }.reduce(0, +)
+        guard shown > 0, frames > 0 else { return (0, 0, 0) }
+        return (group.map { reference[$0] }.reduce(0, +) / shown, group.map { rendition[$0] }.reduce(0, +) / shown,
+                shown / Float(group.count * frames))
     }
 }

@@ -26,31 +26,37 @@ public enum QualityReference {
     /// is held at the size of the rendition's own keyframe (`keyframeBytes`, by a fixed QP found on it alone):
     /// left to the rate factor it came free, and on still content the predicted frames after a near-lossless
     /// keyframe stay near-lossless for few bits, which no honest encode that paid for its keyframe can match.
-    public static func encode(_ frames: [Frame], bitrate: Int, keyframeBytes: Int?, frameRate: AVRational) throws -> (pictures: [YUVImage], rateFactor: Double, keyframeQP: Int?, framesEncoded: Int) {
+    /// With `settings` (libavcodec options and threads, as `X264Settings` reproduces a rendition's own), the window
+    /// is encoded with those instead of `ultrafast`.
+    public static func encode(_ frames: [Frame], bitrate: Int, keyframeBytes: Int?, frameRate: AVRational,
+                              settings: (options: [String: String], threads: Int)? = nil) throws -> (pictures: [YUVImage], rateFactor: Double, keyframeQP: Int?, framesEncoded: Int) {
         let rate = frameRate.num > 0 && frameRate.den > 0 ? frameRate : AVRational(num: 30, den: 1)
         let bitsPerFrame = Double(bitrate) * Double(rate.den) / Double(rate.num)
-        let held = try keyframeBytes.map { try quantiser(for: frames[0], bytes: $0, frameRate: rate) }
+        let base = settings ?? (["preset": preset], 1)
+        let held = try keyframeBytes.map { try quantiser(for: frames[0], bytes: $0, frameRate: rate, settings: base) }
         let keyframeQP = held?.qp
         let framesEncoded = 2 * frames.count + (held?.encodes ?? 0)
-        let probe = try encodeOnce(frames, rateFactor: probeRateFactor, keyframeQP: keyframeQP, frameRate: rate, decode: false)
+        let probe = try encodeOnce(frames, rateFactor: probeRateFactor, keyframeQP: keyframeQP, frameRate: rate, settings: base, decode: false)
         let predicted = probe.packets.filter { !$0.isKeyFrame }.map { Double($0.size * 8) }
-        guard !predicted.isEmpty else { return (try encodeOnce(frames, rateFactor: probeRateFactor, keyframeQP: keyframeQP, frameRate: rate, decode: true).pictures, probeRateFactor, keyframeQP, framesEncoded) }
+        guard !predicted.isEmpty else { return (try encodeOnce(frames, rateFactor: probeRateFactor, keyframeQP: keyframeQP, frameRate: rate, settings: base, decode: true).pictures, probeRateFactor, keyframeQP, framesEncoded) }
         let spent = max(64, predicted.reduce(0, +) / Double(predicted.count))
         // Predicted frames are not quantised finer than the keyframe they follow (x264 itself keeps them about 3
         // QP coarser): on still content, bits per predicted frame alone would buy the reference a near-lossless
         // refinement (rate factor 6–7 at 720p@1.6 Mbit/s) that no encoder which paid for its keyframe makes.
         let factor = min(51, max(Double(keyframeQP ?? 0), probeRateFactor + qpStepsPerDoubling * log2(spent / bitsPerFrame)))
-        return (try encodeOnce(frames, rateFactor: factor, keyframeQP: keyframeQP, frameRate: rate, decode: true).pictures, factor, keyframeQP, framesEncoded)
+        return (try encodeOnce(frames, rateFactor: factor, keyframeQP: keyframeQP, frameRate: rate, settings: base, decode: true).pictures, factor, keyframeQP, framesEncoded)
     }
 
     /// The smallest x264 `ultrafast` QP at which `frame`, coded on its own, takes no more than `bytes` of slice
     /// data (nil when none does), and how many one-frame encodes finding it took.
-    static func quantiser(for frame: Frame, bytes: Int, frameRate rate: AVRational) throws -> (qp: Int?, encodes: Int) {
+    static func quantiser(for frame: Frame, bytes: Int, frameRate rate: AVRational,
+                          settings: (options: [String: String], threads: Int) = (["preset": preset], 1)) throws -> (qp: Int?, encodes: Int) {
         guard bytes > 0 else { return (nil, 0) }
         var sizes: [Int: Int] = [:]
         func size(_ qp: Int) throws -> Int {
             if let known = sizes[qp] { return known }
-            let packets = try encodeX264([frame], options: ["preset": preset, "qp": String(qp)], frameRate: rate, decode: false).packets
+            let packets = try encodeX264([frame], options: settings.options.merging(["qp": String(qp)]) { $1 }, threads: settings.threads,
+                                         frameRate: rate, decode: false).packets
             let measured = packets.first.map { H264SliceBytes.count($0.data) } ?? 0
             sizes[qp] = measured
             return measured
@@ -70,10 +76,15 @@ public enum QualityReference {
         return (fits ? qp : nil, sizes.count)
     }
 
-    private static func encodeOnce(_ frames: [Frame], rateFactor: Double, keyframeQP: Int?, frameRate rate: AVRational, decode: Bool) throws -> (packets: [Packet], pictures: [YUVImage]) {
-        var options = ["preset": preset, "crf": String(format: "%.2f", rateFactor)]
-        if let keyframeQP { options["x264-params"] = "zones=0,0,q=\(keyframeQP)" }
-        return try encodeX264(frames, options: options, frameRate: rate, decode: decode)
+    private static func encodeOnce(_ frames: [Frame], rateFactor: Double, keyframeQP: Int?, frameRate rate: AVRational,
+                                   settings: (options: [String: String], threads: Int), decode: Bool) throws -> (packets: [Packet], pictures: [YUVImage]) {
+        var options = settings.options
+        options["crf"] = String(format: "%.2f", rateFactor)
+        if let keyframeQP {
+            let zone = "zones=0,0,q=\(keyframeQP)"
+            options["x264-params"] = options["x264-params"].map { $0.isEmpty ? zone : $0 + ":" + zone } ?? zone
+        }
+        return try encodeX264(frames, options: options, threads: settings.threads, frameRate: rate, decode: decode)
     }
 
     /// Encodes `frames` with libx264 and the given private options (one GOP, no B-frames, one thread unless

@@ -3,14 +3,18 @@ import Foundation
 /// Turns per-sample evidence into integrity reasons and located regions.
 struct IntegrityFindings {
     let evidence: [SampleEvidence]
+    /// The verifier's own reference encode over the frames up to a rendition frame, per block (nil when it cannot
+    /// be made): asked only for blocks a blur is suspected in.
+    let referenceTexture: (Int) -> ReferenceBlockTexture?
     private(set) var regions: [RegionFinding] = []
     private(set) var meanExcess: [Float] = []
     let columns: Int
     let rows: Int
     let blockSize: Int
 
-    init(evidence: [SampleEvidence]) {
+    init(evidence: [SampleEvidence], referenceTexture: @escaping (Int) -> ReferenceBlockTexture? = { _ in nil }) {
         self.evidence = evidence
+        self.referenceTexture = referenceTexture
         columns = evidence.first?.blocks.columns ?? 0
         rows = evidence.first?.blocks.rows ?? 0
         blockSize = evidence.first?.blocks.blockSize ?? 16
@@ -148,6 +152,8 @@ struct IntegrityFindings {
             let keptTexture = group.map { kept[$0] }.reduce(0, +)
             let meanBias = group.map { bias[$0] }.reduce(0, +) / Float(group.count)
             let blurred = sourceTexture > 0 && keptTexture < VerdictThresholds.blurredDetailShare * sourceTexture && abs(meanBias) < 4
+            // Where an honest encode with the rendition's own settings loses as much of this texture, it is not a blur.
+            if blurred, honestBlur(group, samples) { continue }
             // An overlay is drawn on every frame, flat ones included, where it stands out most: one that stood out only
             // in the few frames where the source had texture there is a hard detail passing through (wires crossing a
             // sky at 102x180), not an overlay. (A blur has nothing to show on a flat frame, so those do not count.)
@@ -171,6 +177,20 @@ struct IntegrityFindings {
 }
 
 extension IntegrityFindings {
+    /// For blocks that read as blurred: whether an honest encode at this size and rate loses as much of their texture.
+    /// The reference encode is anchored at the compared frame where the blocks show the most source texture, and
+    /// compared with the rendition on the frames up to it; a blur removes what the reference keeps, an encoder
+    /// smoothing a sub-pixel wire away at a low rung removes what the reference loses too. False (the blur stands)
+    /// when no reference can be made (no plausible x264 settings in the rendition) or the source shows too little
+    /// texture there on those frames.
+    func honestBlur(_ group: [Int], _ samples: [SampleEvidence]) -> Bool {
+        guard let anchor = samples.max(by: { a, b in
+            group.map { a.blocks.sourceVariance[$0] }.reduce(0, +) < group.map { b.blocks.sourceVariance[$0] }.reduce(0, +)
+        }), let texture = referenceTexture(anchor.renditionIndex), texture.columns == columns, texture.rows == rows else { return false }
+        let kept = texture.kept(in: group)
+        return kept.shown >= VerdictThresholds.showableVariance && kept.rendition >= VerdictThresholds.blurredAgainstReference * kept.reference
+    }
+
     /// Regions where the rendition is lighter (or darker) than the source by a steady amount in every compared
     /// frame: what a faint overlay leaves where its error is too small to stand out against texture. Coding
     /// error keeps block means and changes sign as content moves; an overlay's offset keeps its sign.
@@ -225,7 +245,11 @@ enum QualityJudgement {
         var reasons: [VerificationReason] = []
         let gap = floor.referencePsnrY - floor.renditionPsnrY
         let detailShare = floor.referenceDetail > 0 ? floor.renditionDetail / floor.referenceDetail : 1
-        if detailShare < VerdictThresholds.resolutionCheatDetailShare {
+        // Near-transparent and as close to the source as the honest encode: the finest "detail" left to lose is
+        // sensor noise that encoders keep or drop as their settings go (a still sky at 202x360 and 800 kbit/s, 52.8 dB
+        // against the reference's 52.9, kept 61 % of its top octave); a picture made smaller and scaled up costs PSNR.
+        let transparent = floor.renditionPsnrY >= VerdictThresholds.underspentTransparentPsnr && gap <= VerdictThresholds.resolutionCheatTransparentGapDb
+        if detailShare < VerdictThresholds.resolutionCheatDetailShare && !transparent {
             reasons.append(VerificationReason(.resolutionCheat, String(format: "the rendition keeps %.0f%% of the finest detail an honest encode at this size and %d kbit/s keeps (PSNR gap %.1f dB): encoded smaller and scaled up", detailShare * 100, floor.bitrate / 1000, gap)))
         } else if gap > VerdictThresholds.qualityMarginDb {
             reasons.append(VerificationReason(.qualityBelowFloor, String(format: "luma PSNR %.1f dB is %.1f dB below the verifier's own %@ encode at %d kbit/s%@ (%.1f dB; allowed margin %.1f dB)", floor.renditionPsnrY, gap, floor.referenceEncoder, floor.bitrate / 1000, floor.bitrate < floor.askedBitrate ? " (what the rendition spent there)" : "", floor.referencePsnrY, VerdictThresholds.qualityMarginDb)))

@@ -147,7 +147,12 @@ public final class SegmentVerifier {
         try analysis.run()
         guard !analysis.evidence.isEmpty else { throw VerificationInputError.nothingDecoded(path: request.rendition) }
 
-        var findings = IntegrityFindings(evidence: analysis.evidence)
+        var findings = IntegrityFindings(evidence: analysis.evidence) { [logger] anchor in
+            do { return try analysis.blockTexture(endingAt: anchor) } catch {
+                logger.debug("no reference encode for a suspected blur at frame \(anchor): \(error)")
+                return nil
+            }
+        }
         reasons += findings.reasons()
         if analysis.renditionDecodeErrors > 0 {
             reasons.append(VerificationReason(.decodeErrors, "\(analysis.renditionDecodeErrors) damaged packets or frames while decoding the rendition"))

@@ -44,6 +44,9 @@ public enum VerdictThresholds {
     public static let offsetMinimumFrames = 3
     /// Blocks whose rendition kept less than this share of the source's texture count as blurred.
     public static let blurredDetailShare: Float = 0.35
+    /// ... unless the rendition kept at least this share of what the verifier's own encode at the same size and rate
+    /// keeps there on the same frames (an honest encoder smooths sub-pixel detail away at low rungs too).
+    public static let blurredAgainstReference: Float = 0.5
     /// Bitrate outside [low, high] × asked is out of bounds. Honest ABR encoders of 2–4 s segments land within
     /// 0.6–1.4× (libvpx realtime at 240p@250k overshoots to 2.2×); a cut to ¼ or ⅙ lands far below.
     public static let bitrateLow = 0.45
@@ -119,6 +122,9 @@ public enum VerdictThresholds {
     /// Resolution cheat: the rendition keeps less than this share of the finest-octave detail the reference
     /// encode keeps at the same size and bits (honest encodes measured ≥ 0.8 of it; 2x-upscaled ≈ 0.5).
     public static let resolutionCheatDetailShare = 0.65
+    /// ... unless the rendition is near-transparent (`underspentTransparentPsnr` or more) and no more than this far
+    /// below the reference's PSNR.
+    public static let resolutionCheatTransparentGapDb = 1.0
     /// Flipped: more than this share of the compared frames must look mirrored. A majority, because a single
     /// near-symmetric picture can look as much like its mirror image as like itself.
     public static let mirroredFrameShare = 0.5
