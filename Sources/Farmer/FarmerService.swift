@@ -1,4 +1,3 @@
-import CFFmpeg
 import FarmClient
 import Foundation
 import Hummingbird
@@ -232,7 +231,7 @@ public final class FarmerService: @unchecked Sendable {
             throw FarmerAPIError(.badRequest, "bad-task", "unknown codec \"\(task.codec.prefix(32))\" (h264, hevc, av1 or vp9)")
         }
         let window = task.window.map {  // checked by `task.validate()`
-            SegmentWindow(start: $0.start, end: $0.end, timeBase: AVRational(num: $0.timeBaseNumerator, den: $0.timeBaseDenominator))
+            SegmentWindow(start: $0.start, end: $0.end, timeBase: Rational(num: $0.timeBaseNumerator, den: $0.timeBaseDenominator))
         }
         if let length = request.headers[.contentLength].flatMap(Int.init), length > configuration.maxUploadBytes {
             throw FarmerAPIError(.contentTooLarge, "upload-too-large", "source segment of \(length) bytes exceeds \(configuration.maxUploadBytes)")
@@ -341,8 +340,8 @@ public final class FarmerService: @unchecked Sendable {
                                        width: rung.width ?? LadderRung(height: rung.height, bitrate: rung.bitrate).width(forSourceWidth: stream.displayWidth, sourceHeight: stream.height),
                                        height: rung.height, bitrate: rung.bitrate)
         }
-        let rate = task.frameRate.map { AVRational(num: $0.numerator, den: $0.denominator) }
-            ?? (stream.frameRate > 0 ? stream.averageFrameRate : AVRational(num: 25, den: 1))
+        let rate = task.frameRate.map { Rational(num: $0.numerator, den: $0.denominator) }
+            ?? (stream.frameRate > 0 ? stream.averageFrameRate : Rational(num: 25, den: 1))
         let local = TranscodeTask(index: 0, source: source, window: window, rungs: rungs, codec: codec, preset: task.preset ?? PresetScale.defaultName,
                                           encoder: encoder, frameRate: rate, output: output)
         try local.validate()

@@ -1,4 +1,3 @@
-import CFFmpeg
 import Foundation
 import Media
 import Transcode
@@ -148,8 +147,8 @@ public struct HostBenchmark: Sendable {
         let choice = EncoderChoice(codec: codec, family: family, encoderName: family.encoderName(for: codec)!, preset: preset, fallbackReason: nil)
         let factory = try RenditionEncoderFactory(choice: choice, device: device, threadsPerEncoder: threads, globalHeader: false)
         let started = DispatchTime.now().uptimeNanoseconds
-        let (encoder, pool) = try factory.makeEncoder(width: frames[0].width, height: frames[0].height, timeBase: AVRational(num: 1, den: Int32(HostBenchmark.frameRate)),
-                                                      frameRate: AVRational(num: Int32(HostBenchmark.frameRate), den: 1), bitrate: bitrate, gopSize: frames.count + 1)
+        let (encoder, pool) = try factory.makeEncoder(width: frames[0].width, height: frames[0].height, timeBase: Rational(num: 1, den: Int32(HostBenchmark.frameRate)),
+                                                      frameRate: Rational(num: Int32(HostBenchmark.frameRate), den: 1), bitrate: bitrate, gopSize: frames.count + 1)
         for (index, frame) in frames.enumerated() {
             var picture = try frame.reference()
             picture.pts = Int64(index)

@@ -1,4 +1,3 @@
-import CFFmpeg
 import Foundation
 import Media
 
@@ -31,8 +30,8 @@ public final class SyntheticClip {
         // to 1.05×), so the picture never gets upscaled and keeps a photo's fine detail; capped to keep painting fast.
         textureWidth = min(width * 22 / 10, SyntheticClip.maximumTextureWidth) / 2 * 2
         textureHeight = min(height * 22 / 10, SyntheticClip.maximumTextureWidth * 9 / 16) / 2 * 2
-        texture = try Frame.video(width: textureWidth, height: textureHeight, format: AV_PIX_FMT_YUV420P)
-        scaler = Scaler(width: width, height: height, format: AV_PIX_FMT_YUV420P, algorithm: .area)
+        texture = try Frame.video(width: textureWidth, height: textureHeight, format: PixelFormat.yuv420p)
+        scaler = Scaler(width: width, height: height, format: PixelFormat.yuv420p, algorithm: .area)
         panX = Double.random(in: 0.2...0.45, using: &generator)
         panY = Double.random(in: -0.15...0.15, using: &generator)
         zoom = Double.random(in: 0.1...0.3, using: &generator)
@@ -103,17 +102,4 @@ public final class SyntheticClip {
 
 extension Comparable {
     func clamped(_ low: Self, _ high: Self) -> Self { min(max(self, low), high) }
-}
-
-extension Frame {
-    /// A frame that shares this one's pixels, restricted to a rectangle (even x, y for 4:2:0).
-    func window(x: Int, y: Int, width: Int, height: Int) throws -> Frame {
-        let view = try reference()
-        view.pointer.pointee.width = Int32(width)
-        view.pointer.pointee.height = Int32(height)
-        view.pointer.pointee.data.0 = planeBase(0)! + y * lineSize(0) + x
-        view.pointer.pointee.data.1 = planeBase(1)! + (y / 2) * lineSize(1) + x / 2
-        view.pointer.pointee.data.2 = planeBase(2)! + (y / 2) * lineSize(2) + x / 2
-        return view
-    }
 }

@@ -1,4 +1,3 @@
-import CFFmpeg
 import Foundation
 import Media
 import Transcode
@@ -22,7 +21,7 @@ public enum ChallengeWork {
     public static func writeClip(height: Int, seconds: Double, seed: UInt64, to path: String) throws -> Int {
         let width = width(height: height)
         let clip = try SyntheticClip(width: width, height: height, frameRate: 30, seconds: seconds, seed: seed)
-        return try MezzanineWriter(width: width, height: height, timeBase: AVRational(num: 1, den: 30), frameRate: AVRational(num: 30, den: 1))
+        return try MezzanineWriter(width: width, height: height, timeBase: Rational(num: 1, den: 30), frameRate: Rational(num: 30, den: 1))
             .write(to: path, frames: clip.next, onFrame: {})
     }
 }
@@ -43,7 +42,7 @@ public enum TaskThroughput {
         let ladder = ChallengeWork.ladder(height: clipHeight)
         let rungs = ladder.map { TranscodeTask.Rung(name: $0.name, width: ChallengeWork.width(height: $0.height), height: $0.height, bitrate: $0.bitrate) }
         let task = TranscodeTask(index: 0, source: source, rungs: rungs, codec: .h264, preset: "veryfast", encoder: .software,
-                                         frameRate: AVRational(num: 30, den: 1), output: work.appendingPathComponent("out").path)
+                                         frameRate: Rational(num: 30, den: 1), output: work.appendingPathComponent("out").path)
         let started = Date()
         let result = try executor(task)
         let seconds = max(Date().timeIntervalSince(started), 1e-3)

@@ -3,8 +3,8 @@ import CFFmpeg
 /// An owned copy of a stream's codec parameters (`AVCodecParameters`), kept after its encoder is gone.
 public final class CodecParameters: @unchecked Sendable {
     let pointer: UnsafeMutablePointer<AVCodecParameters>
-    public let timeBase: AVRational
-    public let frameRate: AVRational
+    public let timeBase: Rational
+    public let frameRate: Rational
 
     /// Snapshots an opened encoder's output parameters.
     public init(encoder: Encoder) throws {
@@ -15,7 +15,7 @@ public final class CodecParameters: @unchecked Sendable {
         try encoder.copyParameters(to: pointer)
     }
 
-    init(copying source: UnsafePointer<AVCodecParameters>, timeBase: AVRational, frameRate: AVRational) throws {
+    init(copying source: UnsafePointer<AVCodecParameters>, timeBase: Rational, frameRate: Rational) throws {
         guard let pointer = avcodec_parameters_alloc() else { fatalError("avcodec_parameters_alloc: out of memory") }
         self.pointer = pointer
         self.timeBase = timeBase
@@ -48,8 +48,8 @@ extension Muxer {
         guard let stream = avformat_new_stream(context, nil) else { throw FFmpegError(code: cffmpeg_averror(ENOMEM), function: "avformat_new_stream") }
         try ffCheck(avcodec_parameters_copy(stream.pointee.codecpar, parameters.pointer), "avcodec_parameters_copy")
         preferTag(stream)
-        stream.pointee.time_base = parameters.timeBase
-        if parameters.frameRate.num > 0 { stream.pointee.avg_frame_rate = parameters.frameRate }
+        stream.pointee.time_base = parameters.timeBase.av
+        if parameters.frameRate.num > 0 { stream.pointee.avg_frame_rate = parameters.frameRate.av }
         registerInputTimeBase(parameters.timeBase)
         return Int(stream.pointee.index)
     }

@@ -3,7 +3,7 @@ import CFFmpeg
 /// An opened decoder (`AVCodecContext`) for one stream.
 public final class Decoder {
     let context: UnsafeMutablePointer<AVCodecContext>
-    public let timeBase: AVRational
+    public let timeBase: Rational
 
     /// Opens a decoder for `stream` of `demuxer`. `threads` 0 lets FFmpeg choose.
     public init(demuxer: Demuxer, stream: StreamInfo, threads: Int = 0) throws {
@@ -15,7 +15,7 @@ public final class Decoder {
         self.context = context
         timeBase = stream.timeBase
         try ffCheck(avcodec_parameters_to_context(context, parameters), "avcodec_parameters_to_context")
-        context.pointee.pkt_timebase = stream.timeBase
+        context.pointee.pkt_timebase = stream.timeBase.av
         context.pointee.thread_count = Int32(threads)
         _ = Decoder.countsLoggedErrors
         errorCount.initialize(to: 0)

@@ -7,10 +7,10 @@ public struct StreamInfo: Sendable {
     public let index: Int
     public let kind: Kind
     public let codecName: String
-    public let timeBase: AVRational
+    public let timeBase: Rational
     public let width: Int
     public let height: Int
-    public let averageFrameRate: AVRational
+    public let averageFrameRate: Rational
     public let sampleRate: Int
     public let channels: Int
     /// Stream duration in seconds when the container says, else nil.
@@ -22,9 +22,9 @@ public struct StreamInfo: Sendable {
 
     /// The container's real base frame rate (`r_frame_rate`): the fastest the frames come, which a variable-rate
     /// source's average understates.
-    public let baseFrameRate: AVRational
+    public let baseFrameRate: Rational
     /// The shape of one stored pixel (`sample_aspect_ratio`, as the ffmpeg CLI guesses it); 0/1 when unknown (square).
-    public let sampleAspectRatio: AVRational
+    public let sampleAspectRatio: Rational
     /// The turn the container's display matrix asks for. `width`, `height` and `sampleAspectRatio` are already as
     /// shown (a portrait phone clip stored 1920x1080 with a 90° turn reads 1080x1920), and `VideoFrameReader` hands out
     /// frames turned to match.
@@ -35,22 +35,22 @@ public struct StreamInfo: Sendable {
     public var displayWidth: Int { StreamInfo.shownWidth(storedWidth: width, sampleAspectRatio: sampleAspectRatio) }
 
     /// A stored width as shown with `sampleAspectRatio` (unknown or square: as stored).
-    public static func shownWidth(storedWidth width: Int, sampleAspectRatio: AVRational) -> Int {
+    public static func shownWidth(storedWidth width: Int, sampleAspectRatio: Rational) -> Int {
         guard sampleAspectRatio.num > 0, sampleAspectRatio.den > 0, sampleAspectRatio.num != sampleAspectRatio.den else { return width }
-        let shown = Double(width) * av_q2d(sampleAspectRatio)
+        let shown = Double(width) * sampleAspectRatio.doubleValue
         // A sample aspect ratio that would stretch the picture past 4:1 either way is damage, not anamorphic video.
         guard shown.isFinite, shown >= Double(width) / 4, shown <= Double(width) * 4 else { return width }
         return max(1, Int(shown.rounded()))
     }
 
     public var frameRate: Double {
-        averageFrameRate.den == 0 || averageFrameRate.num == 0 ? 0 : av_q2d(averageFrameRate)
+        averageFrameRate.den == 0 || averageFrameRate.num == 0 ? 0 : averageFrameRate.doubleValue
     }
 
     /// The highest rate frames arrive at: the base rate when it is above the average (a variable-rate source), else
     /// the average. What HLS's FRAME-RATE means, and what a segment's frame count is bounded by.
-    public var peakFrameRate: AVRational {
-        let base = baseFrameRate.num > 0 && baseFrameRate.den > 0 ? av_q2d(baseFrameRate) : 0
+    public var peakFrameRate: Rational {
+        let base = baseFrameRate.num > 0 && baseFrameRate.den > 0 ? baseFrameRate.doubleValue : 0
         // A base rate far above the average is a container's timebase guess, not frames (some MP4s say 90000/1).
         return base > frameRate && base <= max(frameRate, 1) * 4 && base <= 240 ? baseFrameRate : averageFrameRate
     }
@@ -140,8 +140,8 @@ public final class Demuxer {
 
     static func describe(_ stream: UnsafeMutablePointer<AVStream>, index: Int) -> StreamInfo {
         let rotation = FrameRotation.of(stream)
-        let sampleAspect = rotation.rotated(stream.pointee.sample_aspect_ratio.num > 0 ? stream.pointee.sample_aspect_ratio
-                                                                                       : stream.pointee.codecpar.pointee.sample_aspect_ratio)
+        let sampleAspect = rotation.rotated(Rational(stream.pointee.sample_aspect_ratio.num > 0 ? stream.pointee.sample_aspect_ratio
+                                                                                                : stream.pointee.codecpar.pointee.sample_aspect_ratio))
         let parameters = stream.pointee.codecpar.pointee
         let kind: StreamInfo.Kind
         switch parameters.codec_type {
@@ -149,11 +149,11 @@ public final class Demuxer {
         case AVMEDIA_TYPE_AUDIO: kind = .audio
         default: kind = .other
         }
-        let timeBase = stream.pointee.time_base
+        let timeBase = Rational(stream.pointee.time_base)
         let duration: Double? = stream.pointee.duration > 0 && stream.pointee.duration != cffmpeg_nopts_value()
-            ? Double(stream.pointee.duration) * av_q2d(timeBase) : nil
-        var rate = stream.pointee.avg_frame_rate
-        if rate.num == 0 || rate.den == 0 { rate = stream.pointee.r_frame_rate }
+            ? Double(stream.pointee.duration) * timeBase.doubleValue : nil
+        var rate = Rational(stream.pointee.avg_frame_rate)
+        if rate.num == 0 || rate.den == 0 { rate = Rational(stream.pointee.r_frame_rate) }
         return StreamInfo(
             index: index, kind: kind,
             codecName: String(cString: avcodec_get_name(parameters.codec_id)),
@@ -167,7 +167,7 @@ public final class Demuxer {
             frameCountHint: stream.pointee.nb_frames > 0 ? Int(stream.pointee.nb_frames) : nil,
             startTime: stream.pointee.start_time == cffmpeg_nopts_value() ? nil : stream.pointee.start_time,
             bitRate: Int(parameters.bit_rate),
-            baseFrameRate: stream.pointee.r_frame_rate,
+            baseFrameRate: Rational(stream.pointee.r_frame_rate),
             sampleAspectRatio: sampleAspect,
             rotation: rotation)
     }
@@ -194,7 +194,7 @@ public final class Demuxer {
     }
 
     /// Codec parameters of a stream, valid while this demuxer lives.
-    public func codecParameters(of stream: Int) -> UnsafeMutablePointer<AVCodecParameters> {
+    func codecParameters(of stream: Int) -> UnsafeMutablePointer<AVCodecParameters> {
         context.pointee.streams[stream]!.pointee.codecpar
     }
 

@@ -5,9 +5,9 @@ public struct VideoEncoderSettings: Sendable {
     public var encoderName: String
     public var width: Int
     public var height: Int
-    public var pixelFormat: AVPixelFormat = AV_PIX_FMT_YUV420P
-    public var timeBase: AVRational
-    public var frameRate: AVRational
+    public var pixelFormat: PixelFormat = .yuv420p
+    public var timeBase: Rational
+    public var frameRate: Rational
     /// Target average bit rate in bits per second.
     public var bitRate: Int?
     public var maxRate: Int?
@@ -22,7 +22,7 @@ public struct VideoEncoderSettings: Sendable {
     /// A hardware frames context to encode from, for encoders that only take GPU frames.
     public var hardwareFrames: HardwareFramesContext?
 
-    public init(encoderName: String, width: Int, height: Int, timeBase: AVRational, frameRate: AVRational) {
+    public init(encoderName: String, width: Int, height: Int, timeBase: Rational, frameRate: Rational) {
         self.encoderName = encoderName
         self.width = width
         self.height = height
@@ -49,9 +49,9 @@ public final class Encoder: @unchecked Sendable {
         name = settings.encoderName
         context.pointee.width = Int32(settings.width)
         context.pointee.height = Int32(settings.height)
-        context.pointee.pix_fmt = settings.pixelFormat
-        context.pointee.time_base = settings.timeBase
-        context.pointee.framerate = settings.frameRate
+        context.pointee.pix_fmt = settings.pixelFormat.av
+        context.pointee.time_base = settings.timeBase.av
+        context.pointee.framerate = settings.frameRate.av
         context.pointee.sample_aspect_ratio = AVRational(num: 1, den: 1)
         if let bitRate = settings.bitRate { context.pointee.bit_rate = Int64(bitRate) }
         if let maxRate = settings.maxRate { context.pointee.rc_max_rate = Int64(maxRate) }
@@ -79,7 +79,7 @@ public final class Encoder: @unchecked Sendable {
         self.context = context
         name = encoderName
         settings = VideoEncoderSettings(encoderName: encoderName, width: 0, height: 0,
-                                        timeBase: AVRational(num: 1, den: Int32(sampleRate)), frameRate: AVRational(num: 0, den: 1))
+                                        timeBase: Rational(num: 1, den: Int32(sampleRate)), frameRate: Rational(num: 0, den: 1))
         context.pointee.sample_fmt = AV_SAMPLE_FMT_FLTP
         context.pointee.sample_rate = Int32(sampleRate)
         av_channel_layout_default(&context.pointee.ch_layout, Int32(channels))
@@ -95,7 +95,7 @@ public final class Encoder: @unchecked Sendable {
         avcodec_free_context(&owned)
     }
 
-    public var timeBase: AVRational { context.pointee.time_base }
+    public var timeBase: Rational { Rational(context.pointee.time_base) }
     /// Samples per audio frame the encoder wants (1024 for AAC).
     public var frameSize: Int { Int(context.pointee.frame_size) }
 

@@ -14,7 +14,7 @@ final class FilterGraph {
     /// in (`send_frame`), timestamps kept, only frames flagged interlaced touched (a mixed source keeps its progressive ones).
     static let deinterlace = "bwdif=mode=send_frame:parity=auto:deint=interlaced"
 
-    init(_ description: String, like frame: Frame, timeBase: AVRational) throws {
+    init(_ description: String, like frame: Frame, timeBase: Rational) throws {
         guard let graph = avfilter_graph_alloc() else { throw FFmpegError(code: cffmpeg_averror(ENOMEM), function: "avfilter_graph_alloc") }
         self.graph = graph
         let aspect = frame.pointer.pointee.sample_aspect_ratio

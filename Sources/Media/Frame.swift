@@ -4,7 +4,7 @@ import Foundation
 /// An owned `AVFrame`; freed when the last Swift reference goes. Decoded frames are reference counted by
 /// FFmpeg, so `reference()` shares the pixel buffers instead of copying them.
 public final class Frame: @unchecked Sendable {
-    public let pointer: UnsafeMutablePointer<AVFrame>
+    let pointer: UnsafeMutablePointer<AVFrame>
 
     public init() {
         guard let frame = av_frame_alloc() else { fatalError("av_frame_alloc: out of memory") }
@@ -17,11 +17,11 @@ public final class Frame: @unchecked Sendable {
     }
 
     /// A new video frame with its own buffers.
-    public static func video(width: Int, height: Int, format: AVPixelFormat) throws -> Frame {
+    public static func video(width: Int, height: Int, format: PixelFormat) throws -> Frame {
         let frame = Frame()
         frame.pointer.pointee.width = Int32(width)
         frame.pointer.pointee.height = Int32(height)
-        frame.pointer.pointee.format = format.rawValue
+        frame.pointer.pointee.format = format.raw
         try ffCheck(av_frame_get_buffer(frame.pointer, 0), "av_frame_get_buffer")
         return frame
     }
@@ -55,11 +55,13 @@ public final class Frame: @unchecked Sendable {
 
     public var width: Int { Int(pointer.pointee.width) }
     public var height: Int { Int(pointer.pointee.height) }
-    public var pixelFormat: AVPixelFormat { AVPixelFormat(rawValue: pointer.pointee.format) }
-    public var sampleFormat: AVSampleFormat { AVSampleFormat(rawValue: pointer.pointee.format) }
+    public var pixelFormat: PixelFormat { PixelFormat(raw: pointer.pointee.format) }
+    /// The shape of one stored pixel as the decoder found it (0/1 when unknown).
+    public var sampleAspectRatio: Rational { Rational(pointer.pointee.sample_aspect_ratio) }
+    var sampleFormat: AVSampleFormat { AVSampleFormat(rawValue: pointer.pointee.format) }
     public var sampleCount: Int { Int(pointer.pointee.nb_samples) }
     public var isKeyFrame: Bool { cffmpeg_frame_is_key(pointer) != 0 }
-    public var pictureType: AVPictureType { pointer.pointee.pict_type }
+    var pictureType: AVPictureType { pointer.pointee.pict_type }
 
     /// Presentation timestamp in the producer's time base, nil when unknown.
     public var pts: Int64? {
@@ -93,7 +95,7 @@ public final class Frame: @unchecked Sendable {
 
     /// Approximate bytes held by this frame's visible pictures (for memory bounds).
     public var approximateBytes: Int {
-        guard let descriptor = av_pix_fmt_desc_get(pixelFormat) else { return width * height * 3 }
+        guard let descriptor = av_pix_fmt_desc_get(pixelFormat.av) else { return width * height * 3 }
         let bitsPerPixel = Int(av_get_bits_per_pixel(descriptor))
         return width * height * max(bitsPerPixel, 8) / 8
     }
@@ -105,7 +107,7 @@ extension Int32 {
 
 /// An owned `AVPacket`.
 public final class Packet: @unchecked Sendable {
-    public let pointer: UnsafeMutablePointer<AVPacket>
+    let pointer: UnsafeMutablePointer<AVPacket>
 
     public init() {
         guard let packet = av_packet_alloc() else { fatalError("av_packet_alloc: out of memory") }
@@ -149,8 +151,8 @@ public final class Packet: @unchecked Sendable {
     }
 
     /// Rescales pts, dts and duration between time bases.
-    public func rescale(from source: AVRational, to destination: AVRational) {
-        av_packet_rescale_ts(pointer, source, destination)
+    public func rescale(from source: Rational, to destination: Rational) {
+        av_packet_rescale_ts(pointer, source.av, destination.av)
     }
 
     public func unref() { av_packet_unref(pointer) }
@@ -159,12 +161,25 @@ public final class Packet: @unchecked Sendable {
 extension Frame {
     /// Paints a YUV frame black (limited-range luma 16, chroma 128), for probes and tests.
     public func fillBlack() throws {
-        guard let descriptor = av_pix_fmt_desc_get(pixelFormat) else { return }
+        guard let descriptor = av_pix_fmt_desc_get(pixelFormat.av) else { return }
         let chromaHeight = -((-height) >> Int(descriptor.pointee.log2_chroma_h))
         for plane in 0..<4 {
             guard let base = planeBase(plane) else { continue }
             let rows = plane == 0 ? height : chromaHeight
             memset(base, plane == 0 ? 16 : 128, lineSize(plane) * rows)
         }
+    }
+}
+
+extension Frame {
+    /// A frame that shares this one's pixels, restricted to a rectangle (even x, y for 4:2:0).
+    public func window(x: Int, y: Int, width: Int, height: Int) throws -> Frame {
+        let view = try reference()
+        view.pointer.pointee.width = Int32(width)
+        view.pointer.pointee.height = Int32(height)
+        view.pointer.pointee.data.0 = planeBase(0)! + y * lineSize(0) + x
+        view.pointer.pointee.data.1 = planeBase(1)! + (y / 2) * lineSize(1) + x / 2
+        view.pointer.pointee.data.2 = planeBase(2)! + (y / 2) * lineSize(2) + x / 2
+        return view
     }
 }

@@ -39,7 +39,7 @@ public struct FrameRotation: Sendable, Equatable {
     }
 
     /// A sample aspect ratio as seen after the turn (unknown stays unknown).
-    func rotated(_ ratio: AVRational) -> AVRational {
-        swapsDimensions && ratio.num > 0 && ratio.den > 0 ? AVRational(num: ratio.den, den: ratio.num) : ratio
+    func rotated(_ ratio: Rational) -> Rational {
+        swapsDimensions && ratio.num > 0 && ratio.den > 0 ? Rational(num: ratio.den, den: ratio.num) : ratio
     }
 }

@@ -3,7 +3,7 @@ import CFFmpeg
 /// An opened hardware device (`AVHWDeviceContext`): CUDA for NVENC/NVDEC, VAAPI, QSV.
 public final class HardwareDevice: @unchecked Sendable {
     let reference: UnsafeMutablePointer<AVBufferRef>
-    public let type: AVHWDeviceType
+    let type: AVHWDeviceType
     public let typeName: String
 
     /// Opens a device of the named type (`cuda`, `vaapi`, `qsv`); `device` picks a node such as
@@ -29,11 +29,11 @@ public final class HardwareDevice: @unchecked Sendable {
     }
 
     /// A pool of GPU frames of one geometry on this device, for encoders that take only GPU frames.
-    public func makeFramesContext(width: Int, height: Int, softwareFormat: AVPixelFormat, hardwareFormat: AVPixelFormat, poolSize: Int = 16) throws -> HardwareFramesContext {
+    public func makeFramesContext(width: Int, height: Int, softwareFormat: PixelFormat, hardwareFormat: PixelFormat, poolSize: Int = 16) throws -> HardwareFramesContext {
         guard let frames = av_hwframe_ctx_alloc(reference) else { fatalError("av_hwframe_ctx_alloc: out of memory") }
         let context = UnsafeMutableRawPointer(frames.pointee.data).assumingMemoryBound(to: AVHWFramesContext.self)
-        context.pointee.format = hardwareFormat
-        context.pointee.sw_format = softwareFormat
+        context.pointee.format = hardwareFormat.av
+        context.pointee.sw_format = softwareFormat.av
         context.pointee.width = Int32(width)
         context.pointee.height = Int32(height)
         context.pointee.initial_pool_size = Int32(poolSize)

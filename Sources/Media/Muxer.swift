@@ -9,7 +9,7 @@ public final class Muxer {
     public let formatName: String
     private var headerWritten = false
     private var trailerWritten = false
-    private var inputTimeBases: [AVRational] = []
+    private var inputTimeBases: [Rational] = []
     /// The last DTS written per stream (in the stream's time base), kept across the files a muxer rotates through.
     private var lastDTS: [Int: Int64] = [:]
     public private(set) var currentPath: String?
@@ -49,8 +49,8 @@ public final class Muxer {
         guard let stream = avformat_new_stream(context, nil) else { throw FFmpegError(code: cffmpeg_averror(ENOMEM), function: "avformat_new_stream") }
         try encoder.copyParameters(to: stream.pointee.codecpar)
         preferTag(stream)
-        stream.pointee.time_base = encoder.timeBase
-        if encoder.settings.frameRate.num > 0 { stream.pointee.avg_frame_rate = encoder.settings.frameRate }
+        stream.pointee.time_base = encoder.timeBase.av
+        if encoder.settings.frameRate.num > 0 { stream.pointee.avg_frame_rate = encoder.settings.frameRate.av }
         inputTimeBases.append(encoder.timeBase)
         return Int(stream.pointee.index)
     }
@@ -62,12 +62,12 @@ public final class Muxer {
         try ffCheck(avcodec_parameters_copy(output.pointee.codecpar, demuxer.codecParameters(of: stream.index)), "avcodec_parameters_copy")
         output.pointee.codecpar.pointee.codec_tag = 0
         preferTag(output)
-        output.pointee.time_base = stream.timeBase
+        output.pointee.time_base = stream.timeBase.av
         inputTimeBases.append(stream.timeBase)
         return Int(output.pointee.index)
     }
 
-    func registerInputTimeBase(_ timeBase: AVRational) { inputTimeBases.append(timeBase) }
+    func registerInputTimeBase(_ timeBase: Rational) { inputTimeBases.append(timeBase) }
 
     /// Points the muxer at a new output file (closing the previous one).
     public func open(path: String) throws {
@@ -99,7 +99,7 @@ public final class Muxer {
     }
 
     /// The time base the muxer chose for a stream (valid after `writeHeader`).
-    public func timeBase(of stream: Int) -> AVRational { context.pointee.streams[stream]!.pointee.time_base }
+    public func timeBase(of stream: Int) -> Rational { Rational(context.pointee.streams[stream]!.pointee.time_base) }
 
     /// Writes one packet whose timestamps are in the stream's input time base.
     public func write(_ packet: Packet, stream: Int) throws {

@@ -53,7 +53,7 @@ public struct PacketIndex: Sendable {
 
     public var frameCount: Int { entries.count + untimedPackets }
     public var totalBytes: Int { entries.reduce(0) { $0 + $1.size } }
-    public var timeBaseSeconds: Double { av_q2d(stream.timeBase) }
+    public var timeBaseSeconds: Double { stream.timeBase.doubleValue }
 
     /// Seconds of one frame: the median packet spacing, else the stream's nominal rate.
     public var frameSeconds: Double {

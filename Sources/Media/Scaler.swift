@@ -3,8 +3,8 @@ import CFFmpeg
 /// Converts frames between sizes and pixel formats (`SwsContext`), one fixed geometry per scaler.
 public final class Scaler {
     private var context: OpaquePointer?
-    public let output: (width: Int, height: Int, format: AVPixelFormat)
-    private var input: (width: Int, height: Int, format: AVPixelFormat)?
+    public let output: (width: Int, height: Int, format: PixelFormat)
+    private var input: (width: Int, height: Int, format: PixelFormat)?
     public let algorithm: Algorithm
 
     /// swscale's kernels; bicubic is the default of FFmpeg's `scale` filter and what Prism scales with. The
@@ -24,7 +24,7 @@ public final class Scaler {
         }
     }
 
-    public init(width: Int, height: Int, format: AVPixelFormat = AV_PIX_FMT_YUV420P, algorithm: Algorithm = .bicubic) {
+    public init(width: Int, height: Int, format: PixelFormat = .yuv420p, algorithm: Algorithm = .bicubic) {
         output = (width, height, format)
         self.algorithm = algorithm
     }
@@ -51,8 +51,8 @@ public final class Scaler {
         let geometry = (frame.width, frame.height, frame.pixelFormat)
         if let input, input == geometry, context != nil { return }
         sws_freeContext(context)
-        context = sws_getContext(Int32(frame.width), Int32(frame.height), frame.pixelFormat,
-                                 Int32(output.width), Int32(output.height), output.format,
+        context = sws_getContext(Int32(frame.width), Int32(frame.height), frame.pixelFormat.av,
+                                 Int32(output.width), Int32(output.height), output.format.av,
                                  algorithm.flags, nil, nil, nil)
         guard context != nil else {
             throw FFmpegError(code: cffmpeg_averror(EINVAL), function: "sws_getContext(\(frame.width)x\(frame.height) → \(output.width)x\(output.height))")

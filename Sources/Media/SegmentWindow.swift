@@ -9,14 +9,14 @@ public struct SegmentWindow: Codable, Sendable, Equatable {
     public var timeBaseNumerator: Int32
     public var timeBaseDenominator: Int32
 
-    public init(start: Int64, end: Int64, timeBase: AVRational) {
+    public init(start: Int64, end: Int64, timeBase: Rational) {
         self.start = start
         self.end = end
         timeBaseNumerator = timeBase.num
         timeBaseDenominator = timeBase.den
     }
 
-    public var timeBase: AVRational { AVRational(num: timeBaseNumerator, den: timeBaseDenominator) }
+    public var timeBase: Rational { Rational(num: timeBaseNumerator, den: timeBaseDenominator) }
 
     /// Whether the numbers describe a window at all (a peer may send anything).
     public var isValid: Bool {
@@ -24,8 +24,8 @@ public struct SegmentWindow: Codable, Sendable, Equatable {
     }
 
     /// Whether `pts`, in `streamTimeBase`, falls inside the window.
-    public func contains(_ pts: Int64, in streamTimeBase: AVRational) -> Bool {
-        let time = av_rescale_q(pts, streamTimeBase, timeBase)
+    public func contains(_ pts: Int64, in streamTimeBase: Rational) -> Bool {
+        let time = Rational.rescale(pts, from: streamTimeBase, to: timeBase)
         return time >= start && time < end
     }
 }

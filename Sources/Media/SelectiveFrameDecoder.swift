@@ -106,7 +106,7 @@ public final class EncodedPacketDecoder {
         guard let context = avcodec_alloc_context3(codec) else { fatalError("avcodec_alloc_context3: out of memory") }
         self.context = context
         try ffCheck(avcodec_parameters_to_context(context, parameters.pointer), "avcodec_parameters_to_context")
-        context.pointee.pkt_timebase = encoder.timeBase
+        context.pointee.pkt_timebase = encoder.timeBase.av
         context.pointee.thread_count = 1
         try ffCheck(avcodec_open2(context, codec, nil), "avcodec_open2(reference decoder)")
     }

@@ -1,4 +1,3 @@
-import CFFmpeg
 import Foundation
 import Media
 
@@ -93,7 +92,7 @@ final class AudioRendition {
             }
             guard step == .ok else { return }
             if firstAudioSeconds == nil, let pts = frame.bestEffortTimestamp ?? frame.pts {
-                firstAudioSeconds = Double(pts) * av_q2d(stream.timeBase)
+                firstAudioSeconds = Double(pts) * stream.timeBase.doubleValue
             }
             try resampler.push(frame)
             frame.release()

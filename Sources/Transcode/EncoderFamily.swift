@@ -1,4 +1,3 @@
-import CFFmpeg
 import Media
 
 /// Where encoding happens: the CPU or one of the hardware encoder families FFmpeg knows.
@@ -31,11 +30,11 @@ public enum EncoderFamily: String, CaseIterable, Codable, Sendable {
     }
 
     /// The pixel format frames must have before upload.
-    var softwareFormat: AVPixelFormat { self == .vaapi || self == .qsv ? AV_PIX_FMT_NV12 : AV_PIX_FMT_YUV420P }
-    var hardwareFormat: AVPixelFormat? {
+    var softwareFormat: PixelFormat { self == .vaapi || self == .qsv ? PixelFormat.nv12 : PixelFormat.yuv420p }
+    var hardwareFormat: PixelFormat? {
         switch self {
-        case .vaapi: return AV_PIX_FMT_VAAPI
-        case .qsv: return AV_PIX_FMT_QSV
+        case .vaapi: return PixelFormat.vaapi
+        case .qsv: return PixelFormat.qsv
         default: return nil
         }
     }

@@ -1,4 +1,3 @@
-import CFFmpeg
 import Media
 
 /// Opens encoders for renditions, with the hardware device and thread budget a job settled on.
@@ -18,7 +17,7 @@ public final class RenditionEncoderFactory: @unchecked Sendable {
     }
 
     /// An encoder for one rendition of one segment, and the GPU frame pool it needs (if any).
-    public func makeEncoder(width: Int, height: Int, timeBase: AVRational, frameRate: AVRational, bitrate: Int, gopSize: Int) throws -> (Encoder, HardwareFramesContext?) {
+    public func makeEncoder(width: Int, height: Int, timeBase: Rational, frameRate: Rational, bitrate: Int, gopSize: Int) throws -> (Encoder, HardwareFramesContext?) {
         var settings = VideoEncoderSettings(encoderName: choice.encoderName, width: width, height: height, timeBase: timeBase, frameRate: frameRate)
         settings.bitRate = bitrate
         settings.gopSize = gopSize
@@ -53,7 +52,7 @@ public final class RenditionEncoderFactory: @unchecked Sendable {
     }
 
     /// The pixel format the scaler must produce for this encoder.
-    var scalerFormat: AVPixelFormat { choice.family.softwareFormat }
+    var scalerFormat: PixelFormat { choice.family.softwareFormat }
 }
 
 /// Picks the encoder for a job by opening real sessions: hardware first when allowed, software after.
@@ -98,8 +97,8 @@ public enum EncoderSelection {
             let device = try family.deviceType.map { try HardwareDevice(typeName: $0) }
             let choice = EncoderChoice(codec: codec, family: family, encoderName: name, preset: PresetScale.defaultName, fallbackReason: nil)
             let factory = try RenditionEncoderFactory(choice: choice, device: device, threadsPerEncoder: 1, globalHeader: false)
-            let (encoder, frames) = try factory.makeEncoder(width: 640, height: 360, timeBase: AVRational(num: 1, den: 30),
-                                                            frameRate: AVRational(num: 30, den: 1), bitrate: 1_000_000, gopSize: 30)
+            let (encoder, frames) = try factory.makeEncoder(width: 640, height: 360, timeBase: Rational(num: 1, den: 30),
+                                                            frameRate: Rational(num: 30, den: 1), bitrate: 1_000_000, gopSize: 30)
             var frame = try Frame.video(width: 640, height: 360, format: family.softwareFormat)
             try frame.fillBlack()
             frame.pts = 0

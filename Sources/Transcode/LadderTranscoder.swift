@@ -1,4 +1,3 @@
-import CFFmpeg
 import Foundation
 import Logging
 import Media
@@ -139,9 +138,9 @@ public final class LadderTranscoder {
         let stream = reader.stream
         let container = options.codec.container
         let timeBase = stream.timeBase
-        let secondsPerTick = av_q2d(timeBase)
-        let frameRate = stream.frameRate > 0 ? stream.averageFrameRate : AVRational(num: 25, den: 1)
-        let nominalFrameTicks = max(1, Int64((1 / av_q2d(frameRate) / secondsPerTick).rounded()))
+        let secondsPerTick = timeBase.doubleValue
+        let frameRate = stream.frameRate > 0 ? stream.averageFrameRate : Rational(num: 25, den: 1)
+        let nominalFrameTicks = max(1, Int64((1 / frameRate.doubleValue / secondsPerTick).rounded()))
         let cores = ProcessInfo.processInfo.activeProcessorCount
         let workers = options.workers ?? TranscodeOptions.automaticWorkers(for: targets, cores: cores)
         let threadsPerEncoder = max(1, cores / workers)
@@ -149,7 +148,7 @@ public final class LadderTranscoder {
                                                   globalHeader: container == .fragmentedMP4)
         // A segment holds at most this many frames at the source's peak rate (a variable-rate source's average
         // understates it, and a GOP shorter than the segment would put a second keyframe in it).
-        let segmentFrames = Int((options.segmentSeconds * av_q2d(stream.peakFrameRate)).rounded(.up))
+        let segmentFrames = Int((options.segmentSeconds * stream.peakFrameRate.doubleValue).rounded(.up))
         let processor = try makeProcessor(targets: targets, factory: factory, choice: choice, timeBase: timeBase, frameRate: frameRate,
                                           gopSize: segmentFrames + 1, width: stream.width, height: stream.height)
         defer { if let work = (processor as? TaskSegmentProcessor)?.workFolder { try? FileManager.default.removeItem(at: work) } }
@@ -174,7 +173,7 @@ public final class LadderTranscoder {
         let group = DispatchGroup()
         let failure = FirstError()
         let counter = ProgressCounter(expectedFrames: stream.frameCountHint, expectedSeconds: reader.demuxer.durationSeconds ?? stream.durationSeconds,
-                                      secondsPerFrame: 1 / av_q2d(frameRate), callback: progress)
+                                      secondsPerFrame: 1 / frameRate.doubleValue, callback: progress)
         var queue: SegmentFrameQueue?
         var segmentStarts: [Int64] = []
         var currentNominal = -1
@@ -262,8 +261,8 @@ extension LadderTranscoder {
                           choice: EncoderChoice, staging: URL) throws -> TranscodeReport {
         let stream = cutter.stream
         let container = options.codec.container
-        let secondsPerTick = av_q2d(stream.timeBase)
-        let frameRate = stream.frameRate > 0 ? stream.averageFrameRate : AVRational(num: 25, den: 1)
+        let secondsPerTick = stream.timeBase.doubleValue
+        let frameRate = stream.frameRate > 0 ? stream.averageFrameRate : Rational(num: 25, den: 1)
         let workers = options.workers ?? TranscodeOptions.automaticWorkers(for: targets)
         let frames = plan.segments.reduce(0) { $0 + $1.frames }
         guard frames > 0 else { throw TranscodeError.zeroDuration(path: input) }
@@ -284,7 +283,7 @@ extension LadderTranscoder {
         logger.info("transcoding \(input) (\(stream.width)x\(stream.height) \(stream.codecName)) to \(targets.map(\.rung.description).joined(separator: ", ")) as tasks, \(workers) at a time")
 
         let counter = ProgressCounter(expectedFrames: frames, expectedSeconds: Double(plan.endPTS - plan.firstPTS) * secondsPerTick,
-                                      secondsPerFrame: 1 / av_q2d(frameRate), callback: progress)
+                                      secondsPerFrame: 1 / frameRate.doubleValue, callback: progress)
         let inFlight = DispatchSemaphore(value: workers)
         let group = DispatchGroup()
         let failure = FirstError()
@@ -384,7 +383,7 @@ struct LadderRun {
     /// Segment starts and the end of the last frame, seconds from the first frame.
     let starts: [Double]
     let endSeconds: Double
-    let frameRate: AVRational
+    let frameRate: Rational
     let frames: Int
     let keyframes: Int
     let decodeErrors: Int
@@ -446,7 +445,7 @@ extension LadderTranscoder {
                                                         frames: renditionFrames, bytes: bytes, averageBitrate: average, peakBitrate: peak,
                                                         playlist: playlistPath, codecs: codecs))
             variants.append(HLSPlaylist.Variant(playlist: playlistPath, peakBitrate: peak, averageBitrate: average, width: target.width,
-                                                height: target.height, frameRate: av_q2d(stream.peakFrameRate), codecs: codecs))
+                                                height: target.height, frameRate: stream.peakFrameRate.doubleValue, codecs: codecs))
         }
         let master = HLSPlaylist.master(variants: variants.sorted { $0.height > $1.height }, audio: audioPlaylist, container: container)
         try master.write(to: staging.appendingPathComponent("master.m3u8"), atomically: true, encoding: .utf8)
@@ -456,7 +455,7 @@ extension LadderTranscoder {
                                     frames: segment.frames, renditions: segment.renditions)
         }
         let source = TranscodeReport.Source(path: input, codec: stream.codecName, width: stream.width, height: stream.height,
-                                            frameRate: av_q2d(frameRate), frames: frames, durationSeconds: endSeconds,
+                                            frameRate: frameRate.doubleValue, frames: frames, durationSeconds: endSeconds,
                                             hasAudio: audio != nil, keyframes: run.keyframes)
         let encoding = TranscodeReport.Encoding(codec: options.codec.rawValue, encoder: run.choice.encoderName, family: run.choice.family.rawValue,
                                                 preset: run.choice.preset, fallbackReason: run.choice.fallbackReason, container: container.rawValue,
@@ -470,8 +469,8 @@ extension LadderTranscoder {
 
 extension LadderTranscoder {
     /// In-process encoding, or mezzanine cutting plus a task executor when one is set.
-    func makeProcessor(targets: [RungTarget], factory: RenditionEncoderFactory, choice: EncoderChoice, timeBase: AVRational,
-                       frameRate: AVRational, gopSize: Int, width: Int, height: Int) throws -> SegmentProcessor {
+    func makeProcessor(targets: [RungTarget], factory: RenditionEncoderFactory, choice: EncoderChoice, timeBase: Rational,
+                       frameRate: Rational, gopSize: Int, width: Int, height: Int) throws -> SegmentProcessor {
         guard let executor = options.taskExecutor else {
             return SegmentEncoder(targets: targets, factory: factory, timeBase: timeBase, frameRate: frameRate, gopSize: gopSize)
         }

@@ -1,4 +1,3 @@
-import CFFmpeg
 import Foundation
 import Media
 
@@ -85,8 +84,8 @@ struct RungTarget {
 struct SegmentEncoder: Sendable {
     let targets: [RungTarget]
     let factory: RenditionEncoderFactory
-    let timeBase: AVRational
-    let frameRate: AVRational
+    let timeBase: Rational
+    let frameRate: Rational
     let gopSize: Int
 
     /// Encodes every frame `nextFrame` yields (until nil) and returns the segment. `onFrame` is told of

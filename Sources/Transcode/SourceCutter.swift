@@ -1,4 +1,3 @@
-import CFFmpeg
 import Foundation
 import Media
 
@@ -41,7 +40,7 @@ public struct CutPlan: Sendable {
 
     public let cutting: Cutting
     public private(set) var segments: [Segment]
-    public let timeBase: AVRational
+    public let timeBase: Rational
     /// Presentation time of the first frame, and the end of the last one (source time base).
     public let firstPTS: Int64
     public let endPTS: Int64
@@ -64,9 +63,9 @@ public struct CutPlan: Sendable {
 
     /// Plans the cut from `packets` (decode order). Nil when the packets cannot be cut without decoding:
     /// missing or repeated timestamps, or a first packet that is not a keyframe.
-    public static func make(packets: [SourcePacket], timeBase: AVRational, segmentSeconds: Double) -> CutPlan? {
+    public static func make(packets: [SourcePacket], timeBase: Rational, segmentSeconds: Double) -> CutPlan? {
         guard let firstPacket = packets.first, firstPacket.isKeyFrame, timeBase.num > 0, timeBase.den > 0 else { return nil }
-        let seconds = av_q2d(timeBase)
+        let seconds = timeBase.doubleValue
         let display = packets.indices.sorted { packets[$0].pts < packets[$1].pts }
         for position in display.indices.dropFirst() where packets[display[position]].pts == packets[display[position - 1]].pts { return nil }
         let firstPTS = packets[display[0]].pts
@@ -205,7 +204,7 @@ public final class SourceCutter {
 
     /// Pass 2: writes every segment of `plan` into `folder` and hands each to `deliver` as soon as it is complete
     /// (packet segments in decode order, then mezzanines). `shift` moves source timestamps onto the output timeline.
-    public func cut(_ plan: CutPlan, into folder: URL, shift: Int64, frameRate: AVRational, deliver: (CutSegment) throws -> Void) throws {
+    public func cut(_ plan: CutPlan, into folder: URL, shift: Int64, frameRate: Rational, deliver: (CutSegment) throws -> Void) throws {
         let sent = plan.segments.filter { $0.carriage != .mezzanine }
         if !sent.isEmpty { try writePacketSegments(sent, plan: plan, folder: folder, shift: shift, deliver: deliver) }
         let mezzanines = plan.segments.filter { $0.carriage == .mezzanine }
@@ -260,7 +259,7 @@ public final class SourceCutter {
         }
     }
 
-    private func writeMezzanines(_ segments: [CutPlan.Segment], folder: URL, shift: Int64, frameRate: AVRational,
+    private func writeMezzanines(_ segments: [CutPlan.Segment], folder: URL, shift: Int64, frameRate: Rational,
                                  deliver: (CutSegment) throws -> Void) throws {
         let reader = try VideoFrameReader(path: path)
         let writer = MezzanineWriter(width: stream.width, height: stream.height, timeBase: stream.timeBase, frameRate: frameRate)

@@ -1,4 +1,3 @@
-import CFFmpeg
 import Foundation
 import Media
 
@@ -46,10 +45,10 @@ public struct MezzanineWriter: Sendable {
     static let options = ["preset": "veryfast", "crf": "16"]
     let width: Int
     let height: Int
-    let timeBase: AVRational
-    let frameRate: AVRational
+    let timeBase: Rational
+    let frameRate: Rational
 
-    public init(width: Int, height: Int, timeBase: AVRational, frameRate: AVRational) {
+    public init(width: Int, height: Int, timeBase: Rational, frameRate: Rational) {
         self.width = width
         self.height = height
         self.timeBase = timeBase
@@ -62,7 +61,7 @@ public struct MezzanineWriter: Sendable {
         settings.options = MezzanineWriter.options
         settings.threads = 1
         let encoder = try Encoder(video: settings)
-        let scaler = Scaler(width: width, height: height, format: AV_PIX_FMT_YUV420P)
+        let scaler = Scaler(width: width, height: height, format: PixelFormat.yuv420p)
         let muxer = try Muxer(format: "mpegts")
         let stream = try muxer.addStream(from: encoder)
         try muxer.open(path: path)
@@ -70,7 +69,7 @@ public struct MezzanineWriter: Sendable {
         var count = 0
         while let frame = try nextFrame() {
             // Only pixel-format conversion happens here (same size); 8-bit 4:2:0 sources pass through exactly.
-            let picture = frame.pixelFormat == AV_PIX_FMT_YUV420P ? frame : try scaler.scale(frame)
+            let picture = frame.pixelFormat == PixelFormat.yuv420p ? frame : try scaler.scale(frame)
             picture.requestKeyframe(count == 0)
             for packet in try encoder.encode(picture) { try muxer.write(packet, stream: stream) }
             count += 1

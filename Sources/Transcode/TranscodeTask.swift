@@ -1,4 +1,3 @@
-import CFFmpeg
 import Foundation
 import Media
 
@@ -34,7 +33,7 @@ public struct TranscodeTask: Codable, Sendable, Equatable {
     public var output: String
 
     public init(index: Int, source: String, window: SegmentWindow? = nil, rungs: [Rung], codec: VideoCodec, preset: String,
-                encoder: EncoderPreference, frameRate: AVRational, output: String) {
+                encoder: EncoderPreference, frameRate: Rational, output: String) {
         self.index = index
         self.source = source
         self.window = window
@@ -130,7 +129,7 @@ public enum SegmentTaskRunner {
         let started = Date()
         let reader = try VideoFrameReader(path: task.source, window: task.window)
         let (choice, device) = try EncoderSelection.choose(codec: task.codec, preference: try EncoderPreference.parse(task.encoder), preset: task.preset)
-        let frameRate = AVRational(num: task.frameRateNumerator, den: task.frameRateDenominator)
+        let frameRate = Rational(num: task.frameRateNumerator, den: task.frameRateDenominator)
         // One thread per encoder, as in-process segment workers use: x264's rate control starts a fresh 2 s segment
         // worse with frame threads (measured: whole-rung verification flagged threaded 240p@250k segment starts),
         // and a host runs one task per core instead.

@@ -49,19 +49,19 @@ import Testing
         let reader = try VideoFrameReader(path: Fixtures.path("odd-642x362.mp4"))
         let frame = try #require(try reader.next())
         let scaled = try Scaler(width: 320, height: 180).scale(frame)
-        #expect(scaled.width == 320 && scaled.height == 180 && scaled.pixelFormat == AV_PIX_FMT_YUV420P)
+        #expect(scaled.width == 320 && scaled.height == 180 && scaled.pixelFormat == PixelFormat.yuv420p)
         #expect(scaled.pts == frame.pts)
     }
 
     @Test func encoderDrainsEveryFrameItWasGiven() throws {
-        var settings = VideoEncoderSettings(encoderName: "libx264", width: 320, height: 180, timeBase: AVRational(num: 1, den: 30),
-                                            frameRate: AVRational(num: 30, den: 1))
+        var settings = VideoEncoderSettings(encoderName: "libx264", width: 320, height: 180, timeBase: Rational(num: 1, den: 30),
+                                            frameRate: Rational(num: 30, den: 1))
         settings.options = ["preset": "ultrafast"]
         settings.threads = 1
         let encoder = try Encoder(video: settings)
         var packets: [Packet] = []
         for index in 0..<20 {
-            let frame = try Frame.video(width: 320, height: 180, format: AV_PIX_FMT_YUV420P)
+            let frame = try Frame.video(width: 320, height: 180, format: PixelFormat.yuv420p)
             try frame.fillBlack()
             frame.pts = Int64(index)
             packets += try encoder.encode(frame)
@@ -72,8 +72,8 @@ import Testing
     }
 
     @Test func missingEncoderIsReportedAsUnavailable() {
-        let settings = VideoEncoderSettings(encoderName: "no_such_encoder", width: 64, height: 64, timeBase: AVRational(num: 1, den: 30),
-                                            frameRate: AVRational(num: 30, den: 1))
+        let settings = VideoEncoderSettings(encoderName: "no_such_encoder", width: 64, height: 64, timeBase: Rational(num: 1, den: 30),
+                                            frameRate: Rational(num: 30, den: 1))
         #expect(throws: MediaError.encoderUnavailable(name: "no_such_encoder", reason: "not built into this FFmpeg")) {
             _ = try Encoder(video: settings)
         }

@@ -1,4 +1,3 @@
-import CFFmpeg
 import Media
 import Testing
 @testable import Transcode
@@ -26,7 +25,7 @@ import Testing
         return order.map { SourcePacket(pts: Int64($0) * tick, isKeyFrame: keyframes.contains($0), size: size($0, keyframes.contains($0)), duration: tick) }
     }
 
-    static let timeBase = AVRational(num: 1, den: 12800)
+    static let timeBase = Rational(num: 1, den: 12800)
 
     @Test func keyframesEveryOneToTwoAndAHalfSecondsAreCutThereAsTheirOwnPackets() throws {
         // Keyframes at 0, 1.2, 3.6, 5.0, 7.4, 8.6 s (frames at 25 fps), 10 s in all.

@@ -1,4 +1,3 @@
-import CFFmpeg
 import Foundation
 import Logging
 import Media
@@ -37,7 +36,7 @@ func packetsBySegment(_ rendition: URL) throws -> [[(pts: Int64, key: Bool, data
         let timeBase = demuxer.bestVideoStream()!.timeBase
         while try demuxer.read(into: packet) {
             // Rescale to 90 kHz so every container compares alike.
-            let pts = av_rescale_q(packet.pts ?? 0, timeBase, AVRational(num: 1, den: 90000))
+            let pts = Rational.rescale(packet.pts ?? 0, from: timeBase, to: Rational(num: 1, den: 90000))
             packets.append((pts, packet.isKeyFrame, Array(packet.data)))
         }
         return packets.map { (pts: $0.0, key: $0.1, data: $0.2) }

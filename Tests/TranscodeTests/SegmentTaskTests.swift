@@ -57,4 +57,3 @@ import Testing
     }
 }
 
-import CFFmpeg

@@ -1,4 +1,3 @@
-import CFFmpeg
 import Foundation
 import Logging
 import Media
@@ -263,14 +262,14 @@ public final class LiveTranscoder: @unchecked Sendable {
     private func runPeriod(demuxer: Demuxer, stream: StreamInfo, rungs: [LadderRung], state: inout RunState, publisher: LivePublisher,
                            pool: LiveWorkerPool, work: URL) throws {
         var period = state.period
-        let secondsPerTick = av_q2d(stream.timeBase)
+        let secondsPerTick = stream.timeBase.doubleValue
         func shape(width: Int, height: Int) -> [RungTarget] {
             rungs.map { RungTarget(rung: $0, width: $0.width(forSourceWidth: width, sourceHeight: height), height: $0.height) }
         }
         var picture = (width: stream.displayWidth, height: stream.height)
         var targets = shape(width: picture.width, height: picture.height)
         let frameRate = stream.frameRate > 0 ? stream.averageFrameRate
-            : (stream.baseFrameRate.num > 0 && stream.baseFrameRate.den > 0 ? stream.baseFrameRate : AVRational(num: 30, den: 1))
+            : (stream.baseFrameRate.num > 0 && stream.baseFrameRate.den > 0 ? stream.baseFrameRate : Rational(num: 30, den: 1))
         var taskRungs = targets.map { TranscodeTask.Rung(name: $0.rung.name, width: $0.width, height: $0.height, bitrate: $0.rung.bitrate) }
         // Each keyframe's picture size, decoded (a few milliseconds every segment): a broadcaster's encoder that changes
         // resolution mid-connection sends a keyframe with the new size, and the rungs must take its shape.
@@ -284,14 +283,14 @@ public final class LiveTranscoder: @unchecked Sendable {
             _ = try? probe.send(nil)
             guard (try? probe.receive(into: probeFrame)) == .ok else { return nil }
             defer { probeFrame.release() }
-            let width = StreamInfo.shownWidth(storedWidth: probeFrame.width, sampleAspectRatio: probeFrame.pointer.pointee.sample_aspect_ratio)
+            let width = StreamInfo.shownWidth(storedWidth: probeFrame.width, sampleAspectRatio: probeFrame.sampleAspectRatio)
             // Rotation lives in the container, not the packets: a turned stream's size is compared as stored.
             return stream.rotation.swapsDimensions ? (probeFrame.height, width) : (width, probeFrame.height)
         }
         if stream.rotation.quarterTurns != 0 {
             logger.warning("\(source): the stream asks to be shown turned; live segments are encoded as stored")
         }
-        logger.info("\(period == 0 ? "live" : "period \(period)"): \(stream.width)x\(stream.height) \(stream.codecName) at \(String(format: "%.2f", av_q2d(frameRate))) fps → \(targets.map { "\($0.rung.name) \($0.width)x\($0.height)@\($0.rung.bitrate / 1000)k" }.joined(separator: ", ")), \(options.segmentSeconds) s segments")
+        logger.info("\(period == 0 ? "live" : "period \(period)"): \(stream.width)x\(stream.height) \(stream.codecName) at \(String(format: "%.2f", frameRate.doubleValue)) fps → \(targets.map { "\($0.rung.name) \($0.width)x\($0.height)@\($0.rung.bitrate / 1000)k" }.joined(separator: ", ")), \(options.segmentSeconds) s segments")
 
         guard stream.width <= MediaLimits.maximumDimension, stream.height <= MediaLimits.maximumDimension, stream.width >= 2, stream.height >= 2 else {
             // Checked before anything is decoded or sent: a hostile broadcaster's claimed size must not reach a decoder.
@@ -368,7 +367,7 @@ public final class LiveTranscoder: @unchecked Sendable {
             let duration = Double(cut.end - cut.start) * secondsPerTick
             publisher.register(.init(index: index, period: period, frames: cut.frames, durationSeconds: duration, discontinuity: discontinuity,
                                      lastArrival: cut.lastArrival, deadline: cut.lastArrival + options.deadline, targets: targets,
-                                     frameRate: av_q2d(frameRate)))
+                                     frameRate: frameRate.doubleValue))
             pool.submit(LiveWorkerPool.Job(task: task, folder: folder, frames: cut.frames, deadline: cut.lastArrival + options.deadline,
                                            lastArrival: cut.lastArrival))
             let from = Double(cut.start - firstPTS!) * secondsPerTick, to = Double(cut.end - firstPTS!) * secondsPerTick

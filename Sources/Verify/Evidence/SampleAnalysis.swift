@@ -1,4 +1,3 @@
-import CFFmpeg
 import Foundation
 import Logging
 import Media
@@ -127,7 +126,7 @@ final class SampleAnalysis {
         sourceDecoder = source
         sourceDecodedBefore = sourceDecoder.framesDecoded
         let width = aligner.rendition.stream.width, height = aligner.rendition.stream.height
-        scaler = Scaler(width: width, height: height, format: AV_PIX_FMT_YUV420P, algorithm: .bicubic)
+        scaler = Scaler(width: width, height: height, format: PixelFormat.yuv420p, algorithm: .bicubic)
         let thumbWidth = min(Self.thumbnailWidth, width)
         thumbnailSize = (thumbWidth, max(1, Int((Double(thumbWidth) * Double(height) / Double(width)).rounded())))
     }
@@ -240,7 +239,7 @@ final class SampleAnalysis {
             let before = sourceDecoder.framesDecoded
             let decoded = try sourceDecoder.frames(at: wanted, keyframes: source.entries.filter(\.isKeyFrame).map(\.pts))
             sourceFramesDecoded += sourceDecoder.framesDecoded - before
-            let scaler = Scaler(width: rendition.width, height: rendition.height, format: AV_PIX_FMT_YUV420P, algorithm: best.algorithm)
+            let scaler = Scaler(width: rendition.width, height: rendition.height, format: PixelFormat.yuv420p, algorithm: best.algorithm)
             let frames = try wanted.compactMap { decoded[$0] }.map { try scaler.scale($0) }
             if frames.count == wanted.count,
                let reference = try KeyframeCost.referencePsnr(frames: frames, sourceImage: YUVImage(frame: frames[0], time: 0), options: lookahead,

@@ -1,4 +1,3 @@
-import CFFmpeg
 import Foundation
 import Media
 
@@ -135,9 +134,9 @@ public enum FramePlanes {
 
     /// The frame in 8-bit 4:2:0 at its own size (decoders of 10-bit or 4:4:4 streams give other formats).
     public static func as420(_ frame: Frame, converter: inout Scaler?) throws -> Frame {
-        if frame.pixelFormat == AV_PIX_FMT_YUV420P || frame.pixelFormat == AV_PIX_FMT_YUVJ420P { return frame }
+        if frame.pixelFormat == PixelFormat.yuv420p || frame.pixelFormat == PixelFormat.yuvj420p { return frame }
         if converter == nil || converter!.output.width != frame.width || converter!.output.height != frame.height {
-            converter = Scaler(width: frame.width, height: frame.height, format: AV_PIX_FMT_YUV420P, algorithm: .bicubic)
+            converter = Scaler(width: frame.width, height: frame.height, format: PixelFormat.yuv420p, algorithm: .bicubic)
         }
         return try converter!.scale(frame)
     }

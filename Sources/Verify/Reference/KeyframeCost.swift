@@ -1,4 +1,3 @@
-import CFFmpeg
 import Foundation
 import Media
 
@@ -22,7 +21,7 @@ enum KeyframeCost {
 
     /// The source picture scaled to `width`×`height` (4:2:0) with `algorithm`, as a frame and as planes.
     static func scaled(_ source: Frame, width: Int, height: Int, algorithm: Scaler.Algorithm) throws -> (frame: Frame, image: YUVImage) {
-        let frame = try Scaler(width: width, height: height, format: AV_PIX_FMT_YUV420P, algorithm: algorithm).scale(source)
+        let frame = try Scaler(width: width, height: height, format: PixelFormat.yuv420p, algorithm: algorithm).scale(source)
         return (frame, YUVImage(frame: frame, time: 0))
     }
 
@@ -74,7 +73,7 @@ enum KeyframeCost {
     /// Feeds `frames` to libx264 until its first packet (the keyframe) comes out, and returns that packet's
     /// slice bytes and decoded picture; the later frames only fill the lookahead and are never coded.
     static func firstPicture(_ frames: [Frame], options: [String: String], threads: Int) throws -> (bytes: Int, picture: YUVImage)? {
-        let (packets, pictures) = try QualityReference.encodeX264(frames, options: options, threads: threads, frameRate: AVRational(num: 30, den: 1),
+        let (packets, pictures) = try QualityReference.encodeX264(frames, options: options, threads: threads, frameRate: Rational(num: 30, den: 1),
                                                                   decode: true, firstPacketOnly: true)
         guard let packet = packets.first, let picture = pictures.first else { return nil }
         return (H264SliceBytes.count(packet.data), picture)

@@ -1,4 +1,3 @@
-import CFFmpeg
 import Foundation
 import Media
 
@@ -28,9 +27,9 @@ public enum QualityReference {
     /// keyframe stay near-lossless for few bits, which no honest encode that paid for its keyframe can match.
     /// With `settings` (libavcodec options and threads, as `X264Settings` reproduces a rendition's own), the window
     /// is encoded with those instead of `ultrafast`.
-    public static func encode(_ frames: [Frame], bitrate: Int, keyframeBytes: Int?, frameRate: AVRational,
+    public static func encode(_ frames: [Frame], bitrate: Int, keyframeBytes: Int?, frameRate: Rational,
                               settings: (options: [String: String], threads: Int)? = nil) throws -> (pictures: [YUVImage], rateFactor: Double, keyframeQP: Int?, framesEncoded: Int) {
-        let rate = frameRate.num > 0 && frameRate.den > 0 ? frameRate : AVRational(num: 30, den: 1)
+        let rate = frameRate.num > 0 && frameRate.den > 0 ? frameRate : Rational(num: 30, den: 1)
         let bitsPerFrame = Double(bitrate) * Double(rate.den) / Double(rate.num)
         let base = settings ?? (["preset": preset], 1)
         let held = try keyframeBytes.map { try quantiser(for: frames[0], bytes: $0, frameRate: rate, settings: base) }
@@ -49,7 +48,7 @@ public enum QualityReference {
 
     /// The smallest x264 `ultrafast` QP at which `frame`, coded on its own, takes no more than `bytes` of slice
     /// data (nil when none does), and how many one-frame encodes finding it took.
-    static func quantiser(for frame: Frame, bytes: Int, frameRate rate: AVRational,
+    static func quantiser(for frame: Frame, bytes: Int, frameRate rate: Rational,
                           settings: (options: [String: String], threads: Int) = (["preset": preset], 1)) throws -> (qp: Int?, encodes: Int) {
         guard bytes > 0 else { return (nil, 0) }
         var sizes: [Int: Int] = [:]
@@ -76,7 +75,7 @@ public enum QualityReference {
         return (fits ? qp : nil, sizes.count)
     }
 
-    private static func encodeOnce(_ frames: [Frame], rateFactor: Double, keyframeQP: Int?, frameRate rate: AVRational,
+    private static func encodeOnce(_ frames: [Frame], rateFactor: Double, keyframeQP: Int?, frameRate rate: Rational,
                                    settings: (options: [String: String], threads: Int), decode: Bool) throws -> (packets: [Packet], pictures: [YUVImage]) {
         var options = settings.options
         options["crf"] = String(format: "%.2f", rateFactor)
@@ -90,11 +89,11 @@ public enum QualityReference {
     /// Encodes `frames` with libx264 and the given private options (one GOP, no B-frames, one thread unless
     /// told) and, when `decode`, decodes the result back to 4:2:0 pictures. With `firstPacketOnly`, frames are fed
     /// only until the first packet comes out (later ones just fill the lookahead) and only that one is returned.
-    static func encodeX264(_ frames: [Frame], options: [String: String], threads: Int = 1, frameRate rate: AVRational, decode: Bool,
+    static func encodeX264(_ frames: [Frame], options: [String: String], threads: Int = 1, frameRate rate: Rational, decode: Bool,
                            firstPacketOnly: Bool = false) throws -> (packets: [Packet], pictures: [YUVImage]) {
         guard let first = frames.first else { return ([], []) }
         var settings = VideoEncoderSettings(encoderName: encoderName, width: first.width, height: first.height,
-                                            timeBase: AVRational(num: rate.den, den: rate.num), frameRate: rate)
+                                            timeBase: Rational(num: rate.den, den: rate.num), frameRate: rate)
         settings.gopSize = frames.count
         settings.maxBFrames = 0
         settings.threads = threads
