@@ -28,7 +28,9 @@ public struct FrameQuality: Sendable {
         var ssims = [(sum: Double, windows: Int)](repeating: (0, 0), count: 3)
         errors.withUnsafeMutableBufferPointer { errorsOut in
             ssims.withUnsafeMutableBufferPointer { ssimOut in
-                let errorsBase = errorsOut.baseAddress!, ssimBase = ssimOut.baseAddress!
+                // The two jobs write disjoint slots and read the planes only; concurrentPerform returns after both.
+                nonisolated(unsafe) let errorsBase = errorsOut.baseAddress!, ssimBase = ssimOut.baseAddress!
+                nonisolated(unsafe) let distorted = distorted, reference = reference, lumaMap = lumaMap
                 DispatchQueue.concurrentPerform(iterations: 2) { job in
                     if job == 0 {
                         ssimBase[0] = SSIMKernel.plane(distorted[0], reference[0], map: lumaMap)

@@ -28,13 +28,14 @@ public struct VideoComparison {
 
     /// Decodes both inputs (on a producer thread, while the metrics run on the caller's) and measures every pair.
     public func run() throws -> QualityAccumulator {
-        let referenceReader = try VideoFrameReader(path: reference)
-        let distortedReader = try VideoFrameReader(path: distorted)
+        nonisolated(unsafe) let referenceReader = try VideoFrameReader(path: reference)
+        nonisolated(unsafe) let distortedReader = try VideoFrameReader(path: distorted)
         let r = referenceReader.stream, d = distortedReader.stream
         guard r.width == d.width, r.height == d.height else {
             throw ComparisonError.sizeMismatch(reference: "\(r.width)x\(r.height)", distorted: "\(d.width)x\(d.height)")
         }
         let queue = FramePairQueue(capacity: 4)
+        // The readers move to the producer thread (hence nonisolated(unsafe)): nothing here touches them after it starts.
         let producer = Thread {
             var referenceConverter: Scaler?, distortedConverter: Scaler?
             do {
