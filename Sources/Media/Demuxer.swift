@@ -36,7 +36,7 @@ public struct StreamInfo: Sendable {
 
     /// A stored width as shown with `sampleAspectRatio` (unknown or square: as stored).
     public static func shownWidth(storedWidth width: Int, sampleAspectRatio: Rational) -> Int {
-        guard sampleAspectRatio.num > 0, sampleAspectRatio.den > 0, sampleAspectRatio.num != sampleAspectRatio.den else { return width }
+        guard sampleAspectRatio.isPositive, sampleAspectRatio.num != sampleAspectRatio.den else { return width }
         let shown = Double(width) * sampleAspectRatio.doubleValue
         // A sample aspect ratio that would stretch the picture past 4:1 either way is damage, not anamorphic video.
         guard shown.isFinite, shown >= Double(width) / 4, shown <= Double(width) * 4 else { return width }
@@ -50,7 +50,7 @@ public struct StreamInfo: Sendable {
     /// The highest rate frames arrive at: the base rate when it is above the average (a variable-rate source), else
     /// the average. What HLS's FRAME-RATE means, and what a segment's frame count is bounded by.
     public var peakFrameRate: Rational {
-        let base = baseFrameRate.num > 0 && baseFrameRate.den > 0 ? baseFrameRate.doubleValue : 0
+        let base = baseFrameRate.isPositive ? baseFrameRate.doubleValue : 0
         // A base rate far above the average is a container's timebase guess, not frames (some MP4s say 90000/1).
         return base > frameRate && base <= max(frameRate, 1) * 4 && base <= 240 ? baseFrameRate : averageFrameRate
     }

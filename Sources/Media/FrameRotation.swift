@@ -40,6 +40,6 @@ public struct FrameRotation: Sendable, Equatable {
 
     /// A sample aspect ratio as seen after the turn (unknown stays unknown).
     func rotated(_ ratio: Rational) -> Rational {
-        swapsDimensions && ratio.num > 0 && ratio.den > 0 ? Rational(num: ratio.den, den: ratio.num) : ratio
+        swapsDimensions && ratio.isPositive ? ratio.inverted : ratio
     }
 }

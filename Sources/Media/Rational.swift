@@ -55,8 +55,6 @@ public struct PixelFormat: Hashable, Sendable, CustomStringConvertible {
     public static let vaapi = PixelFormat(AV_PIX_FMT_VAAPI)
     /// Frames held by an Intel Quick Sync device.
     public static let qsv = PixelFormat(AV_PIX_FMT_QSV)
-    /// FFmpeg's "none".
-    public static let none = PixelFormat(AV_PIX_FMT_NONE)
 
     /// FFmpeg's name for it (`yuv420p`), or "none".
     public var description: String { av_get_pix_fmt_name(av).map { String(cString: $0) } ?? "none" }

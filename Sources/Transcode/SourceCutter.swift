@@ -64,7 +64,7 @@ public struct CutPlan: Sendable {
     /// Plans the cut from `packets` (decode order). Nil when the packets cannot be cut without decoding:
     /// missing or repeated timestamps, or a first packet that is not a keyframe.
     public static func make(packets: [SourcePacket], timeBase: Rational, segmentSeconds: Double) -> CutPlan? {
-        guard let firstPacket = packets.first, firstPacket.isKeyFrame, timeBase.num > 0, timeBase.den > 0 else { return nil }
+        guard let firstPacket = packets.first, firstPacket.isKeyFrame, timeBase.isPositive else { return nil }
         let seconds = timeBase.doubleValue
         let display = packets.indices.sorted { packets[$0].pts < packets[$1].pts }
         for position in display.indices.dropFirst() where packets[display[position]].pts == packets[display[position - 1]].pts { return nil }

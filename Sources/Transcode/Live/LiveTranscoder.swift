@@ -269,7 +269,7 @@ public final class LiveTranscoder: @unchecked Sendable {
         var picture = (width: stream.displayWidth, height: stream.height)
         var targets = shape(width: picture.width, height: picture.height)
         let frameRate = stream.frameRate > 0 ? stream.averageFrameRate
-            : (stream.baseFrameRate.num > 0 && stream.baseFrameRate.den > 0 ? stream.baseFrameRate : Rational(num: 30, den: 1))
+            : (stream.baseFrameRate.isPositive ? stream.baseFrameRate : Rational(num: 30, den: 1))
         var taskRungs = targets.map { TranscodeTask.Rung(name: $0.rung.name, width: $0.width, height: $0.height, bitrate: $0.rung.bitrate) }
         // Each keyframe's picture size, decoded (a few milliseconds every segment): a broadcaster's encoder that changes
         // resolution mid-connection sends a keyframe with the new size, and the rungs must take its shape.

@@ -97,6 +97,8 @@ final class SampleAnalysis {
     private(set) var renditionFramesDecoded = 0
     private(set) var referenceFramesEncoded = 0
     private var firstKeyframe: (settings: X264Settings, bytes: Int)??
+    /// Made once per anchor frame, however many suspected blurs ask.
+    private var blockTextures: [Int: ReferenceBlockTexture?] = [:]
 
     private let renditionDecoder: SelectiveFrameDecoder
     private let sourceDecoder: SourceFrames
@@ -262,8 +264,16 @@ final class SampleAnalysis {
     /// decide how much fine texture survives); the same encoder on the clean source tells the two apart. Nil when
     /// nothing can be compared, or the rendition carries no plausible x264 settings (then the blur stands).
     func blockTexture(endingAt i: Int) throws -> ReferenceBlockTexture? {
+        if let known = blockTextures[i] { return known }
+        let made = try makeBlockTexture(endingAt: i)
+        blockTextures[i] = .some(made)
+        return made
+    }
+
+    private func makeBlockTexture(endingAt i: Int) throws -> ReferenceBlockTexture? {
         let rendition = aligner.rendition, source = aligner.source
-        guard i >= 0, i < rendition.entries.count, let settings = try plausibleOwnSettings() else { return nil }
+        guard i >= 0, i < rendition.entries.count, let settings = try plausibleOwnSettings(),
+              let budget = referenceBudget(endingAt: i) else { return nil }
         let indices = Array(max(0, i - QualityReference.windowFrames + 1)...i)
         let sourceIndices = indices.map { aligner.sourceIndex(forRendition: $0) }
         let (renditionFrame, sourceFrame) = try decodedAgain(rendition: indices, source: sourceIndices)
@@ -273,11 +283,7 @@ final class SampleAnalysis {
             guard let r = renditionFrame(index), let s = sourceFrame(sourceIndices[k]) else { return nil }
             pairs.append((try renditionImage(r, index: index), try scaledSource(s, index: sourceIndices[k])))
         }
-        let asked = request.bitrate ?? Int(rendition.bitsPerSecond)
-        guard asked > 0 else { return nil }
-        let bitrate = renditionSpend(endingAt: i).map { min(asked, $0) } ?? asked
-        let keyframe = rendition.entries[...i].last { $0.isKeyFrame }
-        let encoded = try QualityReference.encode(pairs.map(\.source.0), bitrate: bitrate, keyframeBytes: keyframe?.size,
+        let encoded = try QualityReference.encode(pairs.map(\.source.0), bitrate: budget.spent, keyframeBytes: budget.keyframeBytes,
                                                   frameRate: source.stream.averageFrameRate, settings: settings)
         referenceFramesEncoded += encoded.framesEncoded
         guard encoded.pictures.count == pairs.count else { return nil }
@@ -327,6 +333,19 @@ final class SampleAnalysis {
         }
         firstKeyframe = .some(found)
         return found
+    }
+
+    /// What a reference encode of the stretch ending at rendition frame `i` may spend: the asked rate (the
+    /// rendition's own when none was asked), what the rendition spent on these frames when that is less (rate control
+    /// moves bits between frames: x264 starves the frames after a segment's keyframe, then catches up, and the whole
+    /// rendition's bitrate is judged on its own, so the reference compares encoders), and the size of the rendition's
+    /// latest keyframe. Nil when no rate is known.
+    private func referenceBudget(endingAt i: Int) -> (asked: Int, spent: Int, keyframeBytes: Int?)? {
+        let asked = request.bitrate ?? Int(aligner.rendition.bitsPerSecond)
+        guard asked > 0 else { return nil }
+        let entries = aligner.rendition.entries
+        let keyframe = entries[...min(i, entries.count - 1)].last { $0.isKeyFrame }
+        return (asked, renditionSpend(endingAt: i).map { min(asked, $0) } ?? asked, keyframe?.size)
     }
 
     /// Bits per second the rendition spent on its predicted frames in the reference window ending at `i`,
@@ -438,21 +457,16 @@ final class SampleAnalysis {
         let window = (max(0, j - QualityReference.windowFrames + 1)...j).compactMap { index in sourceFrame(index).map { (index, $0) } }
         guard window.count >= QualityReference.comparedFrames + 1 else { return nil }
         let scaled = try window.map { try scaledSource($0.1, index: $0.0) }
-        let asked = request.bitrate ?? Int(aligner.rendition.bitsPerSecond)
-        guard asked > 0 else { return nil }
-        // Rate control moves bits between frames (x264 starves the frames after a segment's keyframe, then
-        // catches up), and the whole rendition's bitrate is judged on its own; here the reference gets what
-        // the rendition spent on these frames, when that is less than asked, so the floor compares encoders.
+        guard let budget = referenceBudget(endingAt: i) else { return nil }
+        let asked = budget.asked
         // A rendition that spent well under the asked rate overall is judged against what the asked rate buys.
         let underspent = request.bitrate != nil && aligner.rendition.bitsPerSecond < VerdictThresholds.bitrateLow * Double(asked)
-        let bitrate = underspent ? asked : (renditionSpend(endingAt: i).map { min(asked, $0) } ?? asked)
-        let entries = aligner.rendition.entries
-        let keyframe = entries[...min(i, entries.count - 1)].last { $0.isKeyFrame }
+        let bitrate = underspent ? asked : budget.spent
         // Judging what the asked rate buys, the reference keyframe is not held to the rendition's (a starved one).
-        let (encoded, rateFactor, keyframeQP, framesEncoded) = try QualityReference.encode(scaled.map(\.0), bitrate: bitrate,
-                                                                                           keyframeBytes: underspent ? nil : keyframe?.size,
-                                                                frameRate: aligner.source.stream.averageFrameRate)
-        logger.debug("quality reference at sample \(i): \(bitrate / 1000) kbit/s, keyframe held to \(keyframe?.size ?? 0) bytes, rate factor \(rateFactor)")
+        let keyframeBytes = underspent ? nil : budget.keyframeBytes
+        let (encoded, rateFactor, keyframeQP, framesEncoded) = try QualityReference.encode(scaled.map(\.0), bitrate: bitrate, keyframeBytes: keyframeBytes,
+                                                                                           frameRate: aligner.source.stream.averageFrameRate)
+        logger.debug("quality reference at sample \(i): \(bitrate / 1000) kbit/s, keyframe held to \(keyframeBytes ?? 0) bytes, rate factor \(rateFactor)")
         referenceFramesEncoded += framesEncoded
         guard encoded.count == scaled.count else { return nil }
         var renditionError = 0.0, referenceError = 0.0, renditionDetail = 0.0, referenceDetail = 0.0, sourceDetail = 0.0

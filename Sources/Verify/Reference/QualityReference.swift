@@ -13,6 +13,8 @@ public enum QualityReference {
     /// Frames at the end of the window that are compared (the keyframe's extra bits excluded).
     public static let comparedFrames = 3
 
+    /// libavcodec options and threads of the reference encoder itself.
+    static let ultrafastSettings: (options: [String: String], threads: Int) = (["preset": preset], 1)
     /// The first, probing encode's constant rate factor; the second is set from what it spent.
     static let probeRateFactor = 30.0
     /// x264's rate model: about twice the bits for every 6 steps down in QP.
@@ -29,9 +31,9 @@ public enum QualityReference {
     /// is encoded with those instead of `ultrafast`.
     public static func encode(_ frames: [Frame], bitrate: Int, keyframeBytes: Int?, frameRate: Rational,
                               settings: (options: [String: String], threads: Int)? = nil) throws -> (pictures: [YUVImage], rateFactor: Double, keyframeQP: Int?, framesEncoded: Int) {
-        let rate = frameRate.num > 0 && frameRate.den > 0 ? frameRate : Rational(num: 30, den: 1)
+        let rate = frameRate.isPositive ? frameRate : Rational(num: 30, den: 1)
         let bitsPerFrame = Double(bitrate) * Double(rate.den) / Double(rate.num)
-        let base = settings ?? (["preset": preset], 1)
+        let base = settings ?? ultrafastSettings
         let held = try keyframeBytes.map { try quantiser(for: frames[0], bytes: $0, frameRate: rate, settings: base) }
         let keyframeQP = held?.qp
         let framesEncoded = 2 * frames.count + (held?.encodes ?? 0)
@@ -49,7 +51,7 @@ public enum QualityReference {
     /// The smallest x264 `ultrafast` QP at which `frame`, coded on its own, takes no more than `bytes` of slice
     /// data (nil when none does), and how many one-frame encodes finding it took.
     static func quantiser(for frame: Frame, bytes: Int, frameRate rate: Rational,
-                          settings: (options: [String: String], threads: Int) = (["preset": preset], 1)) throws -> (qp: Int?, encodes: Int) {
+                          settings: (options: [String: String], threads: Int) = ultrafastSettings) throws -> (qp: Int?, encodes: Int) {
         guard bytes > 0 else { return (nil, 0) }
         var sizes: [Int: Int] = [:]
         func size(_ qp: Int) throws -> Int {
@@ -93,7 +95,7 @@ public enum QualityReference {
                            firstPacketOnly: Bool = false) throws -> (packets: [Packet], pictures: [YUVImage]) {
         guard let first = frames.first else { return ([], []) }
         var settings = VideoEncoderSettings(encoderName: encoderName, width: first.width, height: first.height,
-                                            timeBase: Rational(num: rate.den, den: rate.num), frameRate: rate)
+                                            timeBase: rate.inverted, frameRate: rate)
         settings.gopSize = frames.count
         settings.maxBFrames = 0
         settings.threads = threads
