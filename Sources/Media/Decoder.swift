@@ -97,6 +97,7 @@ public final class VideoFrameReader {
         }
         stream = video
         decoder = try Decoder(demuxer: demuxer, stream: video, threads: threads)
+        upright = UprightFrames(stream: video)
     }
 
     /// Containers whose keyframe seeking lands exactly (an index of samples).
@@ -111,37 +112,30 @@ public final class VideoFrameReader {
     public func seek(toKeyframeBefore pts: Int64) throws {
         try demuxer.seek(stream: stream.index, toKeyframeBefore: pts)
         decoder.flushBuffers()
-        graph = nil
+        upright.reset()
+        ready = []
+        decodedAll = false
         finished = false
         draining = false
     }
 
-    /// The filters frames go through before they are handed out (`FilterGraph`): deinterlacing, made when the first
-    /// frame flagged interlaced arrives, and the display rotation; made on first use, dropped on a seek.
-    private var graph: FilterGraph?
-    private var graphDeinterlaces = false
+    /// Deinterlacing and the display rotation, applied to every decoded frame (`UprightFrames`).
+    private let upright: UprightFrames
+    /// Frames out of `upright` not yet handed out, and whether the decoder has given its last frame.
+    private var ready: [Frame] = []
+    private var decodedAll = false
     /// Frames flagged interlaced were met and deinterlaced (the ffmpeg CLI would encode them as they are, combed).
-    public private(set) var deinterlaced = false
+    public var deinterlaced: Bool { upright.deinterlaced }
 
     /// The next frame, upright and progressive, or nil at the end of the stream.
     public func next() throws -> Frame? {
-        while true {
-            if let graph, let filtered = try graph.pull() { return filtered }
-            guard let decoded = try nextDecoded() else {
-                try graph?.push(nil)
-                return try graph?.pull()
-            }
-            if decoded.pointer.pointee.interlaced_frame != 0 { deinterlaced = true }
-            let description = [deinterlaced ? FilterGraph.deinterlace : nil, stream.rotation.filter].compactMap { $0 }.joined(separator: ",")
-            if description.isEmpty { return decoded }
-            if graph == nil || deinterlaced != graphDeinterlaces {
-                // Only a chain that turns frames is ever replaced (by one that deinterlaces too), and it holds none:
-                // a turn has no delay, and every frame it gave was pulled before this one was decoded.
-                graph = try FilterGraph(description, like: decoded, timeBase: stream.timeBase)
-                graphDeinterlaces = deinterlaced
-            }
-            try graph?.push(decoded)
+        while ready.isEmpty {
+            guard !decodedAll else { return nil }
+            let decoded = try nextDecoded()
+            if decoded == nil { decodedAll = true }
+            ready = try upright.pass(decoded)
         }
+        return ready.removeFirst()
     }
 
     /// The next decoded frame inside the window, as the decoder gives it, or nil at the end of the stream.
@@ -157,9 +151,7 @@ public final class VideoFrameReader {
             case .ok:
                 // FFmpeg conceals damage and hands the frame out anyway; it is counted, so a caller can hold a file
                 // with damaged frames to its policy (`decodeErrors`).
-                if frame.pointer.pointee.decode_error_flags != 0 || frame.pointer.pointee.flags & cffmpeg_frame_flag_corrupt() != 0 {
-                    decodeErrors += 1
-                }
+                if frame.isDamaged { decodeErrors += 1 }
                 if frame.pts == nil { frame.pts = frame.bestEffortTimestamp }
                 if let window, !(frame.pts.map { window.contains($0, in: stream.timeBase) } ?? false) {
                     av_frame_unref(frame.pointer)
@@ -209,5 +201,105 @@ public final class VideoFrameReader {
             }
             return
         }
+    }
+}
+
+/// What the ffmpeg CLI does to decoded frames before scaling: deinterlaces those flagged interlaced (`bwdif`) and turns
+/// them upright by the stream's display rotation. Frames in, in presentation order, with `pass`; the frames ready come out.
+public final class UprightFrames {
+    let stream: StreamInfo
+    private var graph: FilterGraph?
+    private var graphDeinterlaces = false
+    /// Frames flagged interlaced were met (from then on every frame goes through the deinterlacer).
+    public private(set) var deinterlaced = false
+
+    public init(stream: StreamInfo) { self.stream = stream }
+
+    /// Takes the next decoded frame (nil: the stream ended) and returns the frames the chain lets out, often just that
+    /// frame itself.
+    public func pass(_ decoded: Frame?) throws -> [Frame] {
+        guard let decoded else {
+            try graph?.push(nil)
+            return try drain()
+        }
+        if decoded.pointer.pointee.interlaced_frame != 0 { deinterlaced = true }
+        let description = [deinterlaced ? FilterGraph.deinterlace : nil, stream.rotation.filter].compactMap { $0 }.joined(separator: ",")
+        if description.isEmpty { return [decoded] }
+        var out: [Frame] = []
+        if graph == nil || deinterlaced != graphDeinterlaces {
+            // Only a chain that turns frames is ever replaced (by one that deinterlaces too), and it holds none:
+            // a turn has no delay, and every frame it gave was let out before this one came.
+            out = try drain()
+            graph = try FilterGraph(description, like: decoded, timeBase: stream.timeBase)
+            graphDeinterlaces = deinterlaced
+        }
+        try graph?.push(decoded)
+        return out + (try drain())
+    }
+
+    /// Forgets the chain (after a seek: the next frame starts it again).
+    public func reset() { graph = nil }
+
+    private func drain() throws -> [Frame] {
+        var out: [Frame] = []
+        while let graph, let frame = try graph.pull() { out.append(frame) }
+        return out
+    }
+}
+
+/// Decodes one video stream from packets handed to it (a live input read elsewhere), once each, counting damage
+/// instead of stopping on it. Frames come out in presentation order, upright and progressive (`UprightFrames`).
+public final class PacketFrameDecoder {
+    let decoder: Decoder
+    let upright: UprightFrames
+    /// Packets or frames FFmpeg reported as damaged.
+    public private(set) var decodeErrors = 0
+    /// `decodeErrors` plus what the decoder logged while concealing damage.
+    public var damage: Int { decodeErrors + decoder.loggedErrors }
+    /// Frames flagged interlaced were met and deinterlaced.
+    public var deinterlaced: Bool { upright.deinterlaced }
+
+    public init(demuxer: Demuxer, stream: StreamInfo) throws {
+        // One thread: a frame-threaded decoder holds frames back, and a live segment waits for its last frame.
+        decoder = try Decoder(demuxer: demuxer, stream: stream, threads: 1)
+        upright = UprightFrames(stream: stream)
+    }
+
+    /// Decodes `packet` (nil: the input ended, let the last frames out) and returns the frames that are now complete.
+    public func decode(_ packet: Packet?) throws -> [Frame] {
+        var out: [Frame] = []
+        var sent = false
+        for _ in 0..<2 where !sent {
+            do {
+                // A full decoder (it should not be: every frame is taken after each packet) is emptied, then sent again.
+                sent = try decoder.send(packet) != .needsInput
+            } catch let error as FFmpegError where error.isInvalidData {
+                decodeErrors += 1
+                sent = true
+            }
+            var errors = 0
+            while errors < 64 {
+                let frame = Frame()
+                let step: CodecStep
+                do { step = try decoder.receive(into: frame) } catch let error as FFmpegError where error.isInvalidData {
+                    decodeErrors += 1
+                    errors += 1
+                    continue
+                }
+                guard step == .ok else { break }
+                if frame.isDamaged { decodeErrors += 1 }
+                if frame.pts == nil { frame.pts = frame.bestEffortTimestamp }
+                out += try upright.pass(frame)
+            }
+        }
+        if packet == nil { out += try upright.pass(nil) }
+        return out
+    }
+}
+
+extension Frame {
+    /// FFmpeg concealed damage in this frame (and handed it out anyway).
+    var isDamaged: Bool {
+        pointer.pointee.decode_error_flags != 0 || pointer.pointee.flags & cffmpeg_frame_flag_corrupt() != 0
     }
 }

@@ -124,22 +124,27 @@ public struct TaskAlteration: Sendable {
 
 /// Runs a `TranscodeTask` in this process.
 public enum SegmentTaskRunner {
-    public static func run(_ task: TranscodeTask, alteration: TaskAlteration? = nil) throws -> SegmentTaskResult {
-        try task.validate()
-        let started = Date()
-        let reader = try VideoFrameReader(path: task.source, window: task.window)
+    /// Encodes a task's frames (from `frames`, until nil) into every rung, as a task is encoded wherever it runs.
+    /// `frameCount` (about how many frames come) sets a GOP longer than the segment, so only its first frame is a keyframe.
+    static func encode(_ task: TranscodeTask, timeBase: Rational, frameCount: Int, bitrateFactor: Double = 1,
+                       frames: () throws -> Frame?) throws -> (segment: EncodedSegment, choice: EncoderChoice) {
         let (choice, device) = try EncoderSelection.choose(codec: task.codec, preference: try EncoderPreference.parse(task.encoder), preset: task.preset)
         let frameRate = Rational(num: task.frameRateNumerator, den: task.frameRateDenominator)
         // One thread per encoder, as in-process segment workers use: x264's rate control starts a fresh 2 s segment
         // worse with frame threads (measured: whole-rung verification flagged threaded 240p@250k segment starts),
         // and a host runs one task per core instead.
         let factory = try RenditionEncoderFactory(choice: choice, device: device, threadsPerEncoder: 1, globalHeader: false)
-        let factor = alteration?.bitrateFactor ?? 1
         let targets = task.rungs.map {
-            RungTarget(rung: LadderRung(height: $0.height, bitrate: max(10_000, Int(Double($0.bitrate) * factor))), width: $0.width, height: $0.height)
+            RungTarget(rung: LadderRung(height: $0.height, bitrate: max(10_000, Int(Double($0.bitrate) * bitrateFactor))), width: $0.width, height: $0.height)
         }
-        let gop = Int((Double(reader.stream.frameCountHint ?? 600)).rounded()) + 1
-        let encoder = SegmentEncoder(targets: targets, factory: factory, timeBase: reader.stream.timeBase, frameRate: frameRate, gopSize: gop)
+        let encoder = SegmentEncoder(targets: targets, factory: factory, timeBase: timeBase, frameRate: frameRate, gopSize: frameCount + 1)
+        return (try encoder.encode(index: task.index, frames: frames, onFrame: {}), choice)
+    }
+
+    public static func run(_ task: TranscodeTask, alteration: TaskAlteration? = nil) throws -> SegmentTaskResult {
+        try task.validate()
+        let started = Date()
+        let reader = try VideoFrameReader(path: task.source, window: task.window)
         var decoded = 0
         let frames: () throws -> Frame? = {
             while let frame = try reader.next() {
@@ -149,7 +154,8 @@ public enum SegmentTaskRunner {
             }
             return nil
         }
-        let segment = try encoder.encode(index: task.index, frames: frames, onFrame: {})
+        let (segment, choice) = try encode(task, timeBase: reader.stream.timeBase, frameCount: reader.stream.frameCountHint ?? 600,
+                                           bitrateFactor: alteration?.bitrateFactor ?? 1, frames: frames)
         guard segment.frames > 0 else { throw MediaError.noFrames(path: task.source) }
         let folder = URL(fileURLWithPath: task.output)
         try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)

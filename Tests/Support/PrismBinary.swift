@@ -98,6 +98,15 @@ public enum HostTool {
         guard result.status == 0 else { throw HostToolFailure(description: "\(tool) \(arguments.joined(separator: " ")): \(result.stderr)") }
     }
 
+    /// PSNR (luma and chroma, average) of the first frame of `a` and `b`, both scaled to `width`x`height`, by FFmpeg's own
+    /// filter (the ffmpeg CLI turns a source with a display matrix upright on its own).
+    public static func firstFramePSNR(_ a: String, _ b: String, width: Int, height: Int) throws -> Double {
+        let result = try run("ffmpeg", ["-v", "info", "-i", a, "-i", b, "-frames:v", "1", "-lavfi",
+                                        "[0:v]scale=\(width):\(height)[a];[1:v]scale=\(width):\(height)[b];[a][b]psnr", "-f", "null", "-"])
+        let line = result.stderr.split(separator: "\n").first { $0.contains("PSNR") } ?? ""
+        return line.split(separator: " ").first { $0.hasPrefix("average:") }.flatMap { Double($0.dropFirst("average:".count)) } ?? 0
+    }
+
     /// Whether `tool` is on PATH.
     public static func exists(_ tool: String) -> Bool {
         (try? run("sh", ["-c", "command -v \(tool)"]))?.status == 0

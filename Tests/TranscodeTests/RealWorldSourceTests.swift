@@ -7,14 +7,6 @@ import Testing
 
 /// Sources as they come from cameras, phones and the web, made with the ffmpeg CLI, through `prism transcode`.
 @Suite struct RealWorldSourceTests {
-    /// PSNR (luma and chroma, average) of the first frame of `a` and `b`, both scaled to `width`x`height`, by FFmpeg's own filter.
-    static func firstFramePSNR(_ a: String, _ b: String, width: Int, height: Int) throws -> Double {
-        let result = try HostTool.run("ffmpeg", ["-v", "info", "-i", a, "-i", b, "-frames:v", "1", "-lavfi",
-                                                 "[0:v]scale=\(width):\(height)[a];[1:v]scale=\(width):\(height)[b];[a][b]psnr", "-f", "null", "-"])
-        let line = result.stderr.split(separator: "\n").first { $0.contains("PSNR") } ?? ""
-        return line.split(separator: " ").first { $0.hasPrefix("average:") }.flatMap { Double($0.dropFirst("average:".count)) } ?? 0
-    }
-
     /// A phone clip stored landscape with a 90° display matrix comes out upright, as the ffmpeg CLI shows it (it used to
     /// come out sideways), and `prism verify` checks it against the source the right way up.
     @Test func aRotatedPhoneClipComesOutUpright() throws {
@@ -28,7 +20,7 @@ import Testing
         let size = try HostTool.run("ffprobe", ["-v", "error", "-show_entries", "stream=width,height", "-of", "csv=p=0", segment])
         #expect(size.stdout.split(whereSeparator: \.isNewline).first == "202,360", "\(size.stdout)")
         // The ffmpeg CLI turns the source the same way on its own (autorotation): the pictures match.
-        let upright = try Self.firstFramePSNR(source, segment, width: 202, height: 360)
+        let upright = try HostTool.firstFramePSNR(source, segment, width: 202, height: 360)
         #expect(upright > 30, "first frame \(upright) dB from the ffmpeg CLI's upright picture")
         let verified = try PrismBinary.run(["verify", "--source", source, "--rendition", folder.path("out/360p/index.m3u8"), "--width", "202",
                                             "--height", "360", "--bitrate", "800k", "--codec", "h264", "--seed", "1"])
@@ -48,7 +40,7 @@ import Testing
         let segment = folder.path("out/480p/seg_00000.ts")
         let shape = try HostTool.run("ffprobe", ["-v", "error", "-show_entries", "stream=width,height,sample_aspect_ratio", "-of", "csv=p=0", segment])
         #expect(shape.stdout.split(whereSeparator: \.isNewline).first == "854,480,1:1", "\(shape.stdout)")
-        #expect(try Self.firstFramePSNR(Fixtures.path("pan-720p.mp4"), segment, width: 854, height: 480) > 30)
+        #expect(try HostTool.firstFramePSNR(Fixtures.path("pan-720p.mp4"), segment, width: 854, height: 480) > 30)
         let verified = try PrismBinary.run(["verify", "--source", source, "--rendition", folder.path("out/480p/index.m3u8"), "--width", "854",
                                             "--height", "480", "--codec", "h264", "--seed", "1"])
         #expect(verified.status == 0, "\(verified.stderr)")

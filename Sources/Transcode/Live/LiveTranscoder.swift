@@ -126,6 +126,8 @@ public struct LiveReport: Codable, Sendable {
     public var redoneLocally: Int
     /// Frames not in any segment: before the first keyframe, after an over-long keyframe interval, an open GOP's leading frames.
     public var droppedFrames: Int
+    /// Video frames decoded here (segments encoded here, or turned upright): each once, whatever the keyframe interval.
+    public var decodedFrames: Int
     public var latency: Latency?
     public var wallSeconds: Double
     public var cpuSeconds: Double
@@ -218,7 +220,7 @@ public final class LiveTranscoder: @unchecked Sendable {
         let report = LiveReport(input: source.url, periods: state.period, segments: records.count, published: records.filter { !$0.gap }.count,
                                 gaps: records.filter(\.gap).count, frames: records.filter { !$0.gap }.reduce(0) { $0 + $1.frames },
                                 redoneLocally: records.filter { !$0.gap && $0.encodedBy == "local" && $0.note != nil }.count,
-                                droppedFrames: state.dropped, latency: latency, wallSeconds: Date().timeIntervalSince(started),
+                                droppedFrames: state.dropped, decodedFrames: state.decoded, latency: latency, wallSeconds: Date().timeIntervalSince(started),
                                 cpuSeconds: processCPUSeconds() - cpuAtStart, records: records)
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
@@ -232,6 +234,7 @@ public final class LiveTranscoder: @unchecked Sendable {
         var period = 0
         var nextIndex = 0
         var dropped = 0
+        var decoded = 0
     }
 
     /// OUTDIR must be new or empty: a live run writes into it as it goes.
@@ -287,9 +290,6 @@ public final class LiveTranscoder: @unchecked Sendable {
             // Rotation lives in the container, not the packets: a turned stream's size is compared as stored.
             return stream.rotation.swapsDimensions ? (probeFrame.height, width) : (width, probeFrame.height)
         }
-        if stream.rotation.quarterTurns != 0 {
-            logger.warning("\(source): the stream asks to be shown turned; live segments are encoded as stored")
-        }
         logger.info("\(period == 0 ? "live" : "period \(period)"): \(stream.width)x\(stream.height) \(stream.codecName) at \(String(format: "%.2f", frameRate.doubleValue)) fps → \(targets.map { "\($0.rung.name) \($0.width)x\($0.height)@\($0.rung.bitrate / 1000)k" }.joined(separator: ", ")), \(options.segmentSeconds) s segments")
 
         guard stream.width <= MediaLimits.maximumDimension, stream.height <= MediaLimits.maximumDimension, stream.width >= 2, stream.height >= 2 else {
@@ -329,6 +329,20 @@ public final class LiveTranscoder: @unchecked Sendable {
             }
         }
         startAudio()
+        // Decoded here, once, when segments are encoded here, or when the stream must be turned upright (the farm then gets
+        // upright mezzanines); otherwise segments go out as the source's packets and nothing is decoded here.
+        let decodesHere = options.farm == nil || stream.rotation.quarterTurns != 0
+        var frames: LiveFrames?
+        func startFrames() {
+            guard decodesHere else { return }
+            do { frames = try LiveFrames(demuxer: demuxer, stream: stream) } catch {
+                logger.warning("\(source): \(error); segments are sent as packets")
+            }
+        }
+        startFrames()
+        if stream.rotation.quarterTurns != 0 {
+            logger.info("\(source): the stream asks to be shown turned \(stream.rotation.quarterTurns * 90)° clockwise; segments are turned upright")
+        }
         var cutter = LiveCutter(segmentSeconds: options.segmentSeconds, timeBaseSeconds: secondsPerTick)
         var firstPTS: Int64?
         var shift: Int64 = 0
@@ -348,28 +362,45 @@ public final class LiveTranscoder: @unchecked Sendable {
             state.nextIndex += 1
             let folder = work.appendingPathComponent(String(format: "seg_%06d", index))
             try FileManager.default.createDirectory(at: folder.appendingPathComponent("out"), withIntermediateDirectories: true)
-            let sourcePath = folder.appendingPathComponent("source.nut").path
-            let muxer = try Muxer(format: "nut")
-            let streamIndex = try muxer.addStream(copying: stream, of: demuxer)
-            try muxer.open(path: sourcePath)
-            try muxer.writeHeader()
-            for item in cut.packets {
-                guard let packet = item.packet else { continue }
-                let copy = try packet.reference()
-                copy.pts = item.pts + shift
-                copy.dts = item.dts + shift
-                try muxer.write(copy, stream: streamIndex)
-            }
-            try muxer.finish()
-            let window = cut.needsWindow ? SegmentWindow(start: cut.start + shift, end: cut.end + shift, timeBase: stream.timeBase) : nil
-            let task = TranscodeTask(index: index, source: sourcePath, window: window, rungs: taskRungs, codec: options.codec, preset: options.preset,
-                                     encoder: .software, frameRate: frameRate, output: folder.appendingPathComponent("out").path)
             let duration = Double(cut.end - cut.start) * secondsPerTick
             publisher.register(.init(index: index, period: period, frames: cut.frames, durationSeconds: duration, discontinuity: discontinuity,
                                      lastArrival: cut.lastArrival, deadline: cut.lastArrival + options.deadline, targets: targets,
                                      frameRate: frameRate.doubleValue))
-            pool.submit(LiveWorkerPool.Job(task: task, folder: folder, frames: cut.frames, deadline: cut.lastArrival + options.deadline,
-                                           lastArrival: cut.lastArrival))
+            let output = folder.appendingPathComponent("out").path
+            let deadline = cut.lastArrival + options.deadline
+            let job = { (work: LiveWorkerPool.Work) in
+                pool.submit(LiveWorkerPool.Job(index: index, work: work, folder: folder, frames: cut.frames, deadline: deadline,
+                                               lastArrival: cut.lastArrival))
+            }
+            if let decoded = frames {
+                // Decoded here once: encoded here from the frames, or (a turned stream for the farm) sent as an upright mezzanine.
+                let (rungs, codec, preset, shift) = (taskRungs, options.codec, options.preset, shift)
+                let farmed = options.farm != nil
+                decoded.want(cut) { pictures in
+                    for picture in pictures { picture.pts = picture.pts.map { $0 + shift } }
+                    let task = TranscodeTask(index: index, source: folder.appendingPathComponent("source.ts").path, rungs: rungs, codec: codec,
+                                             preset: preset, encoder: .software, frameRate: frameRate, output: output)
+                    guard farmed, let first = pictures.first else { return job(.frames(pictures, task, stream.timeBase)) }
+                    job(.mezzanine(pictures, MezzanineWriter(width: first.width, height: first.height, timeBase: stream.timeBase, frameRate: frameRate), task))
+                }
+            } else {
+                let sourcePath = folder.appendingPathComponent("source.nut").path
+                let muxer = try Muxer(format: "nut")
+                let streamIndex = try muxer.addStream(copying: stream, of: demuxer)
+                try muxer.open(path: sourcePath)
+                try muxer.writeHeader()
+                for item in cut.packets {
+                    guard let packet = item.packet else { continue }
+                    let copy = try packet.reference()
+                    copy.pts = item.pts + shift
+                    copy.dts = item.dts + shift
+                    try muxer.write(copy, stream: streamIndex)
+                }
+                try muxer.finish()
+                let window = cut.needsWindow ? SegmentWindow(start: cut.start + shift, end: cut.end + shift, timeBase: stream.timeBase) : nil
+                job(.task(TranscodeTask(index: index, source: sourcePath, window: window, rungs: taskRungs, codec: options.codec, preset: options.preset,
+                                        encoder: .software, frameRate: frameRate, output: output)))
+            }
             let from = Double(cut.start - firstPTS!) * secondsPerTick, to = Double(cut.end - firstPTS!) * secondsPerTick
             if let track = audio {
                 audioQueue.append((index, from, to, from == 0, discontinuity))
@@ -403,6 +434,14 @@ public final class LiveTranscoder: @unchecked Sendable {
         /// Publishes what the period holds: its last segment, and its audio to the end.
         func endPeriod(_ ending: String) throws {
             if let cut = cutter.flush() { try emit(cut) }
+            if let decoded = frames {
+                decoded.finish()
+                state.dropped += decoded.dropped
+                state.decoded += decoded.decoded
+                if decoded.deinterlaced { logger.notice("the input is interlaced: its fields were deinterlaced (bwdif) before scaling") }
+                if decoded.damage > 0 { logger.notice("\(decoded.damage) damaged packet(s) or frame(s) were concealed by FFmpeg's decoder") }
+                if decoded.overflows > 0 { logger.warning("decoded frames passed \(LiveFrames.maximumHeldBytes >> 20) MiB \(decoded.overflows) time(s) with no segment cut; the oldest were let go") }
+            }
             if let track = audio {
                 do { try track.finishEncoding() } catch { logger.warning("audio: \(error)") }
                 writeAudio(upTo: nil)
@@ -428,6 +467,7 @@ public final class LiveTranscoder: @unchecked Sendable {
             audio = nil
             audioQueue = []
             startAudio()
+            startFrames()
             logger.info("period \(period): the same input after \(cause)")
         }
 
@@ -478,9 +518,11 @@ public final class LiveTranscoder: @unchecked Sendable {
             let item = LivePacket(pts: pts, dts: dts, isKeyFrame: packet.isKeyFrame, duration: packet.duration, arrival: LiveClock.now,
                                   packet: try packet.reference())
             for cut in cutter.push(item) { try emit(cut) }
+            frames?.decode(packet)
             if cutter.mode == .nominal && !announcedNominal {
                 announcedNominal = true
-                logger.notice("no keyframe for \(CutPlan.keyframeCutLimit(segmentSeconds: options.segmentSeconds)) s: cutting every \(options.segmentSeconds) s, each segment sent from the keyframe before it")
+                let how = frames == nil ? "each segment sent from the keyframe before it" : "from the frames decoded here"
+                logger.notice("no keyframe for \(CutPlan.keyframeCutLimit(segmentSeconds: options.segmentSeconds)) s: cutting every \(options.segmentSeconds) s, \(how)")
             }
         }
         try endPeriod(ending)
@@ -491,8 +533,19 @@ public final class LiveTranscoder: @unchecked Sendable {
 /// Runs live segment tasks on a few threads: first on the farm (when there is one) for at most its share of the
 /// deadline, then here; a task whose deadline passed before a thread took it up is a gap, not late work.
 final class LiveWorkerPool: @unchecked Sendable {
+    /// What a segment is made from.
+    enum Work {
+        /// Packets (or a mezzanine) in the task's source file: for the farm, or encoded here.
+        case task(TranscodeTask)
+        /// Frames decoded here, encoded here (no farm) with the task's rungs and settings.
+        case frames([Frame], TranscodeTask, Rational)
+        /// Frames decoded here (turned upright) that the farm gets as a mezzanine, written first at the task's source.
+        case mezzanine([Frame], MezzanineWriter, TranscodeTask)
+    }
+
     struct Job: @unchecked Sendable {
-        let task: TranscodeTask
+        let index: Int
+        let work: Work
         let folder: URL
         let frames: Int
         let deadline: Double
@@ -548,26 +601,52 @@ final class LiveWorkerPool: @unchecked Sendable {
     }
 
     private func run(_ job: Job) {
-        let index = job.task.index
+        let index = job.index
         guard LiveClock.now < job.deadline else {
             publisher.fail(index: index, reason: "encoding fell behind the input (its deadline passed before it could start)")
             try? FileManager.default.removeItem(at: job.folder)
             return
+        }
+        let task: TranscodeTask
+        var expected = job.frames
+        switch job.work {
+        case .task(let made):
+            task = made
+        case .frames(let frames, let made, let timeBase):
+            defer { try? FileManager.default.removeItem(at: job.folder) }
+            var remaining = frames[...]
+            do {
+                let segment = try SegmentTaskRunner.encode(made, timeBase: timeBase, frameCount: frames.count) { remaining.popFirst() }.segment
+                guard segment.frames > 0 else { throw MediaError.noFrames(path: "segment \(index)") }
+                publisher.deliver(segment, encodedBy: "local", note: nil)
+            } catch {
+                publisher.fail(index: index, reason: "it could not be encoded (\(error))")
+            }
+            return
+        case .mezzanine(let frames, let writer, let made):
+            var remaining = frames[...]
+            do {
+                expected = try writer.write(to: made.source, frames: { remaining.popFirst() }, onFrame: {})
+            } catch {
+                try? FileManager.default.removeItem(at: job.folder)
+                return publisher.fail(index: index, reason: "its mezzanine could not be written (\(error))")
+            }
+            task = made
         }
         var note: String?
         var attempt: FarmAttempt?
         // The folder goes once nothing uses it: here at the end, or when a late farm call lets go of it.
         defer { if let attempt { attempt.release() } else { try? FileManager.default.removeItem(at: job.folder) } }
         if let farm {
-            let call = FarmAttempt(task: job.task, executor: farm, folder: job.folder)
+            let call = FarmAttempt(task: task, executor: farm, folder: job.folder)
             attempt = call
             switch call.wait(seconds: job.lastArrival + deadline * farmShare - LiveClock.now) {
             case .done(let result):
-                if result.frames == job.frames, let segment = try? EncodedSegment.load(task: job.task, result: result, from: URL(fileURLWithPath: job.task.output)) {
+                if result.frames == expected, let segment = try? EncodedSegment.load(task: task, result: result, from: URL(fileURLWithPath: task.output)) {
                     publisher.deliver(segment, encodedBy: "farm", note: nil)
                     return
                 }
-                note = "the farm returned \(result.frames) frames for a \(job.frames)-frame segment"
+                note = "the farm returned \(result.frames) frames for a \(expected)-frame segment"
             case .failed(let error):
                 note = "the farm did not deliver it (\(error))"
             case .late:
@@ -575,12 +654,12 @@ final class LiveWorkerPool: @unchecked Sendable {
             }
             logger.notice("segment \(index): \(note!); redoing it here")
         }
-        var local = job.task
+        var local = task
         local.output = job.folder.appendingPathComponent("local").path
         do {
             let result = try SegmentTaskRunner.run(local)
-            guard result.frames == job.frames else {
-                throw TranscodeError.badTask("decoded \(result.frames) frames for a \(job.frames)-frame segment")
+            guard result.frames == expected else {
+                throw TranscodeError.badTask("decoded \(result.frames) frames for a \(expected)-frame segment")
             }
             publisher.deliver(try EncodedSegment.load(task: local, result: result, from: URL(fileURLWithPath: local.output)), encodedBy: "local", note: note)
         } catch {
