@@ -263,16 +263,17 @@ import Testing
         #expect(last.hasPrefix("638,360"), "\(last)")
     }
 
-    /// A phone's portrait clip with one keyframe in 6 s: cut every 2 s by time, every frame decoded here once (a segment
-    /// primed from the keyframe would decode 2, 4 and 6 s again: 360 frames), the rungs upright as the ffmpeg CLI shows it.
+    /// A phone's portrait clip with one keyframe in 24 s (as an intra-refresh broadcast sends): cut every 2 s by time, every
+    /// frame decoded here once (segments primed from the keyframe would decode 60, 120, … 720 frames again, and a keyframe
+    /// interval past 20 s would drop frames), the rungs upright as the ffmpeg CLI shows it.
     @Test func aTurnedStreamWithOneKeyframeIsDecodedOnceAndComesOutUpright() async throws {
         let folder = try TemporaryFolder("prism-live-sparse")
         defer { folder.remove() }
         let output = folder.path("out")
         let (ended, frames, size, upright) = try await Self.offPool { () throws -> (Ended, Int64, String, Double) in
             let stored = folder.path("stored.mp4"), source = folder.path("portrait.mp4")
-            try HostTool.succeed("ffmpeg", ["-v", "error", "-i", Fixtures.path("pan-720p.mp4"), "-an", "-c:v", "libx264", "-preset", "veryfast",
-                                            "-g", "1000", "-bf", "2", stored])
+            try HostTool.succeed("ffmpeg", ["-v", "error", "-stream_loop", "3", "-i", Fixtures.path("pan-720p.mp4"), "-an", "-vf", "scale=640:360",
+                                            "-c:v", "libx264", "-preset", "veryfast", "-bf", "2", "-x264-params", "keyint=infinite:scenecut=0", stored])
             // The turn is set on a stream copy: only then does the container carry it as a display matrix.
             try HostTool.succeed("ffmpeg", ["-v", "error", "-i", stored, "-c", "copy", "-metadata:s:v:0", "rotate=90", source])
             let live = try LiveRun(["--input", source, "-o", output, "--ladder", "360p", "--preset", "veryfast", "--window", "0", "--json"],
@@ -284,10 +285,10 @@ import Testing
         }
         #expect(ended.status == 0, "\(ended.log)")
         #expect(ended.log.contains("cutting every 2.0 s, from the frames decoded here") && ended.log.contains("turned upright"), "\(ended.log)")
-        #expect(frames == 180)
-        #expect(ended.segments.count == 3 && ended.segments.allSatisfy { $0["frames"] as? Int == 60 }, "\(ended.segments)")
+        #expect(frames == 720)
+        #expect(ended.segments.count == 12 && ended.segments.allSatisfy { $0["frames"] as? Int == 60 }, "\(ended.segments)")
         let end = try #require(ended.lines.last)
-        #expect(end["decodedFrames"] as? Int == 180, "\(end)")
+        #expect(end["decodedFrames"] as? Int == 720 && end["droppedFrames"] as? Int == 0, "\(end)")
         #expect(size.hasPrefix("202,360"), "\(size)")
         #expect(upright > 30, "first frame \(upright) dB from the ffmpeg CLI's upright picture")
     }

@@ -23,8 +23,8 @@ struct LiveCuttingTests {
         }
     }
 
-    static func cutAll(_ packets: [LivePacket], segmentSeconds: Double = 2) -> (cuts: [LiveCut], cutter: LiveCutter) {
-        var cutter = LiveCutter(segmentSeconds: segmentSeconds, timeBaseSeconds: 1.0 / 90_000)
+    static func cutAll(_ packets: [LivePacket], segmentSeconds: Double = 2, decodedHere: Bool = false) -> (cuts: [LiveCut], cutter: LiveCutter) {
+        var cutter = LiveCutter(segmentSeconds: segmentSeconds, timeBaseSeconds: 1.0 / 90_000, decodedHere: decodedHere)
         var cuts: [LiveCut] = []
         for packet in packets { cuts += cutter.push(packet) }
         if let last = cutter.flush() { cuts.append(last) }
@@ -87,6 +87,16 @@ struct LiveCuttingTests {
         #expect(cuts.allSatisfy { $0.packets.count <= 20 * 30 + 2 })
     }
 
+    @Test func aStreamDecodedHereIsCutByTimeForeverWithEachSegmentsOwnFrames() {
+        // One keyframe in 60 s (an intra-refresh broadcast), B-frames: decoded where it is read, nothing is dropped, no
+        // segment holds more than its own frames, and every frame is in exactly one segment.
+        let (cuts, cutter) = Self.cutAll(Self.stream(count: 1800, gop: 100_000, reorder: true), decodedHere: true)
+        #expect(cutter.mode == .nominal)
+        #expect(cutter.droppedWaitingForKeyframe == 0 && cutter.overflows == 0)
+        #expect(cuts.count == 30 && cuts.reduce(0) { $0 + $1.frames } == 1800)
+        #expect(cuts.dropFirst().allSatisfy { $0.frames == 60 && $0.packets.count <= 62 && $0.end - $0.start == 180_000 })
+    }
+
     @Test func aBroadcasterSendingHugePacketsCannotMakeTheCutterHoldMoreThanItsCap() {
         // 16 MB packets (FLV's largest), a keyframe every 2 s: a segment would hold 960 MB.
         var cutter = LiveCutter(segmentSeconds: 2, timeBaseSeconds: 1.0 / 90_000)
@@ -105,7 +115,8 @@ struct LiveCuttingTests {
         var generator = SeededGenerator(seed: 0x11ce)
         for round in 0..<200 {
             let segmentSeconds = [0.5, 1, 2, 6][round % 4]
-            var cutter = LiveCutter(segmentSeconds: segmentSeconds, timeBaseSeconds: 1.0 / 1000)
+            let decodedHere = round % 3 == 0
+            var cutter = LiveCutter(segmentSeconds: segmentSeconds, timeBaseSeconds: 1.0 / 1000, decodedHere: decodedHere)
             var dts: Int64 = Int64.random(in: -5000...5000, using: &generator)
             var shown = 0, cut = 0
             let count = Int.random(in: 0...400, using: &generator)
@@ -116,7 +127,7 @@ struct LiveCuttingTests {
                                         duration: Int64.random(in: 0...50, using: &generator), arrival: 0, size: Int.random(in: 0...5_000_000, using: &generator))
                 shown += 1
                 for segment in cutter.push(packet) {
-                    #expect(segment.start < segment.end && segment.frames > 0 && segment.packets.first?.isKeyFrame == true)
+                    #expect(segment.start < segment.end && segment.frames > 0 && (decodedHere || segment.packets.first?.isKeyFrame == true))
                     cut += segment.frames
                 }
             }

@@ -45,6 +45,8 @@ public struct LiveCut: @unchecked Sendable {
 /// has come for `CutPlan.keyframeCutLimit` seconds, it cuts every `segmentSeconds` instead, each segment sent from the
 /// keyframe before it with the frames to encode named (primed, as `prism submit` sends such a file). A keyframe interval
 /// longer than `maximumPrimeSeconds` is not buffered: the frames until the next keyframe are dropped and reported.
+/// A stream decoded where it is read (`decodedHere`) is cut by time with each segment's own frames only, however long
+/// its keyframe interval (an intra-refresh stream has one keyframe).
 public struct LiveCutter {
     public enum Mode: String, Sendable { case keyframes, nominal }
 
@@ -57,6 +59,9 @@ public struct LiveCutter {
     public let segmentTicks: Int64
     public let limitTicks: Int64
     public let primeTicks: Int64
+    /// The stream is decoded where it is read (`LiveFrames`): a segment cut by time needs only its own frames, not the
+    /// packets from the keyframe before it, so nothing is held for priming and no keyframe interval is too long.
+    public let decodedHere: Bool
     public private(set) var mode: Mode = .keyframes
     /// Packets from the keyframe the current segment decodes from, in decode order.
     private var buffer: [LivePacket] = []
@@ -71,7 +76,8 @@ public struct LiveCutter {
     /// Times the held packets passed `maximumHeldBytes` and were let go.
     public private(set) var overflows = 0
 
-    public init(segmentSeconds: Double, timeBaseSeconds: Double) {
+    public init(segmentSeconds: Double, timeBaseSeconds: Double, decodedHere: Bool = false) {
+        self.decodedHere = decodedHere
         let ticks = { (seconds: Double) in max(1, Int64((seconds / timeBaseSeconds).rounded())) }
         segmentTicks = ticks(segmentSeconds)
         limitTicks = ticks(CutPlan.keyframeCutLimit(segmentSeconds: segmentSeconds))
@@ -116,14 +122,18 @@ public struct LiveCutter {
                 cuts.append(cut(buffer, start: segmentStart, end: end))
             }
             start = end
-            // Keep only what the next segment decodes from: the last keyframe shown at or before its start.
-            if let key = buffer.lastIndex(where: { $0.isKeyFrame && $0.pts <= end }), key > 0 {
+            if decodedHere {
+                // Only the next segments' own frames are kept.
+                buffer.removeAll { $0.pts < end }
+                heldBytes = buffer.reduce(0) { $0 + $1.size }
+            } else if let key = buffer.lastIndex(where: { $0.isKeyFrame && $0.pts <= end }), key > 0 {
+                // Keep only what the next segment decodes from: the last keyframe shown at or before its start.
                 heldBytes -= buffer[..<key].reduce(0) { $0 + $1.size }
                 buffer.removeFirst(key)
             }
         }
-        if packet.isKeyFrame && packet.pts <= start! { restart(with: packet) } else { hold(packet) }
-        if let first = buffer.first, packet.dts - first.dts > primeTicks || heldBytes > LiveCutter.maximumHeldBytes { letGo() }
+        if packet.isKeyFrame && packet.pts <= start! && !decodedHere { restart(with: packet) } else { hold(packet) }
+        if let first = buffer.first, (packet.dts - first.dts > primeTicks && !decodedHere) || heldBytes > LiveCutter.maximumHeldBytes { letGo() }
         return cuts
     }
 

@@ -343,7 +343,7 @@ public final class LiveTranscoder: @unchecked Sendable {
         if stream.rotation.quarterTurns != 0 {
             logger.info("\(source): the stream asks to be shown turned \(stream.rotation.quarterTurns * 90)° clockwise; segments are turned upright")
         }
-        var cutter = LiveCutter(segmentSeconds: options.segmentSeconds, timeBaseSeconds: secondsPerTick)
+        var cutter = LiveCutter(segmentSeconds: options.segmentSeconds, timeBaseSeconds: secondsPerTick, decodedHere: frames != nil)
         var firstPTS: Int64?
         var shift: Int64 = 0
         var discontinuity = period > 0
@@ -460,7 +460,7 @@ public final class LiveTranscoder: @unchecked Sendable {
             state.outputSeconds = lastEndSeconds
             state.period += 1
             period = state.period
-            cutter = LiveCutter(segmentSeconds: options.segmentSeconds, timeBaseSeconds: secondsPerTick)
+            cutter = LiveCutter(segmentSeconds: options.segmentSeconds, timeBaseSeconds: secondsPerTick, decodedHere: frames != nil)
             firstPTS = nil
             discontinuity = true
             pace = nil
