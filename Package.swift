@@ -128,5 +128,5 @@ let package = Package(
             .product(name: "Logging", package: "swift-log"),
         ]),
     ],
-    swiftLanguageModes: [.v5]
+    swiftLanguageModes: [.v6]
 )

@@ -21,6 +21,12 @@
 #include <libavutil/log.h>
 #include <libavutil/error.h>
 
+#include <stdio.h>
+/// The C standard output `print` writes through, line-buffered (a pipe then sees each line as it is printed), and
+/// flushed: Swift 6 cannot name C's global `stdout` from concurrent code.
+static inline void cffmpeg_stdout_line_buffered(void) { setvbuf(stdout, NULL, _IOLBF, 0); }
+static inline void cffmpeg_stdout_flush(void) { fflush(stdout); }
+
 #if defined(__GLIBC__)
 #include <malloc.h>
 /// Fixes glibc's mmap threshold at `bytes`, so blocks that large are mapped and returned when freed.

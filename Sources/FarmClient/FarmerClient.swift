@@ -3,9 +3,10 @@ import Foundation
 import NIOCore
 import NIOHTTP1
 import Wire
+import Synchronization
 
 /// Calls to one farmer, every request signed by the caller, every reply checked; bodies stream from and to files.
-public final class FarmerClient: @unchecked Sendable {
+public final class FarmerClient: Sendable {
     public let baseURL: String
     let identity: SigningIdentity
     /// Seconds one call may take, from connecting to the last byte of the reply.
@@ -14,11 +15,10 @@ public final class FarmerClient: @unchecked Sendable {
     public static let maximumOutputBytes = 256 << 20
     /// The key this client signs with (a challenger opens a second client with a longer timeout).
     public var identityForChallenges: SigningIdentity { identity }
-    private let lock = NSLock()
-    private var announced: FarmerAnnouncement?
+    private let announced = Mutex<FarmerAnnouncement?>(nil)
 
     /// Filled by `capabilities()`: who this farmer proved to be.
-    public var announcement: FarmerAnnouncement? { lock.withLock { announced } }
+    public var announcement: FarmerAnnouncement? { announced.withLock { $0 } }
 
     public init(baseURL: String, identity: SigningIdentity, timeout: TimeInterval) {
         self.baseURL = baseURL.hasSuffix("/") ? String(baseURL.dropLast()) : baseURL
@@ -34,7 +34,7 @@ public final class FarmerClient: @unchecked Sendable {
         let envelope = try decodeEnvelope(reply.bytes)
         let announcement: FarmerAnnouncement = try open(envelope, path: FarmerPath.capabilities)
         guard announcement.farmer == envelope.signer else { throw FarmerCallError.badReply(url: baseURL, reason: "capabilities signed by another key") }
-        lock.withLock { announced = announcement }
+        announced.withLock { $0 = announcement }
         return announcement
     }
 

@@ -6,6 +6,7 @@ import Media
 import NIOCore
 import Transcode
 import Wire
+import Synchronization
 
 /// How a farmer is set up.
 public struct FarmerConfiguration: Sendable {
@@ -65,7 +66,7 @@ struct FarmerAPIError: HTTPResponseError {
 
 /// The farmer's HTTP API: signed capabilities, signed segment tasks in, signed receipts out, outputs
 /// served only to the submitter who sent the task.
-public final class FarmerService: @unchecked Sendable {
+public final class FarmerService: @unchecked Sendable {  // unchecked: session state behind `lock`, held across calls that are not Sendable
     public let configuration: FarmerConfiguration
     let verifier: EnvelopeVerifier
     let logger: Logger
@@ -402,21 +403,19 @@ public final class FarmerService: @unchecked Sendable {
 }
 
 /// Counters for `/metrics` in Prometheus' text format.
-final class FarmerMetrics: @unchecked Sendable {
-    private let lock = NSLock()
-    private var tasks: [String: Int] = [:]
-    private var frames = 0
+final class FarmerMetrics: Sendable {
+    /// Tasks by outcome, and source frames transcoded.
+    private let counts = Mutex<(tasks: [String: Int], frames: Int)>(([:], 0))
 
     func count(_ outcome: String, frames: Int = 0) {
-        lock.lock()
-        tasks[outcome, default: 0] += 1
-        self.frames += frames
-        lock.unlock()
+        counts.withLock {
+            $0.tasks[outcome, default: 0] += 1
+            $0.frames += frames
+        }
     }
 
     func exposition(busy: Int, sessions: Int) -> String {
-        lock.lock()
-        defer { lock.unlock() }
+        let (tasks, frames) = counts.withLock { ($0.tasks, $0.frames) }
         var lines = ["# HELP prism_farmer_tasks_total Segment tasks by outcome.", "# TYPE prism_farmer_tasks_total counter"]
         for outcome in ["completed", "failed", "refused_busy"] {
             lines.append("prism_farmer_tasks_total{outcome=\"\(outcome)\"} \(tasks[outcome, default: 0])")

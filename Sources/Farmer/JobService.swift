@@ -134,8 +134,8 @@ extension FarmerService {
         }
         logger.info("job \(address.description.prefix(19))… from \(submitter): \(order.command.first ?? "")")
         let stdout = folder.appendingPathComponent("stdout"), stderr = folder.appendingPathComponent("stderr")
-        FileManager.default.createFile(atPath: stdout.path, contents: nil)
-        FileManager.default.createFile(atPath: stderr.path, contents: nil)
+        _ = FileManager.default.createFile(atPath: stdout.path, contents: nil)
+        _ = FileManager.default.createFile(atPath: stderr.path, contents: nil)
         let result: JobResult
         do {
             result = try await FarmerService.onThread {

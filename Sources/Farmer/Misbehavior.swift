@@ -1,6 +1,7 @@
 import Foundation
 import Media
 import Transcode
+import Synchronization
 
 /// `--misbehave KIND`: an operator's test aid that makes a farmer dishonest in one way, so that
 /// verification can be checked end to end. Always logged loudly and shown in the capabilities.
@@ -70,13 +71,14 @@ public enum Misbehavior: String, CaseIterable, Codable, Sendable {
 }
 
 /// Frames of unrelated content, the same size as the source's.
-final class SubstituteSource: @unchecked Sendable {
-    private let lock = NSLock()
-    private var generator = SeededGenerator(seed: 0x5EED)
+final class SubstituteSource: Sendable {
+    private let noise = Mutex(SeededGenerator(seed: 0x5EED))
 
     func replacement(for frame: Frame) throws -> Frame {
-        lock.lock()
-        defer { lock.unlock() }
+        try noise.withLock { generator in try paint(frame, with: &generator) }
+    }
+
+    private func paint(_ frame: Frame, with generator: inout SeededGenerator) throws -> Frame {
         let copy = try frame.writableCopy()
         // Smooth diagonal gradients with moving noise: nothing like a photograph of the source.
         let base = copy.planeBase(0)!, stride = copy.lineSize(0)

@@ -1,6 +1,7 @@
 import Foundation
 import Media
 import Transcode
+import Synchronization
 
 /// What `prism bench` measured on this host. Only what was run here appears; nothing is inferred from names.
 public struct BenchReport: Codable, Sendable {
@@ -219,10 +220,9 @@ public struct HostBenchmark: Sendable {
 }
 
 /// Per-session timings written from several threads.
-final class ConcurrentTimings: @unchecked Sendable {
-    private let lock = NSLock()
-    private var storage: [Double]
-    init(count: Int) { storage = Array(repeating: .infinity, count: count) }
-    func set(_ index: Int, _ value: Double) { lock.lock(); storage[index] = value; lock.unlock() }
-    var values: [Double] { lock.lock(); defer { lock.unlock() }; return storage }
+final class ConcurrentTimings: Sendable {
+    private let storage: Mutex<[Double]>
+    init(count: Int) { storage = Mutex(Array(repeating: .infinity, count: count)) }
+    func set(_ index: Int, _ value: Double) { storage.withLock { $0[index] = value } }
+    var values: [Double] { storage.withLock { $0 } }
 }

@@ -2,6 +2,7 @@ import Foundation
 import Hummingbird
 import Logging
 import NIOCore
+import Synchronization
 
 /// Serves a live output folder over HTTP, so a player can watch while it is written (`prism live --serve`): GET of
 /// a playlist, segment or initialization section by its path under the folder, with HLS content types; anything
@@ -82,9 +83,8 @@ public struct PlaylistServerError: Error, CustomStringConvertible {
     init(_ description: String) { self.description = description }
 }
 
-private final class PortBox: @unchecked Sendable {
-    private let lock = NSLock()
-    private var value: Result<Int, Error>?
-    func set(_ result: Result<Int, Error>) { lock.withLock { if value == nil { value = result } } }
-    func get() -> Result<Int, Error>? { lock.withLock { value } }
+private final class PortBox: Sendable {
+    private let value = Mutex<Result<Int, any Error>?>(nil)
+    func set(_ result: Result<Int, Error>) { value.withLock { if $0 == nil { $0 = result } } }
+    func get() -> Result<Int, Error>? { value.withLock { $0 } }
 }

@@ -1,7 +1,7 @@
 import CFFmpeg
 
 /// An owned copy of a stream's codec parameters (`AVCodecParameters`), kept after its encoder is gone.
-public final class CodecParameters: @unchecked Sendable {
+public final class CodecParameters: @unchecked Sendable {  // unchecked: an FFmpeg object, never changed after it is made
     let pointer: UnsafeMutablePointer<AVCodecParameters>
     public let timeBase: Rational
     public let frameRate: Rational

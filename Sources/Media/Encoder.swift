@@ -32,7 +32,7 @@ public struct VideoEncoderSettings: Sendable {
 }
 
 /// An opened encoder (`AVCodecContext`).
-public final class Encoder: @unchecked Sendable {
+public final class Encoder: @unchecked Sendable {  // unchecked: an FFmpeg codec context, used by one thread at a time (handed over, never shared)
     let context: UnsafeMutablePointer<AVCodecContext>
     public let name: String
     public let settings: VideoEncoderSettings

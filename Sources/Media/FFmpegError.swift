@@ -24,7 +24,7 @@ public struct FFmpegError: Error, CustomStringConvertible, Sendable {
     static func text(for code: Int32) -> String {
         var buffer = [CChar](repeating: 0, count: Int(cffmpeg_error_max_string_size()) + 1)
         if av_strerror(code, &buffer, buffer.count) < 0 { return "error \(code)" }
-        return String(cString: buffer)
+        return String(decoding: buffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
     }
 }
 

@@ -3,7 +3,7 @@ import Foundation
 
 /// An owned `AVFrame`; freed when the last Swift reference goes. Decoded frames are reference counted by
 /// FFmpeg, so `reference()` shares the pixel buffers instead of copying them.
-public final class Frame: @unchecked Sendable {
+public final class Frame: @unchecked Sendable {  // unchecked: FFmpeg reference counts the pictures; a frame is handed between threads, never used by two at once
     let pointer: UnsafeMutablePointer<AVFrame>
 
     public init() {
@@ -106,7 +106,7 @@ extension Int32 {
 }
 
 /// An owned `AVPacket`.
-public final class Packet: @unchecked Sendable {
+public final class Packet: @unchecked Sendable {  // unchecked: FFmpeg reference counts the data; a packet is handed between threads, never used by two at once
     let pointer: UnsafeMutablePointer<AVPacket>
 
     public init() {

@@ -1,7 +1,7 @@
 import CFFmpeg
 
 /// An opened hardware device (`AVHWDeviceContext`): CUDA for NVENC/NVDEC, VAAPI, QSV.
-public final class HardwareDevice: @unchecked Sendable {
+public final class HardwareDevice: @unchecked Sendable {  // unchecked: an FFmpeg device reference, thread-safe in FFmpeg
     let reference: UnsafeMutablePointer<AVBufferRef>
     let type: AVHWDeviceType
     public let typeName: String
@@ -44,7 +44,7 @@ public final class HardwareDevice: @unchecked Sendable {
 }
 
 /// An owned `AVHWFramesContext` reference.
-public final class HardwareFramesContext: @unchecked Sendable {
+public final class HardwareFramesContext: @unchecked Sendable {  // unchecked: an FFmpeg frames-pool reference, thread-safe in FFmpeg
     let reference: UnsafeMutablePointer<AVBufferRef>
 
     init(reference: UnsafeMutablePointer<AVBufferRef>) { self.reference = reference }

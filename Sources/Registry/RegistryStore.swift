@@ -2,6 +2,7 @@ import Foundation
 import Logging
 import ServiceLifecycle
 import Wire
+import Synchronization
 
 /// Where the registry keeps farmers, verdicts and challenge results.
 ///
@@ -269,15 +270,14 @@ extension Date {
 
 /// Expired nonces are swept at most every `interval` seconds of the registry's clock, not on every request: a
 /// nonce kept a little past its expiry refuses nothing its timestamp would not refuse anyway.
-final class NonceSweep: @unchecked Sendable {  // unchecked: `last` only under `lock`
+final class NonceSweep: Sendable {
     let interval: TimeInterval
-    private let lock = NSLock()
-    private var last = Date.distantPast
+    private let last = Mutex(Date.distantPast)
 
     init(interval: TimeInterval = 10) { self.interval = interval }
 
     func due(at now: Date) -> Bool {
-        lock.withLock {
+        last.withLock { last in
             guard abs(now.timeIntervalSince(last)) >= interval else { return false }
             last = now
             return true

@@ -4,13 +4,14 @@ import NIOCore
 import ServiceLifecycle
 import SQLiteNIO
 import Wire
+import Synchronization
 
 /// A registry store in one SQLite file: the default, for a single registry instance.
-public final class SQLiteRegistryStore: RegistryStore, @unchecked Sendable {  // unchecked: `isClosed` only under `closeLock`
+public final class SQLiteRegistryStore: RegistryStore, Sendable {
     private let connection: SQLiteConnection
     private let logger: Logger
-    private let closeLock = NSLock()
-    private var isClosed = false
+    /// Whether `close()` has run (it may be reached twice: by `run()` ending and by an explicit call).
+    private let isClosed = Mutex(false)
     private let sweep = NonceSweep()
     /// Verdict transactions (and ledger statements' reads) run one at a time: two BEGINs never meet on the one
     /// connection, and a statement never sees a verdict's transaction half done. A heartbeat or nonce statement another
@@ -77,9 +78,9 @@ public final class SQLiteRegistryStore: RegistryStore, @unchecked Sendable {  //
 
     public func close() async throws {
         // Closing twice would hand SQLite a dangling handle; run() and an explicit close() may both get here.
-        let first = closeLock.withLock { () -> Bool in
-            defer { isClosed = true }
-            return !isClosed
+        let first = isClosed.withLock { closed in
+            defer { closed = true }
+            return !closed
         }
         guard first else { return }
         // In a task of its own: shutdown arrives as cancellation, and sqlite-nio skips work for a cancelled task,

@@ -61,8 +61,8 @@ public struct DispatchSummary: Codable, Sendable {
 
 /// Sends segment tasks to farmers — respecting each one's session limit — verifies every rendition that
 /// comes back, and moves a task to another farmer when one rejects, fails, stalls or vanishes.
-public final class FarmDispatcher: @unchecked Sendable {
-    final class Farm: @unchecked Sendable {
+public final class FarmDispatcher: @unchecked Sendable {  // unchecked: state behind `condition`, which threads wait on (Mutex has no wait)
+    final class Farm: @unchecked Sendable {  // unchecked: its mutable fields change only under the dispatcher's `condition`
         let client: FarmerClient
         let id: PublicIdentity
         let sessions: Int

@@ -1,6 +1,7 @@
 import Foundation
 import Logging
 import SQLiteNIO
+import Synchronization
 import Transcode
 import Wire
 
@@ -8,7 +9,7 @@ import Wire
 /// beside the output so that a killed `prism submit` run again resumes without sending those segments
 /// out again. Keyed by the task's content address (source bytes, ladder, codec, preset), so a changed
 /// input or option never reuses a stale result. Removed once the job completes.
-public final class SubmitJournal: @unchecked Sendable {
+public final class SubmitJournal: Sendable {
     public let folder: URL
     private let connection: SQLiteConnection
 
@@ -73,12 +74,12 @@ public final class SubmitJournal: @unchecked Sendable {
         try blocking { _ = try await self.connection.query("DELETE FROM verified_segments WHERE task = ?", [.text(task.description)]) }
     }
 
-    private var closed = false
+    /// Whether `close()` has run (closing twice would hand SQLite a closed handle).
+    private let closed = Mutex(false)
 
     /// Closes the database, keeping the journal for a later run.
     public func close() {
-        guard !closed else { return }
-        closed = true
+        guard closed.withLock({ closed in defer { closed = true }; return !closed }) else { return }
         try? blocking { try await self.connection.close() }
     }
 
@@ -100,11 +101,13 @@ func blocking<T: Sendable>(_ work: @escaping @Sendable () async throws -> T) thr
     let done = DispatchSemaphore(value: 0)
     let box = ResultBox<T>()
     Task.detached {
-        do { box.result = .success(try await work()) } catch { box.result = .failure(error) }
+        let result: Result<T, any Error>
+        do { result = .success(try await work()) } catch { result = .failure(error) }
+        box.result.withLock { $0 = result }
         done.signal()
     }
     done.wait()
-    return try box.result!.get()
+    return try box.result.withLock { $0! }.get()
 }
 
-private final class ResultBox<T>: @unchecked Sendable { var result: Result<T, Error>? }
+private final class ResultBox<T: Sendable>: Sendable { let result = Mutex<Result<T, any Error>?>(nil) }

@@ -1,7 +1,7 @@
 import Media
 
 /// Opens encoders for renditions, with the hardware device and thread budget a job settled on.
-public final class RenditionEncoderFactory: @unchecked Sendable {
+public final class RenditionEncoderFactory: Sendable {
     public let choice: EncoderChoice
     let device: HardwareDevice?
     let threadsPerEncoder: Int

@@ -1,6 +1,7 @@
 import Foundation
 import Logging
 import Media
+import Synchronization
 
 /// What `prism transcode` was asked for.
 public struct TranscodeOptions: Sendable {
@@ -74,9 +75,9 @@ public final class LadderTranscoder {
     let output: URL
     let options: TranscodeOptions
     let logger: Logger
-    let progress: ((TranscodeProgress) -> Void)?
+    let progress: (@Sendable (TranscodeProgress) -> Void)?
 
-    public init(input: String, output: URL, options: TranscodeOptions, logger: Logger, progress: ((TranscodeProgress) -> Void)? = nil) {
+    public init(input: String, output: URL, options: TranscodeOptions, logger: Logger, progress: (@Sendable (TranscodeProgress) -> Void)? = nil) {
         self.input = input
         self.output = output
         self.options = options
@@ -350,17 +351,15 @@ extension LadderTranscoder {
 }
 
 /// Bytes sent and damage reported across task threads.
-final class TaskTally: @unchecked Sendable {
-    private let lock = NSLock()
-    private var sent = 0
-    private var damaged = 0
-    var bytes: Int { lock.lock(); defer { lock.unlock() }; return sent }
-    var decodeErrors: Int { lock.lock(); defer { lock.unlock() }; return damaged }
+final class TaskTally: Sendable {
+    private let counts = Mutex((sent: 0, damaged: 0))
+    var bytes: Int { counts.withLock { $0.sent } }
+    var decodeErrors: Int { counts.withLock { $0.damaged } }
     func add(bytes: Int = 0, decodeErrors: Int = 0) {
-        lock.lock()
-        sent += bytes
-        damaged += decodeErrors
-        lock.unlock()
+        counts.withLock {
+            $0.sent += bytes
+            $0.damaged += decodeErrors
+        }
     }
 }
 
@@ -491,7 +490,7 @@ extension LadderTranscoder {
 }
 
 /// Writes finished segments to their renditions strictly in order, whatever order workers finish in.
-final class SegmentSequencer: @unchecked Sendable {
+final class SegmentSequencer: @unchecked Sendable {  // unchecked: state and the (non-Sendable) writers only under `lock`
     struct Written {
         let index: Int
         let frames: Int
@@ -562,29 +561,25 @@ extension LadderTranscoder {
 }
 
 /// The first error any worker hit; later ones are dropped.
-final class FirstError: @unchecked Sendable {
-    private let lock = NSLock()
-    private var stored: Error?
-    var error: Error? { lock.lock(); defer { lock.unlock() }; return stored }
+final class FirstError: Sendable {
+    private let stored = Mutex<(any Error)?>(nil)
+    var error: Error? { stored.withLock { $0 } }
     func record(_ error: Error) {
-        lock.lock()
-        if stored == nil { stored = error }
-        lock.unlock()
+        stored.withLock { if $0 == nil { $0 = error } }
     }
 }
 
 /// Counts finished frames across workers and reports at most a few times a second.
-final class ProgressCounter: @unchecked Sendable {
-    private let lock = NSLock()
-    private var frames = 0
-    private var lastReport = 0.0
+final class ProgressCounter: Sendable {
+    /// Frames done, and when progress was last reported (seconds after `started`).
+    private let done = Mutex((frames: 0, lastReport: 0.0))
     private let started = Date()
     let expectedFrames: Int?
     let expectedSeconds: Double?
     let secondsPerFrame: Double
-    let callback: ((TranscodeProgress) -> Void)?
+    let callback: (@Sendable (TranscodeProgress) -> Void)?
 
-    init(expectedFrames: Int?, expectedSeconds: Double?, secondsPerFrame: Double, callback: ((TranscodeProgress) -> Void)?) {
+    init(expectedFrames: Int?, expectedSeconds: Double?, secondsPerFrame: Double, callback: (@Sendable (TranscodeProgress) -> Void)?) {
         self.expectedFrames = expectedFrames
         self.expectedSeconds = expectedSeconds
         self.secondsPerFrame = secondsPerFrame
@@ -593,14 +588,16 @@ final class ProgressCounter: @unchecked Sendable {
 
     func frameDone() {
         guard let callback else { return }
-        lock.lock()
-        frames += 1
         let elapsed = Date().timeIntervalSince(started)
-        let due = elapsed - lastReport >= 0.25
-        if due { lastReport = elapsed }
-        let snapshot = TranscodeProgress(framesDone: frames, framesExpected: expectedFrames, mediaSecondsDone: Double(frames) * secondsPerFrame,
-                                         mediaSecondsExpected: expectedSeconds, elapsedSeconds: elapsed)
-        lock.unlock()
-        if due { callback(snapshot) }
+        let (frames, due) = done.withLock { done in
+            done.frames += 1
+            let due = elapsed - done.lastReport >= 0.25
+            if due { done.lastReport = elapsed }
+            return (done.frames, due)
+        }
+        if due {
+            callback(TranscodeProgress(framesDone: frames, framesExpected: expectedFrames, mediaSecondsDone: Double(frames) * secondsPerFrame,
+                                       mediaSecondsExpected: expectedSeconds, elapsedSeconds: elapsed))
+        }
     }
 }

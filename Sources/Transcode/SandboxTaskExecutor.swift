@@ -31,7 +31,7 @@ public enum SandboxTaskExecutor {
                                           output: task.output,
                                           limits: JobLimits(memoryBytes: memoryLimit, pids: processLimit, timeSeconds: timeLimitSeconds))
             let log = folder.appendingPathComponent("stderr.txt")
-            FileManager.default.createFile(atPath: log.path, contents: nil)
+            _ = FileManager.default.createFile(atPath: log.path, contents: nil)
             let errors = try FileHandle(forWritingTo: log)
             defer { try? errors.close() }
             let result = try sandbox.run(job, standardOutput: FileHandle.nullDevice, standardError: errors)

@@ -5,7 +5,7 @@ import Media
 /// Bounded: the decoder waits while `capacity` frames are queued. A small queue still keeps workers
 /// overlapping, because encoders hold their own lookahead: when a segment's last frame is queued its
 /// worker still has most of its encoding ahead, and the decoder moves on to feed the next worker.
-final class SegmentFrameQueue: @unchecked Sendable {
+final class SegmentFrameQueue: @unchecked Sendable {  // unchecked: the queue behind `condition`, which both sides wait on
     private let condition = NSCondition()
     private var frames: [Frame?] = []
     private var head = 0

@@ -1,5 +1,6 @@
 import Foundation
 import Media
+import Synchronization
 
 /// What happens to one segment's decoded frames: encoded here, or cut into a standalone file and sent
 /// off as a `TranscodeTask` (to the plain sandbox, or to a farmer).
@@ -18,19 +19,18 @@ public typealias SegmentTaskExecutor = @Sendable (TranscodeTask) throws -> Segme
 
 /// Lets a task executor hand in a new result for a segment it already returned (a submitter whose farmer was
 /// caught cheating on a later segment redoes its earlier ones); the transcoder rewrites that segment's files.
-public final class SegmentReplacement: @unchecked Sendable {
-    private let lock = NSLock()
-    private var handler: ((TranscodeTask, SegmentTaskResult) throws -> Void)?
+public final class SegmentReplacement: Sendable {
+    private let handler = Mutex<(@Sendable (TranscodeTask, SegmentTaskResult) throws -> Void)?>(nil)
 
     public init() {}
 
-    func install(_ handler: @escaping (TranscodeTask, SegmentTaskResult) throws -> Void) {
-        lock.withLock { self.handler = handler }
+    func install(_ handler: @escaping @Sendable (TranscodeTask, SegmentTaskResult) throws -> Void) {
+        self.handler.withLock { $0 = handler }
     }
 
     /// Replaces segment `task.index` with `result` (rung files in `task.output`).
     public func replace(_ task: TranscodeTask, with result: SegmentTaskResult) throws {
-        guard let handler = lock.withLock({ self.handler }) else {
+        guard let handler = handler.withLock({ $0 }) else {
             throw TranscodeError.badTask("segment \(task.index) cannot be replaced: no transcode is running")
         }
         try handler(task, result)

@@ -1,5 +1,6 @@
 import Crypto
 import Foundation
+import Synchronization
 
 /// A signed request or response body: the body's canonical bytes, who signed them, when, a
 /// random nonce, and an ed25519 signature over a domain-separated digest that binds all of
@@ -73,15 +74,14 @@ public struct SignedEnvelope: Codable, Sendable, Equatable {
 /// Timestamps further than `window` from the verifier's clock in either direction are refused,
 /// and every accepted nonce is remembered until its envelope's timestamp leaves the window
 /// (after that the timestamp check refuses it), so the same envelope cannot be accepted twice.
-public final class EnvelopeVerifier: @unchecked Sendable {
+public final class EnvelopeVerifier: Sendable {
     /// How far a timestamp may be from now, in seconds.
     public let window: TimeInterval
     private let now: @Sendable () -> Date
-    private let lock = NSLock()
-    private var seenNonces: [NonceKey: Int64] = [:]  // nonce → timestamp after which it may be forgotten
-    private var lastSweep: Int64 = 0
+    /// Accepted nonces (→ the timestamp after which each may be forgotten) and when they were last swept.
+    private let seen = Mutex<(nonces: [NonceKey: Int64], lastSweep: Int64)>(([:], 0))
 
-    private struct NonceKey: Hashable {
+    private struct NonceKey: Hashable, Sendable {
         let signer: PublicIdentity
         let nonce: Data
     }
@@ -99,15 +99,15 @@ public final class EnvelopeVerifier: @unchecked Sendable {
         try authenticate(envelope, method: method, path: path)
         let current = Int64(now().timeIntervalSince1970.rounded(.down))
         let slack = Int64(window)
-        lock.lock()
-        defer { lock.unlock() }
-        if current - lastSweep > slack {
-            seenNonces = seenNonces.filter { $0.value >= current }
-            lastSweep = current
-        }
         let key = NonceKey(signer: envelope.signer, nonce: envelope.nonce)
-        if let forgetAfter = seenNonces[key], forgetAfter >= current { throw EnvelopeError.replayed }
-        seenNonces[key] = envelope.timestamp + slack
+        try seen.withLock { seen in
+            if current - seen.lastSweep > slack {
+                seen.nonces = seen.nonces.filter { $0.value >= current }
+                seen.lastSweep = current
+            }
+            if let forgetAfter = seen.nonces[key], forgetAfter >= current { throw EnvelopeError.replayed }
+            seen.nonces[key] = envelope.timestamp + slack
+        }
         return envelope.signer
     }
 

@@ -11,7 +11,7 @@ import Verify
 @main
 enum Entry {
     static func main() async {
-        setvbuf(stdout, nil, _IOLBF, 0)
+        StandardOutput.lineBuffered()
         MemoryPolicy.returnPictureBuffersToTheSystem()
         do {
             var command = try Prism.parseAsRoot()

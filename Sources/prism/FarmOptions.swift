@@ -93,9 +93,10 @@ struct FarmOptions: ParsableArguments {
         if registry != nil && farmers == nil {
             logger.info("farmers by claims: \(ranked.map { "\($0.farmer.url) \($0.farmer.claims?.rawValue ?? "unknown")" }.joined(separator: ", "))")
         }
-        let verdictSink: VerdictSink? = registry.map { url in
-            { verdict in
-                try? FarmHTTP.wait { await RegistryClient(baseURL: url).postLogged(verdict, path: WirePath.verdicts, identity: identity, logger: logger) }
+        var verdictSink: VerdictSink?
+        if let registry {
+            verdictSink = { @Sendable verdict in
+                _ = try? FarmHTTP.wait { await RegistryClient(baseURL: registry).postLogged(verdict, path: WirePath.verdicts, identity: identity, logger: logger) }
             }
         }
         let claimsOf = Dictionary(ranked.map { (ObjectIdentifier($0.client), $0.farmer.claims) }, uniquingKeysWith: { first, _ in first })

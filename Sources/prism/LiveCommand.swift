@@ -121,7 +121,7 @@ struct LiveCommand: ParsableCommand {
             } else {
                 logger.info("segment \(record.index): \(record.frames) frames, \(String(format: "%.2f", record.durationSeconds)) s, published \(String(format: "%.2f", record.latencySeconds)) s after its last frame arrived (\(record.encodedBy ?? ""))")
             }
-            if json, let data = try? lines.encode(LiveEventLine(event: "segment", body: record)) { print(String(decoding: data, as: UTF8.self)); fflush(stdout) }
+            if json, let data = try? lines.encode(LiveEventLine(event: "segment", body: record)) { print(String(decoding: data, as: UTF8.self)); StandardOutput.flush() }
         }
         let signalled = DispatchSemaphore(value: 0)
         let signals = [SIGINT, SIGTERM].map { number -> DispatchSourceSignal in

@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 import Logging
 
 /// One compact line per log event on stderr: `prism: [level] message`. Only the entry point installs it.
@@ -29,24 +30,24 @@ enum CLILogging {
 }
 
 /// The ffmpeg-style progress line on a terminal's stderr, redrawn in place.
-final class ProgressLine: @unchecked Sendable {
+final class ProgressLine: Sendable {
     static let shared = ProgressLine()
-    private let lock = NSLock()
-    private var visible = false
+    /// Whether a progress line is on screen (ended by `interrupt`).
+    private let visible = Mutex(false)
     let enabled = isatty(STDERR_FILENO) == 1
 
     func update(_ text: String) {
         guard enabled else { return }
-        lock.lock()
-        FileHandle.standardError.write(Data("\r\(text)\u{1B}[K".utf8))
-        visible = true
-        lock.unlock()
+        visible.withLock { visible in
+            FileHandle.standardError.write(Data("\r\(text)\u{1B}[K".utf8))
+            visible = true
+        }
     }
 
     /// Ends the line so the next message starts on its own.
     func interrupt() {
-        lock.lock()
-        if visible { FileHandle.standardError.write(Data("\n".utf8)); visible = false }
-        lock.unlock()
+        visible.withLock { visible in
+            if visible { FileHandle.standardError.write(Data("\n".utf8)); visible = false }
+        }
     }
 }

@@ -51,8 +51,11 @@ struct TranscodeCommand: ParsableCommand {
             logger.info("each segment is cut to a lossless mezzanine and transcoded by a task in the plain sandbox")
         default: throw CommandFailure.badInput("unknown sandbox '\(sandbox)': choose none or plain")
         }
-        let transcoder = LadderTranscoder(input: input, output: URL(fileURLWithPath: output), options: options, logger: logger,
-                                          progress: ProgressLine.shared.enabled ? { ProgressLine.shared.update(Self.describe($0)) } : nil)
+        var progress: (@Sendable (TranscodeProgress) -> Void)?
+        if ProgressLine.shared.enabled {
+            progress = { @Sendable step in ProgressLine.shared.update(TranscodeCommand.describe(step)) }
+        }
+        let transcoder = LadderTranscoder(input: input, output: URL(fileURLWithPath: output), options: options, logger: logger, progress: progress)
         let report = try transcoder.run()
         ProgressLine.shared.interrupt()
         let speed = report.wallSeconds > 0 ? report.source.durationSeconds / report.wallSeconds : 0

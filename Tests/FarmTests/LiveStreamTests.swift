@@ -24,7 +24,7 @@ import Testing
 
         init(_ arguments: [String], folder: TemporaryFolder) throws {
             log = folder.url.appendingPathComponent("live-\(UUID().uuidString.prefix(6)).log")
-            FileManager.default.createFile(atPath: log.path, contents: nil)
+            _ = FileManager.default.createFile(atPath: log.path, contents: nil)
             process.executableURL = PrismBinary.url
             process.arguments = ["live"] + arguments
             process.standardOutput = out
@@ -352,7 +352,7 @@ import Testing
         defer { folder.remove() }
         let taken = folder.path("taken")
         try FileManager.default.createDirectory(atPath: taken, withIntermediateDirectories: true)
-        FileManager.default.createFile(atPath: "\(taken)/x", contents: Data("x".utf8))
+        #expect(FileManager.default.createFile(atPath: "\(taken)/x", contents: Data("x".utf8)))
         let cases: [([String], String)] = [
             (["--input", "gopher://host/x", "-o", folder.path("a")], "unsupported scheme"),
             (["--input", "rtmp://127.0.0.1:1935", "-o", folder.path("b")], "APP/KEY"),

@@ -17,7 +17,7 @@ public final class LiveServer: @unchecked Sendable {
     /// Runs `prism ARGUMENTS` and waits up to `timeout` seconds for its listening line.
     public init(_ arguments: [String], timeout: TimeInterval = 120) throws {
         logFile = FileManager.default.temporaryDirectory.appendingPathComponent("prism-server-\(UUID().uuidString).log")
-        FileManager.default.createFile(atPath: logFile.path, contents: nil)
+        _ = FileManager.default.createFile(atPath: logFile.path, contents: nil)
         process.executableURL = PrismBinary.url
         process.arguments = arguments
         let stdout = Pipe()

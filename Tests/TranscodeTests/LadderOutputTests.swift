@@ -118,7 +118,7 @@ func decodedFrames(_ path: String) throws -> (frames: Int, errors: Int, width: I
     }
 
     @Test func reportCountsFramesBytesAndEncoderPerSegmentAndRung() throws {
-        let (output, report) = try Ladders.pan720.get()
+        let (output, _) = try Ladders.pan720.get()
         let data = try Data(contentsOf: output.appendingPathComponent("report.json"))
         let saved = try JSONDecoder().decode(TranscodeReport.self, from: data)
         #expect(saved.segments.map(\.frames) == [60, 60, 60])

@@ -12,7 +12,8 @@ enum TestClips {
         return url
     }()
     private static let lock = NSLock()
-    private static var building: [String: NSLock] = [:]
+    /// Guarded by `lock`.
+    nonisolated(unsafe) private static var building: [String: NSLock] = [:]
 
     static func fixture(_ name: String) -> String { fixtures.appendingPathComponent(name).path }
 

@@ -33,7 +33,7 @@ public struct AMDCertificate: Sendable {
     public let extensions: [String: [UInt8]]
 
     /// A subject public key this code can use.
-    public enum PublicKey: @unchecked Sendable {
+    public enum PublicKey: @unchecked Sendable {  // unchecked: swift-crypto keys are immutable values not yet marked Sendable
         case rsa(_RSA.Signing.PublicKey)
         case p384(P384.Signing.PublicKey)
         case unsupported(String)

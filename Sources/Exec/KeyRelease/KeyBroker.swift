@@ -4,9 +4,9 @@ import Foundation
 /// The owner-side key broker: it holds each job's disk key and hands it only to a guest whose SEV-SNP report
 /// verifies and binds a fresh nonce and the guest's ephemeral X25519 key in REPORT_DATA. The key travels
 /// HPKE-sealed (X25519, HKDF-SHA256, ChaCha20-Poly1305) to that guest key, so only the attested guest can open it.
-public final class KeyBroker: @unchecked Sendable {
+public final class KeyBroker: @unchecked Sendable {  // unchecked: holds swift-crypto keys (immutable, not yet marked Sendable); its job table is behind `lock`
     /// How the broker decides which report signing keys to trust.
-    public enum Trust: @unchecked Sendable {
+    public enum Trust: @unchecked Sendable {  // unchecked: swift-crypto keys are immutable values not yet marked Sendable
         /// Requests carry AMD certificates; the ARK must be one of these pins.
         case amdChain(TrustAnchors)
         /// One report signing key trusted out of band (tests, or a pre-verified VCEK).
@@ -76,7 +76,7 @@ public final class KeyBroker: @unchecked Sendable {
         }
     }
 
-    static let ciphersuite = HPKE.Ciphersuite.Curve25519_SHA256_ChachaPoly
+    static var ciphersuite: HPKE.Ciphersuite { .Curve25519_SHA256_ChachaPoly }
     /// HPKE info binds the sealed key to the protocol and the job it is for.
     static func info(jobID: String) -> Data { Data("prism key release v1 job=\(jobID)".utf8) }
 

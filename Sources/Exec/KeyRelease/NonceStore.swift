@@ -1,9 +1,10 @@
 import Crypto
 import Foundation
+import Synchronization
 
 /// Fresh challenges for key release: each nonce is random, usable once, and only within its lifetime,
 /// so a recorded report cannot be replayed to get a key again.
-public final class NonceStore: @unchecked Sendable {
+public final class NonceStore: Sendable {
     /// Why a presented nonce was not accepted.
     public enum Rejection: Error, Equatable {
         case unknown, expired
@@ -13,8 +14,8 @@ public final class NonceStore: @unchecked Sendable {
     public static let nonceSize = 32
     private let lifetime: TimeInterval
     private let now: @Sendable () -> Date
-    private var issued: [[UInt8]: Date] = [:]
-    private let lock = NSLock()
+    /// Nonces issued and not yet spent, with when each was issued.
+    private let issued = Mutex<[[UInt8]: Date]>([:])
 
     /// `now` is injectable so tests can move time past `lifetime`.
     public init(lifetime: TimeInterval = 120, now: @escaping @Sendable () -> Date = { Date() }) {
@@ -25,7 +26,7 @@ public final class NonceStore: @unchecked Sendable {
     /// Issues a new random nonce.
     public func issue() -> [UInt8] {
         let nonce = SymmetricKey(size: .bits256).withUnsafeBytes { Array($0) }
-        lock.withLock {
+        issued.withLock { issued in
             let t = now()
             issued = issued.filter { t.timeIntervalSince($0.value) <= lifetime }  // drop stale ones as we go
             issued[nonce] = t
@@ -35,7 +36,7 @@ public final class NonceStore: @unchecked Sendable {
 
     /// Spends `nonce`: succeeds once for an issued, unexpired nonce; it cannot be used again either way.
     public func consume(_ nonce: [UInt8]) throws {
-        try lock.withLock {
+        try issued.withLock { issued in
             guard let issuedAt = issued.removeValue(forKey: nonce) else { throw Rejection.unknown }
             guard now().timeIntervalSince(issuedAt) <= lifetime else { throw Rejection.expired }
         }

@@ -53,7 +53,7 @@ public struct NVMLReport: Codable, Sendable, Equatable {
         // NVML_SYSTEM_DRIVER_VERSION_V2_BUFFER_SIZE and NVML_DEVICE_NAME_V2_BUFFER_SIZE are 80 and 96.
         var buffer = [CChar](repeating: 0, count: 128)
         if let driver = symbol("nvmlSystemGetDriverVersion", as: DriverFunction.self), driver(&buffer, 128) == 0 {
-            report.driverVersion = String(cString: buffer)
+            report.driverVersion = String(decoding: buffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
         }
         var count: UInt32 = 0
         guard let getCount = symbol("nvmlDeviceGetCount_v2", as: CountFunction.self), getCount(&count) == 0,
@@ -63,7 +63,7 @@ public struct NVMLReport: Codable, Sendable, Equatable {
             var handle: OpaquePointer?
             guard getHandle(index, &handle) == 0 else { continue }
             buffer = [CChar](repeating: 0, count: 128)
-            if getName(handle, &buffer, 128) == 0 { report.devices.append(String(cString: buffer)) }
+            if getName(handle, &buffer, 128) == 0 { report.devices.append(String(decoding: buffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)) }
         }
         return report
     }

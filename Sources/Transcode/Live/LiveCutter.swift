@@ -3,7 +3,7 @@ import Media
 
 /// One video packet of a live input as the live cutter sees it: its timestamps (source time base), whether it is a
 /// keyframe, and when it arrived. `packet` is the data (nil in tests of the cutting rule alone).
-public struct LivePacket: @unchecked Sendable {
+public struct LivePacket: Sendable {
     public let pts: Int64
     public let dts: Int64
     public let isKeyFrame: Bool
@@ -25,7 +25,7 @@ public struct LivePacket: @unchecked Sendable {
 }
 
 /// One segment cut from a live input, ready to be written and sent.
-public struct LiveCut: @unchecked Sendable {
+public struct LiveCut: Sendable {
     /// Decode-order packets to send: from the keyframe the segment decodes from through its last frame.
     public let packets: [LivePacket]
     /// Presentation times [start, end) of its frames, source time base.

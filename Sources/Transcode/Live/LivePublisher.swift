@@ -20,7 +20,7 @@ public struct LiveSegmentRecord: Codable, Sendable {
 /// Writes accepted segments into every rung's live playlist strictly in order. A segment not delivered by its
 /// deadline becomes an EXT-X-GAP entry and the ones after it go on (a late delivery is then dropped): a stalled
 /// segment never stalls the playlist.
-final class LivePublisher: @unchecked Sendable {
+final class LivePublisher: @unchecked Sendable {  // unchecked: state under `lock`, with RenditionWriters that are not Sendable
     struct Expected {
         let index: Int
         let period: Int
@@ -41,7 +41,7 @@ final class LivePublisher: @unchecked Sendable {
     let window: Int
     let targetSeconds: Int
     let logger: Logger
-    let onRecord: (LiveSegmentRecord) -> Void
+    let onRecord: @Sendable (LiveSegmentRecord) -> Void
     private var expected: [Int: Expected] = [:]
     private var delivered: [Int: (EncodedSegment, String, String?)] = [:]
     private var failed: [Int: String] = [:]
@@ -61,7 +61,7 @@ final class LivePublisher: @unchecked Sendable {
     let rungs: [LadderRung]
 
     init(output: URL, rungs: [LadderRung], container: SegmentContainer, window: Int, targetSeconds: Int, logger: Logger,
-         onRecord: @escaping (LiveSegmentRecord) -> Void) {
+         onRecord: @escaping @Sendable (LiveSegmentRecord) -> Void) {
         self.output = output
         self.rungs = rungs
         self.container = container

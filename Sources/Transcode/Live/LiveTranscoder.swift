@@ -138,15 +138,15 @@ public struct LiveReport: Codable, Sendable {
 /// here or on farmers (verified as `prism submit` verifies), and appends each to every rung's live playlist once
 /// accepted — in order, with a gap in place of one that misses its deadline. The input dropping ends a period; a
 /// broadcaster who pushes again starts the next after a discontinuity (with the ladder reshaped to its picture).
-public final class LiveTranscoder: @unchecked Sendable {
+public final class LiveTranscoder: Sendable {
     let source: LiveSource
     let output: URL
     let options: LiveOptions
     let logger: Logger
-    let onRecord: (LiveSegmentRecord) -> Void
+    let onRecord: @Sendable (LiveSegmentRecord) -> Void
     let interrupt = InterruptDeadline()
 
-    public init(source: LiveSource, output: URL, options: LiveOptions, logger: Logger, onRecord: @escaping (LiveSegmentRecord) -> Void = { _ in }) {
+    public init(source: LiveSource, output: URL, options: LiveOptions, logger: Logger, onRecord: @escaping @Sendable (LiveSegmentRecord) -> Void = { _ in }) {
         self.source = source
         self.output = output
         self.options = options
@@ -532,9 +532,9 @@ public final class LiveTranscoder: @unchecked Sendable {
 
 /// Runs live segment tasks on a few threads: first on the farm (when there is one) for at most its share of the
 /// deadline, then here; a task whose deadline passed before a thread took it up is a gap, not late work.
-final class LiveWorkerPool: @unchecked Sendable {
+final class LiveWorkerPool: @unchecked Sendable {  // unchecked: the queue behind `condition`, which the worker threads wait on
     /// What a segment is made from.
-    enum Work {
+    enum Work: Sendable {
         /// Packets (or a mezzanine) in the task's source file: for the farm, or encoded here.
         case task(TranscodeTask)
         /// Frames decoded here, encoded here (no farm) with the task's rungs and settings.
@@ -543,7 +543,7 @@ final class LiveWorkerPool: @unchecked Sendable {
         case mezzanine([Frame], MezzanineWriter, TranscodeTask)
     }
 
-    struct Job: @unchecked Sendable {
+    struct Job: Sendable {
         let index: Int
         let work: Work
         let folder: URL
@@ -670,7 +670,7 @@ final class LiveWorkerPool: @unchecked Sendable {
 
 /// One segment on the farm, on its own thread so the live worker can stop waiting for it. Its folder goes when both
 /// the worker and the farm call are done with it (a late farm call may still be writing there).
-final class FarmAttempt: @unchecked Sendable {
+final class FarmAttempt: @unchecked Sendable {  // unchecked: state behind `condition`, which the worker waits on
     enum Outcome { case done(SegmentTaskResult), failed(Error), late }
     private let condition = NSCondition()
     private var outcome: Outcome?

@@ -6,7 +6,7 @@ import Media
 /// rung's as it is (decoded frames are reference-counted; the scaling to each rung's size stays per rung). The decoder
 /// opens on the first frame asked for, so renditions only screened from their packets cost no decoder. Verify
 /// renditions one after another with it.
-public final class SourceFrames: @unchecked Sendable {
+public final class SourceFrames: @unchecked Sendable {  // unchecked: the decoder and caches only under `lock`
     public let path: String
     private var decoder: SelectiveFrameDecoder?
     private var indexes: [(window: SegmentWindow?, index: PacketIndex)] = []

@@ -65,7 +65,7 @@ public struct VideoComparison {
 }
 
 /// A small bounded hand-off between the decoding thread and the measuring thread.
-final class FramePairQueue: @unchecked Sendable {
+final class FramePairQueue: @unchecked Sendable {  // unchecked: the queue behind `condition`, which both sides wait on
     enum Item { case pair(Frame, Frame), end, failed(Error) }
     private let condition = NSCondition()
     private var items: [Item] = []
