@@ -66,6 +66,7 @@ let package = Package(
         .target(name: "Farmer", dependencies: [
             "Media", "Transcode", "Exec", "Wire", "FarmClient", "CFFmpeg",
             .product(name: "Hummingbird", package: "hummingbird"),
+            .product(name: "NIOPosix", package: "swift-nio"),
             .product(name: "Logging", package: "swift-log"),
         ]),
         // The farm client: every call to farmers and registries, on async-http-client (no policy here).

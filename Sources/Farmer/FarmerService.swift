@@ -4,6 +4,7 @@ import Hummingbird
 import Logging
 import Media
 import NIOCore
+import NIOPosix
 import Transcode
 import Wire
 import Synchronization
@@ -81,12 +82,19 @@ public final class FarmerService: @unchecked Sendable {  // unchecked: session s
     private var measuredAt = Date()
     private var measuredLoad = FarmerService.loadAverage()
 
+    /// Where blocking work runs (`onThread`): one thread per session.
+    private let blockingPool: NIOThreadPool
+
     public init(configuration: FarmerConfiguration, logger: Logger) {
         self.configuration = configuration
+        blockingPool = NIOThreadPool(numberOfThreads: max(1, configuration.sessions))
+        blockingPool.start()
         verifier = EnvelopeVerifier(window: configuration.replayWindow)
         self.logger = logger
         claimed = configuration.capabilities
     }
+
+    deinit { blockingPool.shutdownGracefully { _ in } }
 
     /// Claims are re-measured when the host's load has moved by more than this since the last measurement
     /// (load average over one minute), or after `remeasureInterval` anyway.
@@ -110,7 +118,7 @@ public final class FarmerService: @unchecked Sendable {  // unchecked: session s
         defer { releaseSession() }
         guard lock.withLock({ busy == 1 }) else { return nil }
         do {
-            let fps = try await FarmerService.onThread { try remeasure() }
+            let fps = try await onThread { try remeasure() }
             guard fps.isFinite, fps > 0 else { return nil }
             let before = lock.withLock { () -> Double in
                 defer { claimed.framesPerSecond = fps; measuredAt = now; measuredLoad = Self.loadAverage() }
@@ -290,7 +298,7 @@ public final class FarmerService: @unchecked Sendable {  // unchecked: session s
         }
         logger.info("task \(key.prefix(12)) from \(submitter): \(task.ladder.count) rungs \(task.codec), \(received.bytes) bytes")
         let executor = configuration.executor
-        let result = try await FarmerService.onThread { try executor(localTask) }
+        let result = try await onThread { try executor(localTask) }
         var rungs: [RungReceipt] = []
         for rung in localTask.rungs {
             let file = folder.appendingPathComponent("out").appendingPathComponent(localTask.outputFile(for: rung))
@@ -390,17 +398,11 @@ public final class FarmerService: @unchecked Sendable {  // unchecked: session s
         return Response(status: status, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(bytes: body)))
     }
 
-    /// Runs blocking work (FFmpeg, the sandbox) on its own thread, off the server's event loops and task pool.
-    static func onThread<T: Sendable>(_ work: @escaping @Sendable () throws -> T) async throws -> T {
-        try await withCheckedThrowingContinuation { continuation in
-            let thread = Thread {
-                do { continuation.resume(returning: try work()) } catch { continuation.resume(throwing: error) }
-            }
-            thread.stackSize = 16 << 20
-            thread.start()
-        }
-    }
-}
+    /// Runs blocking work (FFmpeg, the sandbox) on the farmer's blocking pool, off the server's event loops and Swift's
+    /// task pool. Every such call holds a session, so a pool of one thread per session never makes one wait.
+    func onThread<T: Sendable>(_ work: @escaping @Sendable () throws -> T) async throws -> T {
+        try await blockingPool.runIfActive(work)
+    }}
 
 /// Counters for `/metrics` in Prometheus' text format.
 final class FarmerMetrics: Sendable {

@@ -138,7 +138,7 @@ extension FarmerService {
         _ = FileManager.default.createFile(atPath: stderr.path, contents: nil)
         let result: JobResult
         do {
-            result = try await FarmerService.onThread {
+            result = try await onThread {
                 let out = try FileHandle(forWritingTo: stdout), err = try FileHandle(forWritingTo: stderr)
                 defer { try? out.close(); try? err.close() }
                 return try sandbox.run(spec, standardOutput: out, standardError: err)
