@@ -50,6 +50,30 @@ public final class Decoder {
 
     public func flushBuffers() { avcodec_flush_buffers(context) }
 
+    /// `receive(into:)` as a reader wants it: damage is counted in `damage`, not thrown. FFmpeg conceals damage and hands
+    /// the frame out anyway, so a caller can hold a source to its damage policy. A frame without a timestamp gets its
+    /// best-effort one. Nil: the decoder reported invalid data (counted); call again.
+    func receive(into frame: Frame, countingDamage damage: inout Int) throws -> CodecStep? {
+        let step: CodecStep
+        do { step = try receive(into: frame) } catch let error as FFmpegError where error.isInvalidData {
+            damage += 1
+            return nil
+        }
+        if step == .ok {
+            if frame.isDamaged { damage += 1 }
+            if frame.pts == nil { frame.pts = frame.bestEffortTimestamp }
+        }
+        return step
+    }
+
+    /// `send(_:)` counting a packet FFmpeg refuses as invalid data in `damage` instead of throwing.
+    func send(_ packet: Packet?, countingDamage damage: inout Int) throws -> CodecStep {
+        do { return try send(packet) } catch let error as FFmpegError where error.isInvalidData {
+            damage += 1
+            return .ok
+        }
+    }
+
     /// Whether the packets sent next may be skipped when no other frame refers to them (FFmpeg's
     /// `skip_frame = AVDISCARD_NONREF`, honoured by the H.264, HEVC and VP9 decoders): the frames that are
     /// decoded stay exact, because only pictures nothing predicts from are left out.
@@ -142,17 +166,9 @@ public final class VideoFrameReader {
     private func nextDecoded() throws -> Frame? {
         let frame = Frame()
         while !finished {
-            let step: CodecStep
-            do { step = try decoder.receive(into: frame) } catch let error as FFmpegError where error.isInvalidData {
-                decodeErrors += 1
-                continue
-            }
+            guard let step = try decoder.receive(into: frame, countingDamage: &decodeErrors) else { continue }
             switch step {
             case .ok:
-                // FFmpeg conceals damage and hands the frame out anyway; it is counted, so a caller can hold a file
-                // with damaged frames to its policy (`decodeErrors`).
-                if frame.isDamaged { decodeErrors += 1 }
-                if frame.pts == nil { frame.pts = frame.bestEffortTimestamp }
                 if let window, !(frame.pts.map { window.contains($0, in: stream.timeBase) } ?? false) {
                     av_frame_unref(frame.pointer)
                     continue
@@ -183,7 +199,7 @@ public final class VideoFrameReader {
                 draining = true
                 // A decoder that never got a usable packet (a file cut before its first parameter sets) refuses the
                 // flush as invalid data: that is damage, counted, and the end.
-                do { _ = try decoder.send(nil) } catch let error as FFmpegError where error.isInvalidData { decodeErrors += 1 }
+                _ = try decoder.send(nil, countingDamage: &decodeErrors)
                 return
             }
             if packet.streamIndex != stream.index {
@@ -193,12 +209,9 @@ public final class VideoFrameReader {
             packetsRead += 1
             if packet.isKeyFrame { keyPacketsRead += 1 }
             if let unwantedPacket { decoder.skipsUnreferencedFrames = unwantedPacket(packet) }
-            do {
-                _ = try decoder.send(packet)
-            } catch let error as FFmpegError where error.isInvalidData {
-                decodeErrors += 1
-                continue
-            }
+            let refused = decodeErrors
+            _ = try decoder.send(packet, countingDamage: &decodeErrors)
+            if decodeErrors > refused { continue }
             return
         }
     }
@@ -268,31 +281,26 @@ public final class PacketFrameDecoder {
     /// Decodes `packet` (nil: the input ended, let the last frames out) and returns the frames that are now complete.
     public func decode(_ packet: Packet?) throws -> [Frame] {
         var out: [Frame] = []
-        var sent = false
-        for _ in 0..<2 where !sent {
-            do {
-                // A full decoder (it should not be: every frame is taken after each packet) is emptied, then sent again.
-                sent = try decoder.send(packet) != .needsInput
-            } catch let error as FFmpegError where error.isInvalidData {
-                decodeErrors += 1
-                sent = true
-            }
-            var errors = 0
-            while errors < 64 {
-                let frame = Frame()
-                let step: CodecStep
-                do { step = try decoder.receive(into: frame) } catch let error as FFmpegError where error.isInvalidData {
-                    decodeErrors += 1
-                    errors += 1
-                    continue
-                }
-                guard step == .ok else { break }
-                if frame.isDamaged { decodeErrors += 1 }
-                if frame.pts == nil { frame.pts = frame.bestEffortTimestamp }
-                out += try upright.pass(frame)
-            }
+        if try decoder.send(packet, countingDamage: &decodeErrors) == .needsInput {
+            // A full decoder (it should not be: every frame is taken after each packet) is emptied, then sent it again.
+            out += try receiveAll()
+            _ = try decoder.send(packet, countingDamage: &decodeErrors)
         }
+        out += try receiveAll()
         if packet == nil { out += try upright.pass(nil) }
+        return out
+    }
+
+    /// Every frame the decoder has ready, upright; a decoder that keeps reporting invalid data is left after 64 reports.
+    private func receiveAll() throws -> [Frame] {
+        var out: [Frame] = []
+        var reports = 0
+        while reports < 64 {
+            let frame = Frame()
+            guard let step = try decoder.receive(into: frame, countingDamage: &decodeErrors) else { reports += 1; continue }
+            guard step == .ok else { break }
+            out += try upright.pass(frame)
+        }
         return out
     }
 }

@@ -25,7 +25,9 @@ final class LiveFrames {
     private(set) var overflows = 0
     /// Frames the decoder gave.
     private(set) var decoded = 0
-    var damage: Int { decoder.damage }
+    /// Packets whose decoding failed outright (beyond damage FFmpeg conceals): their frames are missing.
+    private var failures = 0
+    var damage: Int { decoder.damage + failures }
     var deinterlaced: Bool { decoder.deinterlaced }
 
     init(demuxer: Demuxer, stream: StreamInfo) throws {
@@ -40,44 +42,55 @@ final class LiveFrames {
 
     /// Decodes the next video packet of the stream.
     func decode(_ packet: Packet) {
-        take((try? decoder.decode(packet)) ?? [])
+        take(decoded(packet))
         for index in pending.indices { pending[index].packets += 1 }
         handOut(draining: false)
     }
 
     /// The input ended (or the period did): the decoder lets its last frames out and every cut still waiting gets its frames.
     func finish() {
-        take((try? decoder.decode(nil)) ?? [])
+        take(decoded(nil))
         handOut(draining: true)
         held = []
         heldBytes = 0
     }
+
+    private func decoded(_ packet: Packet?) -> [Frame] {
+        do { return try decoder.decode(packet) } catch {
+            failures += 1
+            return []
+        }
+    }
+
+    /// About what a decoded 4:2:0 picture holds.
+    private static func bytes(of frame: Frame) -> Int { frame.width * frame.height * 3 / 2 }
 
     private func take(_ frames: [Frame]) {
         decoded += frames.count
         for frame in frames {
             guard let pts = frame.pts, pts >= floor else { dropped += 1; continue }
             // The decoder gives presentation order; a stream whose timestamps disagree is put in order here.
-            let place = held.last.map { ($0.pts ?? .min) <= pts } ?? true ? held.count : held.firstIndex { ($0.pts ?? .min) > pts } ?? held.count
+            let place = held.lastIndex { $0.pts! <= pts }.map { $0 + 1 } ?? 0
             held.insert(frame, at: place)
-            heldBytes += frame.width * frame.height * 3 / 2
+            heldBytes += Self.bytes(of: frame)
             highest = max(highest, pts)
         }
         if heldBytes > LiveFrames.maximumHeldBytes {
             overflows += 1
             let half = held.count / 2
             dropped += half
+            heldBytes -= held.prefix(half).reduce(0) { $0 + Self.bytes(of: $1) }
             held.removeFirst(half)
-            heldBytes = held.reduce(0) { $0 + $1.width * $1.height * 3 / 2 }
         }
     }
 
     private func handOut(draining: Bool) {
         while let next = pending.first, draining || highest >= next.cut.end || next.packets > LiveFrames.patiencePackets {
             pending.removeFirst()
-            let inside = held.filter { ($0.pts ?? .min) >= next.cut.start && ($0.pts ?? .min) < next.cut.end }
-            let gone = held.prefix { ($0.pts ?? .min) < next.cut.end }
-            heldBytes -= gone.reduce(0) { $0 + $1.width * $1.height * 3 / 2 }
+            // Held frames all have a timestamp (`take`), in order.
+            let gone = held.prefix { $0.pts! < next.cut.end }
+            let inside = gone.filter { $0.pts! >= next.cut.start }
+            heldBytes -= gone.reduce(0) { $0 + Self.bytes(of: $1) }
             held.removeFirst(gone.count)
             floor = max(floor, next.cut.end)
             next.ready(inside)

@@ -361,7 +361,10 @@ public final class LiveTranscoder: Sendable {
             let index = state.nextIndex
             state.nextIndex += 1
             let folder = work.appendingPathComponent(String(format: "seg_%06d", index))
-            try FileManager.default.createDirectory(at: folder.appendingPathComponent("out"), withIntermediateDirectories: true)
+            if frames == nil || options.farm != nil {
+                // Only a segment that goes through a file (its packets, or a mezzanine for the farm) needs a folder.
+                try FileManager.default.createDirectory(at: folder.appendingPathComponent("out"), withIntermediateDirectories: true)
+            }
             let duration = Double(cut.end - cut.start) * secondsPerTick
             publisher.register(.init(index: index, period: period, frames: cut.frames, durationSeconds: duration, discontinuity: discontinuity,
                                      lastArrival: cut.lastArrival, deadline: cut.lastArrival + options.deadline, targets: targets,
@@ -613,7 +616,6 @@ final class LiveWorkerPool: @unchecked Sendable {  // unchecked: the queue behin
         case .task(let made):
             task = made
         case .frames(let frames, let made, let timeBase):
-            defer { try? FileManager.default.removeItem(at: job.folder) }
             var remaining = frames[...]
             do {
                 let segment = try SegmentTaskRunner.encode(made, timeBase: timeBase, frameCount: frames.count) { remaining.popFirst() }.segment
