@@ -53,6 +53,7 @@ let package = Package(
         // The key broker as an HTTP service (the submitter's side of a confidential job).
         .target(name: "Broker", dependencies: [
             "Exec",
+            "FarmClient",
             .product(name: "Hummingbird", package: "hummingbird"),
             .product(name: "Crypto", package: "swift-crypto"),
             .product(name: "Logging", package: "swift-log"),

@@ -1,3 +1,4 @@
+import Exec
 import FarmClient
 import Foundation
 import Hummingbird
@@ -30,6 +31,9 @@ public struct FarmerConfiguration: Sendable {
     public var executor: SegmentTaskExecutor
     /// General jobs this farmer takes (`POST /v1/jobs`); nil: none.
     public var jobs: JobOffer?
+    /// Launches confidential jobs' SEV-SNP guests; set only where the host has everything SEV-SNP needs (`jobs`
+    /// then offers `confidential`).
+    public var confidential: ConfidentialRunner?
     /// Largest blob (an image or an input) accepted.
     public var maxBlobBytes: Int = 2 << 30
 

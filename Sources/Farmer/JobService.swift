@@ -85,7 +85,8 @@ extension FarmerService {
             throw FarmerAPIError(.badRequest, "bad-job", error.description)
         }
         guard offer.modes.contains(order.mode) else {
-            throw FarmerAPIError(.unprocessableContent, "mode-not-offered", "this farmer runs \(offer.modes.joined(separator: ", ")) jobs, not \(order.mode)")
+            let why = offer.whyNot(order.mode).map { ": \($0)" } ?? ""
+            throw FarmerAPIError(.unprocessableContent, "mode-not-offered", "this farmer runs \(offer.modes.joined(separator: ", ")) jobs, not \(order.mode)\(why)")
         }
         guard order.network == "none" || offer.network else {
             throw FarmerAPIError(.unprocessableContent, "network-not-offered", "this farmer gives jobs no network")
@@ -94,7 +95,7 @@ extension FarmerService {
         do { limits = try order.limits.applied(within: offer.limits) } catch let error as MessageLimitError {
             throw FarmerAPIError(.unprocessableContent, "over-limits", error.description)
         }
-        let missing = ([order.image] + order.inputs.map(\.content)).filter { !FileManager.default.fileExists(atPath: blobFile($0).path) }
+        let missing = order.blobs.filter { !FileManager.default.fileExists(atPath: blobFile($0).path) }
         guard missing.isEmpty else {
             throw FarmerAPIError(.conflict, "missing-blobs", "upload these first: \(missing.map(\.description).joined(separator: ", "))")
         }
@@ -111,6 +112,9 @@ extension FarmerService {
         try? FileManager.default.removeItem(at: folder)
         try FileManager.default.createDirectory(at: folder.appendingPathComponent("out"), withIntermediateDirectories: true)
         do {
+            if order.mode == "confidential" {
+                return try await runConfidentialJob(order, address: orderAddress, limits: limits, submitter: submitter, folder: folder)
+            }
             return try await runJob(order, address: orderAddress, limits: limits, submitter: submitter, folder: folder)
         } catch {
             try? FileManager.default.removeItem(at: folder)
@@ -146,21 +150,64 @@ extension FarmerService {
         } catch let error as JobSpecError {
             throw FarmerAPIError(.badRequest, "bad-job", error.description)
         }
-        let ending = result.ending.name
+        return try finishJob(order, address: address, limits: limits, submitter: submitter, folder: folder, status: result.status,
+                             ending: result.ending.name, cpuSeconds: result.cpuSeconds, wallSeconds: result.wallSeconds,
+                             dropped: result.droppedFromOutput, sanitized: result.sanitizedInOutput)
+    }
+
+    /// The file a confidential job's encrypted disk is delivered as, after its guest powered off.
+    public static let confidentialDisk = "disk.img"
+
+    /// Boots the order's SEV-SNP guest: its firmware, kernel and initrd from the blobs, its encrypted disk copied into
+    /// `out/` (the blob stays as uploaded, so a second job starts from the same disk), the order's SHA-256 as host-data
+    /// so the guest's report names the order it was launched for. The guest unlocks the disk with the key the
+    /// submitter's broker releases to it alone; what it writes there goes back encrypted as the job's one output. The
+    /// serial console is the job's stdout, QEMU's own messages its stderr.
+    private func runConfidentialJob(_ order: JobOrder, address: ContentAddress, limits: JobLimitFigures, submitter: PublicIdentity,
+                                    folder: URL) async throws -> Response {
+        guard let runner = configuration.confidential, let guest = order.guest else {
+            throw FarmerAPIError(.unprocessableContent, "mode-not-offered", "this farmer cannot launch SEV-SNP guests")
+        }
+        let disk = folder.appendingPathComponent("out").appendingPathComponent(Self.confidentialDisk)
+        try FileManager.default.copyItem(at: blobFile(order.image), to: disk)
+        let launch = ConfidentialLaunch(qemu: runner.support.qemu?.path ?? "qemu-system-x86_64",
+                                        guest: GuestImage(firmware: blobFile(guest.firmware).path, kernel: blobFile(guest.kernel).path,
+                                                          initrd: blobFile(guest.initrd).path, append: guest.append, disk: disk.path),
+                                        memoryBytes: limits.memoryBytes ?? ConfidentialLaunch.defaultMemoryBytes,
+                                        vcpus: max(1, Int((limits.cpus ?? 1).rounded(.up))),
+                                        hostData: Data(address.digest), network: order.network == "host", broker: guest.brokerEndpoint)
+        logger.info("confidential job \(address.description.prefix(19))… from \(submitter): booting its SEV-SNP guest")
+        let stdout = folder.appendingPathComponent("stdout"), stderr = folder.appendingPathComponent("stderr")
+        _ = FileManager.default.createFile(atPath: stdout.path, contents: nil)
+        _ = FileManager.default.createFile(atPath: stderr.path, contents: nil)
+        let result = try await onThread {
+            let out = try FileHandle(forWritingTo: stdout), err = try FileHandle(forWritingTo: stderr)
+            defer { try? out.close(); try? err.close() }
+            return try runner.run(launch, timeSeconds: limits.timeSeconds, standardOutput: out, standardError: err)
+        }
+        return try finishJob(order, address: address, limits: limits, submitter: submitter, folder: folder, status: result.status,
+                             ending: result.status == 124 ? JobResult.Ending.timedOut.name : JobResult.Ending.exited.name,
+                             cpuSeconds: nil, wallSeconds: result.wallSeconds)
+    }
+
+    /// Signs and stores the receipt for a job that ran: every file of `out/` and both logs by hash.
+    private func finishJob(_ order: JobOrder, address: ContentAddress, limits: JobLimitFigures, submitter: PublicIdentity, folder: URL,
+                           status: Int32, ending: String, cpuSeconds: Double?, wallSeconds: Double,
+                           dropped: [String] = [], sanitized: [String] = []) throws -> Response {
         let outputs = try JobFolder.contents(of: folder.appendingPathComponent("out")).files
-        let logs = try [stdout, stderr].map { file in
+        let logs = try ["stdout", "stderr"].map { folder.appendingPathComponent($0) }.map { file in
             JobFile(name: file.lastPathComponent, content: try FarmHTTP.address(ofFile: file.path),
                     bytes: (try FileManager.default.attributesOfItem(atPath: file.path)[.size] as? Int64) ?? 0)
         }
         let receipt = JobReceipt(farmer: configuration.identity.publicIdentity, submitter: submitter, order: address, mode: order.mode,
-                                 image: order.image, inputs: order.inputs, outputs: outputs, status: result.status, ending: ending,
-                                 limits: limits, cpuSeconds: result.cpuSeconds, wallSeconds: result.wallSeconds,
-                                 dropped: result.droppedFromOutput, sanitized: result.sanitizedInOutput, logs: logs)
+                                 image: order.image, inputs: order.inputs, outputs: outputs, status: status, ending: ending,
+                                 limits: limits, cpuSeconds: cpuSeconds, wallSeconds: wallSeconds,
+                                 dropped: dropped, sanitized: sanitized, logs: logs)
         let signed = try SignedEnvelope.sign(receipt, method: SignedEnvelope.responseMethod, path: JobPath.jobs, by: configuration.identity)
         let body = try WireCoding.canonicalBytes(signed)
         try Data(submitter.description.utf8).write(to: folder.appendingPathComponent("owner"), options: .atomic)
         try body.write(to: folder.appendingPathComponent("receipt.json"), options: .atomic)
-        logger.info("job \(address.description.prefix(19))… ended \(ending) with status \(result.status), \(outputs.count) output file(s)")
+        logger.info("job \(address.description.prefix(19))… ended \(ending) with status \(status), \(outputs.count) output file(s)")
         return Response(status: .ok, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(bytes: body)))
     }
 

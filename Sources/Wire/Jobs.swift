@@ -67,12 +67,54 @@ public struct JobFile: Codable, Sendable, Equatable {
     }
 }
 
+/// What a confidential job's SEV-SNP guest boots, by content address: the firmware, kernel and initrd the launch
+/// measurement covers (with the kernel command line, which says what the guest runs). The job's encrypted disk is the
+/// order's `image`.
+public struct JobGuest: Codable, Sendable, Equatable {
+    public var firmware: ContentAddress
+    public var kernel: ContentAddress
+    public var initrd: ContentAddress
+    /// The kernel command line (measured with `kernel-hashes=on`).
+    public var append: String
+    /// `HOST:PORT` of the submitter's key broker, as the farmer reaches it. The guest gets no network but this: its
+    /// connections to 10.0.2.100 port 80 (`ConfidentialLaunch.brokerGuestAddress`, fixed, so a measured command line
+    /// can name it) are carried to the broker, and nothing else leaves it.
+    public var broker: String?
+
+    public init(firmware: ContentAddress, kernel: ContentAddress, initrd: ContentAddress, append: String, broker: String? = nil) {
+        self.firmware = firmware
+        self.kernel = kernel
+        self.initrd = initrd
+        self.append = append
+        self.broker = broker
+    }
+
+    /// The broker's host and port, when `broker` is a plain `HOST:PORT` (a name or address of letters, digits, `.`, `-`
+    /// and `:` only, so it can be handed to a forwarding command as is).
+    public var brokerEndpoint: (host: String, port: Int)? {
+        guard let broker, let colon = broker.lastIndex(of: ":") else { return nil }
+        var host = String(broker[..<colon])
+        if host.hasPrefix("["), host.hasSuffix("]") { host = String(host.dropFirst().dropLast()) }
+        guard let port = Int(broker[broker.index(after: colon)...]), (1...65535).contains(port), !host.isEmpty, host.utf8.count <= 253,
+              host.unicodeScalars.allSatisfy({ CharacterSet.alphanumerics.contains($0) && $0.isASCII || ".-:".unicodeScalars.contains($0) }),
+              !host.hasPrefix("-") else { return nil }
+        return (host, port)
+    }
+
+    public var blobs: [ContentAddress] { [firmware, kernel, initrd] }
+}
+
 /// What a submitter asks a farmer to run: the image and inputs by content address (uploaded beforehand to
 /// `/v1/blobs/`, so an image the farmer holds is never sent twice), the command, and the limits.
+///
+/// A confidential order boots an SEV-SNP guest instead: `guest` names its firmware, kernel, initrd and command line,
+/// `image` its LUKS2-encrypted disk (which the guest unlocks with a key the submitter's broker releases only to an
+/// attested guest), and it has no command or inputs of its own: what runs, and on what, is inside the measured command
+/// line and the encrypted disk, where the farmer cannot read or change it. The guest's HOST_DATA is the order's SHA-256.
 public struct JobOrder: Codable, Sendable, Equatable {
     /// `plain` or `confidential`.
     public var mode: String
-    /// The OCI image (the bytes of a layout tar) and the tag in it.
+    /// The OCI image (the bytes of a layout tar) and the tag in it; a confidential order's encrypted disk.
     public var image: ContentAddress
     public var tag: String?
     public var command: [String]
@@ -81,9 +123,11 @@ public struct JobOrder: Codable, Sendable, Equatable {
     public var limits: JobLimitFigures
     /// `none` or `host`.
     public var network: String
+    /// What a confidential order's guest boots; nil for plain orders.
+    public var guest: JobGuest?
 
     public init(mode: String = "plain", image: ContentAddress, tag: String? = nil, command: [String], env: [String: String] = [:],
-                inputs: [JobFile] = [], limits: JobLimitFigures = .init(), network: String = "none") {
+                inputs: [JobFile] = [], limits: JobLimitFigures = .init(), network: String = "none", guest: JobGuest? = nil) {
         self.mode = mode
         self.image = image
         self.tag = tag
@@ -92,7 +136,11 @@ public struct JobOrder: Codable, Sendable, Equatable {
         self.inputs = inputs
         self.limits = limits
         self.network = network
+        self.guest = guest
     }
+
+    /// Every blob the farmer must hold before it runs the order.
+    public var blobs: [ContentAddress] { [image] + (guest?.blobs ?? []) + inputs.map(\.content) }
 
     /// Content address of the order's canonical bytes, which its receipt names.
     public func address() throws -> ContentAddress { ContentAddress(hashing: try WireCoding.canonicalBytes(self)) }
@@ -102,6 +150,21 @@ public struct JobOrder: Codable, Sendable, Equatable {
     public func validate() throws {
         guard ["plain", "confidential"].contains(mode) else { throw MessageLimitError("mode must be plain or confidential, not \(mode.prefix(32))") }
         guard ["none", "host"].contains(network) else { throw MessageLimitError("network must be none or host, not \(network.prefix(32))") }
+        if mode == "confidential" {
+            guard let guest else { throw MessageLimitError("a confidential order names its guest's firmware, kernel, initrd and command line") }
+            guard guest.append.utf8.count <= 4096, !guest.append.contains("\0") else {
+                throw MessageLimitError("the guest's kernel command line must be at most 4096 bytes without NUL")
+            }
+            if let broker = guest.broker, guest.brokerEndpoint == nil {
+                throw MessageLimitError("the broker must be HOST:PORT, not \"\(broker.prefix(80))\"")
+            }
+            guard command.isEmpty, env.isEmpty, inputs.isEmpty, tag == nil else {
+                throw MessageLimitError("a confidential order carries no command, environment, inputs or tag: they belong inside its encrypted disk and measured command line")
+            }
+            try limits.validate()
+            return
+        }
+        guard guest == nil else { throw MessageLimitError("only confidential orders name a guest") }
         guard !command.isEmpty, !command[0].isEmpty, command.count <= 256 else { throw MessageLimitError("the command must have 1 to 256 words") }
         try MessageLimits.texts(command, count: 256, length: 4096, "command")
         guard env.count <= 64 else { throw MessageLimitError("more than 64 environment variables") }
@@ -200,10 +263,18 @@ public struct JobOffer: Codable, Sendable, Equatable {
     public var limits: JobLimitFigures
     /// Whether a job may ask for the host's network.
     public var network: Bool
+    /// Modes this farmer does not offer, with what its host lacks for each (`confidential`: the missing SEV-SNP pieces).
+    public var unavailable: [String: String]?
 
-    public init(modes: [String], limits: JobLimitFigures, network: Bool = false) {
+    public init(modes: [String], limits: JobLimitFigures, network: Bool = false, unavailable: [String: String]? = nil) {
         self.modes = modes
         self.limits = limits
         self.network = network
+        self.unavailable = unavailable
+    }
+
+    /// Why `mode` is not offered, in a few words, from what the farmer signed.
+    public func whyNot(_ mode: String) -> String? {
+        unavailable?[mode].map { String($0.prefix(400)) }
     }
 }

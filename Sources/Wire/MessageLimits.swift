@@ -73,6 +73,10 @@ extension FarmerCapabilities {
         if let jobs {
             try MessageLimits.names(jobs.modes, "jobs.modes")
             try jobs.limits.validate()
+            if let unavailable = jobs.unavailable {
+                try MessageLimits.names(Array(unavailable.keys), "jobs.unavailable")
+                try MessageLimits.texts(Array(unavailable.values), count: MessageLimits.findings, length: MessageLimits.textLength, "jobs.unavailable")
+            }
         }
     }
 }

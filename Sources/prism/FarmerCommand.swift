@@ -60,8 +60,8 @@ struct FarmerCommand: AsyncParsableCommand {
                                    discussion: "It is in the signed capabilities and in every receipt; the registry credits it for each segment a submitter accepts."))
         var price: String = "0"
 
-        @Option(help: ArgumentHelp("General jobs (POST /v1/jobs): auto offers the plain sandbox where bwrap and umoci are here; none offers none.",
-                                   discussion: "Confidential jobs over the network are not offered yet: `prism run --mode confidential` runs them locally."))
+        @Option(help: ArgumentHelp("General jobs (POST /v1/jobs): auto offers the plain sandbox where bwrap and umoci are here, and confidential SEV-SNP guests where the host has everything SEV-SNP needs; none offers none.",
+                                   discussion: "A mode the host cannot run is not offered; the signed capabilities say what is missing for it."))
         var jobs: String = "auto"
 
         @Option(help: "Most memory a general job may ask for, e.g. 2G.")
@@ -83,8 +83,9 @@ struct FarmerCommand: AsyncParsableCommand {
         @Flag(name: .shortAndLong, help: "Log details.")
         var verbose = false
 
-        /// The general jobs this farmer offers, from --jobs and the host's tools.
-        func offer() throws -> JobOffer? {
+        /// The general jobs this farmer offers, from --jobs and the host's tools, and the runner of confidential guests
+        /// where SEV-SNP is usable.
+        func offer() throws -> (offer: JobOffer, confidential: ConfidentialRunner?)? {
             guard jobs != "none" else { return nil }
             guard jobs == "auto" else { throw CommandFailure.badInput("--jobs must be auto or none, not '\(jobs)'") }
             guard jobMaxTime > 0, jobMaxTime.isFinite else { throw CommandFailure.badInput("--job-max-time must be positive") }
@@ -94,7 +95,13 @@ struct FarmerCommand: AsyncParsableCommand {
             }
             let limits = JobLimitFigures(cpus: Double(ProcessInfo.processInfo.activeProcessorCount), memoryBytes: memory, pids: JobLimits.defaultPids,
                                          timeSeconds: jobMaxTime, outputBytes: output, tmpBytes: JobLimits.defaultTmpBytes)
-            return JobOffer(modes: JobHost.missingForImages.isEmpty ? ["plain"] : [], limits: limits)
+            var modes: [String] = [], unavailable: [String: String] = [:]
+            let missingForImages = JobHost.missingForImages
+            if missingForImages.isEmpty { modes.append("plain") } else { unavailable["plain"] = "missing " + missingForImages.joined(separator: ", ") }
+            let support = SEVSupport.probe()
+            let confidential = try? ConfidentialRunner(support: support)
+            if confidential != nil { modes.append("confidential") } else { unavailable["confidential"] = support.missingForSNP.joined(separator: "; ") }
+            return (JobOffer(modes: modes, limits: limits, unavailable: unavailable.isEmpty ? nil : unavailable), confidential)
         }
 
         func run() async throws {
@@ -130,7 +137,7 @@ struct FarmerCommand: AsyncParsableCommand {
             var measured = try FarmerClaims.measure(executor: executor, sessions: sessions, inflation: misbehavior?.throughputInflation ?? 1,
                                                         extraEncoders: misbehavior == .overclaim ? ["h264_nvenc"] : [], throughput: claimFPS, price: asking,
                                                         version: PrismVersion.string)
-            measured.jobs = jobOffer
+            measured.jobs = jobOffer?.offer
             let capabilities = measured
             let store = try TaskStore(root: URL(fileURLWithPath: data))
             let leftovers = store.removeLeftovers()
@@ -142,7 +149,8 @@ struct FarmerCommand: AsyncParsableCommand {
             configuration.maxUploadBytes = maxUploadBytes
             configuration.idleTimeoutSeconds = idleTimeout
             configuration.misbehave = misbehavior
-            configuration.jobs = jobOffer
+            configuration.jobs = jobOffer?.offer
+            configuration.confidential = jobOffer?.confidential
             let service = FarmerService(configuration: configuration, logger: logger)
             if claimFPS == nil {
                 // The claim follows the host: re-measured as its load changes, scaled as the misbehaviour says.

@@ -24,6 +24,8 @@ struct JobCommand: AsyncParsableCommand {
             capabilities say them), not the local defaults below. OUTDIR receives /out; the job's stdout and stderr are \
             printed. Exits with the job's own status (124 at its time limit, 137 at its memory limit); 2 with one \
             line for bad input or a farmer that refuses the mode or the limits; 3 when the farm fails.
+
+            --mode confidential (a --spec whose "guest" names firmware, kernel, initrd, append and a LUKS2 disk): the             farmer boots them as an SEV-SNP guest with the order's SHA-256 as host-data; the guest fetches the disk key             from your `prism keys broker serve` (--broker), which releases it only to a report with the expected             measurement. OUTDIR receives the disk, still encrypted, as disk.img; the guest's console is the job's stdout.             A farmer whose host lacks SEV-SNP does not offer the mode and this exits 2 naming what it lacks.
             """)
 
         @Option(help: "The farmer's URL.")
@@ -32,8 +34,13 @@ struct JobCommand: AsyncParsableCommand {
         @Option(help: "Submitter key file (default: a fresh identity for this run).")
         var key: String?
 
-        @Option(help: "plain (default) or confidential.")
-        var mode: String = "plain"
+        @Option(help: ArgumentHelp("plain (default, or the spec's mode) or confidential.",
+                                   discussion: "A confidential job needs --spec with \"guest\": firmware, kernel, initrd, append and the LUKS2 disk."))
+        var mode: String?
+
+        @Option(help: ArgumentHelp("Confidential jobs: HOST:PORT of your key broker as the farmer reaches it.",
+                                   discussion: "The guest gets no network but this: it reaches the broker at http://10.0.2.100 (port 80)."))
+        var broker: String?
 
         @Option(help: "OCI image: a layout tar or folder, optionally PATH:TAG.")
         var image: String?
@@ -62,17 +69,14 @@ struct JobCommand: AsyncParsableCommand {
         var command: [String] = []
 
         func run() async throws {
-            guard mode == "plain" || mode == "confidential" else { throw CommandFailure.badInput("--mode must be plain or confidential, not '\(mode)'") }
+            if let mode, mode != "plain" && mode != "confidential" { throw CommandFailure.badInput("--mode must be plain or confidential, not '\(mode)'") }
             let identity = try KeyFileOption.load(key)
             let job = try jobSpec()
             let scratch = FileManager.default.temporaryDirectory.appendingPathComponent("prism-job-submit-\(UUID().uuidString)")
             try FileManager.default.createDirectory(at: scratch, withIntermediateDirectories: true)
             defer { try? FileManager.default.removeItem(at: scratch) }
-            let imageFile = try Self.archive(job.rootfs, in: scratch)
-            let order = JobOrder(mode: mode, image: try FarmHTTP.address(ofFile: imageFile), tag: job.rootfs.tag, command: job.command, env: job.env,
-                                 inputs: try job.inputs.map { JobFile(name: $0.name, content: try FarmHTTP.address(ofFile: $0.path),
-                                                                      bytes: (try FileManager.default.attributesOfItem(atPath: $0.path)[.size] as? Int64) ?? 0) },
-                                 limits: JobLimitFigures(job.limits), network: job.network.rawValue)
+            if broker != nil && job.mode != .confidential { throw CommandFailure.badInput("--broker is for confidential jobs") }
+            let (order, files) = try Self.order(for: job, broker: broker, in: scratch)
             do { try order.validate() } catch { throw CommandFailure.badInput("\(error)") }
             let farmerID = try await checkOffer(for: order, identity: identity)
 
@@ -80,11 +84,11 @@ struct JobCommand: AsyncParsableCommand {
             let started = Date()
             let (receipt, envelope, uploaded, imageSent): (JobReceipt, SignedEnvelope, Int, Int)
             do {
-                let imageBytes = try await client.upload(imageFile, address: order.image)
-                var inputBytes = 0
-                for (input, file) in zip(order.inputs, job.inputs) { inputBytes += try await client.upload(file.path, address: input.content) }
+                let imageBytes = try await client.upload(files[0].path, address: files[0].address)
+                var otherBytes = 0
+                for file in files.dropFirst() { otherBytes += try await client.upload(file.path, address: file.address) }
                 let answer = try await Self.run(order, on: client, farmer: farmerID)
-                (receipt, envelope, uploaded, imageSent) = (answer.receipt, answer.envelope, imageBytes + inputBytes, imageBytes)
+                (receipt, envelope, uploaded, imageSent) = (answer.receipt, answer.envelope, imageBytes + otherBytes, imageBytes)
             } catch let error as FarmerCallError {
                 if case .refused(_, let status, _) = error, (400..<500).contains(status) { throw CommandFailure.badInput("\(error)") }
                 throw CommandFailure(exitCode: 3, message: "\(error)")
@@ -115,6 +119,29 @@ struct JobCommand: AsyncParsableCommand {
             throw ExitCode(receipt.status)
         }
 
+        /// The order for `job` and the files it names, the image (or a confidential job's disk) first, with their addresses.
+        static func order(for job: JobSpec, broker: String? = nil, in scratch: URL) throws -> (JobOrder, [(path: String, address: ContentAddress)]) {
+            func size(_ path: String) -> Int64 { (try? FileManager.default.attributesOfItem(atPath: path)[.size] as? Int64) ?? 0 }
+            if job.mode == .confidential, let guest = job.guest {
+                let files = try [guest.disk, guest.firmware, guest.kernel, guest.initrd].map { (path: $0, address: try FarmHTTP.address(ofFile: $0)) }
+                let order = JobOrder(mode: "confidential", image: files[0].address, command: [], limits: JobLimitFigures(job.limits),
+                                     network: job.network.rawValue,
+                                     guest: JobGuest(firmware: files[1].address, kernel: files[2].address, initrd: files[3].address, append: guest.append,
+                                                     broker: broker))
+                return (order, files)
+            }
+            let imageFile = try archive(job.rootfs, in: scratch)
+            var files = [(path: imageFile, address: try FarmHTTP.address(ofFile: imageFile))]
+            let inputs = try job.inputs.map { input -> JobFile in
+                let address = try FarmHTTP.address(ofFile: input.path)
+                files.append((input.path, address))
+                return JobFile(name: input.name, content: address, bytes: size(input.path))
+            }
+            let order = JobOrder(mode: "plain", image: files[0].address, tag: job.rootfs.tag, command: job.command, env: job.env,
+                                 inputs: inputs, limits: JobLimitFigures(job.limits), network: job.network.rawValue)
+            return (order, files)
+        }
+
         /// The spec from --spec (if any) with the command-line options laid over it, checked here before anything is sent.
         func jobSpec() throws -> JobSpec {
             var job = JobSpec(rootfs: .directory(""), command: [])
@@ -122,10 +149,27 @@ struct JobCommand: AsyncParsableCommand {
                 guard let data = FileManager.default.contents(atPath: spec) else { throw CommandFailure.badInput("job spec not found: \(spec)") }
                 job = try JobSpec.decode(data)
             }
+            if let mode { job.mode = mode == "confidential" ? .confidential : .plain }
+            try limits.apply(to: &job.limits)
+            if job.mode == .confidential {
+                guard let guest = job.guest else {
+                    throw CommandFailure.badInput("a confidential job needs --spec with \"guest\": firmware, kernel, initrd, append and the LUKS2 disk")
+                }
+                guard image == nil, command.isEmpty, inputs.isEmpty else {
+                    throw CommandFailure.badInput("a confidential job takes no --image, --input or command: they belong inside its encrypted disk and measured command line")
+                }
+                for (path, what) in [(guest.firmware, "firmware"), (guest.kernel, "kernel"), (guest.initrd, "initrd"), (guest.disk, "disk")] {
+                    var isDirectory: ObjCBool = false
+                    guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory), !isDirectory.boolValue else {
+                        throw CommandFailure.badInput("the guest's \(what) is not a file: \(path)")
+                    }
+                }
+                try job.limits.validate()
+                return job
+            }
             if let image { job.rootfs = RootFileSystem.imageArgument(image) }
             if !command.isEmpty { job.command = command }
             job.inputs += inputs.map { JobInput(path: $0) }
-            try limits.apply(to: &job.limits)
             guard job.rootfs.kind != .directory else { throw CommandFailure.badInput("give the job's OCI image with --image (or in --spec)") }
             guard !job.command.isEmpty, !job.command[0].isEmpty else { throw CommandFailure.badInput("give the command to run after --") }
             try job.rootfs.checkExists()
@@ -147,7 +191,8 @@ struct JobCommand: AsyncParsableCommand {
             let offer = announcement.capabilities.jobs ?? JobOffer(modes: [], limits: .init())
             guard offer.modes.contains(order.mode) else {
                 let offered = offer.modes.isEmpty ? "no general jobs" : "only \(offer.modes.joined(separator: ", ")) jobs"
-                throw CommandFailure.badInput("farmer \(farmer) runs \(offered), not \(order.mode)\(order.mode == "confidential" ? " (it has no usable SEV-SNP, or does not offer it)" : "")")
+                let why = offer.whyNot(order.mode).map { ": \($0)" } ?? (order.mode == "confidential" ? " (it does not offer SEV-SNP guests)" : "")
+                throw CommandFailure.badInput("farmer \(farmer) runs \(offered), not \(order.mode)\(why)")
             }
             do { _ = try order.limits.applied(within: offer.limits) } catch { throw CommandFailure.badInput("\(error)") }
             guard order.network == "none" || offer.network else { throw CommandFailure.badInput("farmer \(farmer) gives jobs no network") }

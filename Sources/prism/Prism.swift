@@ -14,6 +14,7 @@ struct Prism: AsyncParsableCommand {
             SegmentTaskCommand.self,
             RunCommand.self,
             JobCommand.self,
+            GuestCommand.self,
             ProbeCommand.self,
             BenchCommand.self,
             AttestCommand.self,

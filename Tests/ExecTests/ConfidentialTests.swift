@@ -44,6 +44,16 @@ struct ConfidentialTests {
         #expect(values(after: "-m", in: args) == ["2048M"])
     }
 
+    @Test func aGuestWithABrokerReachesOnlyTheBroker() throws {
+        let launch = ConfidentialLaunch(qemu: "/q", guest: guest, hostData: Data(repeating: 1, count: 32), broker: ("broker.example", 8790))
+        let args = launch.arguments
+        #expect(values(after: "-netdev", in: args) == ["user,id=net0,restrict=on,guestfwd=tcp:10.0.2.100:80-cmd:nc broker.example 8790"])
+        #expect(values(after: "-device", in: args).contains("virtio-net-pci,netdev=net0"))
+        #expect(!args.contains("-nic"))
+        let open = ConfidentialLaunch(qemu: "/q", guest: guest, hostData: Data(repeating: 1, count: 32), network: true, broker: ("10.1.2.3", 80))
+        #expect(values(after: "-netdev", in: open.arguments) == ["user,id=net0,guestfwd=tcp:10.0.2.100:80-cmd:nc 10.1.2.3 80"])
+    }
+
     @Test func hostDataCommitsToTheWholeSpec() throws {
         let a = JobSpec(mode: .confidential, rootfs: .directory("/r"), command: ["/job"], guest: guest)
         var b = a

@@ -71,6 +71,58 @@ import Testing
         #expect(Self.post(broker.url + KeyBrokerServer.noncePath, Data()).status == 200)
     }
 
+    /// The guest's own side (`GuestAgent`, what `prism guest unlock` runs in a confidential job's initrd) against the
+    /// broker over real sockets: the report comes from the test's stand-in firmware instead of configfs-tsm.
+    @Test func theGuestAgentUnlocksOnlyWithTheExpectedMeasurement() async throws {
+        let folder = try TemporaryFolder("guest-agent")
+        defer { folder.remove() }
+        let firmware = KeyReleaseTests.FakeFirmware()
+        try firmware.signingKey.publicKey.pemRepresentation.write(toFile: folder.path("vcek.pem"), atomically: true, encoding: .utf8)
+        let diskKey = Data((0..<64).map { _ in UInt8.random(in: 0...255) })
+        try diskKey.write(to: URL(fileURLWithPath: folder.path("disk.key")))
+        let broker = try LiveServer(["keys", "broker", "serve", "--listen", "127.0.0.1:0", "--job", "job-9", "--disk-key", folder.path("disk.key"),
+                                     "--measurement", String(repeating: "4d", count: 48), "--trust-key", folder.path("vcek.pem")])
+        defer { broker.stop() }
+        let agent = GuestAgent(broker: broker.url, job: "job-9")
+        let key = try await agent.unlock { reportData in try firmware.report(reportData: reportData).bytes }
+        #expect(key == Array(diskKey))
+
+        var otherImage = firmware
+        otherImage.measurement = [UInt8](repeating: 0x22, count: 48)
+        do {
+            _ = try await agent.unlock { try otherImage.report(reportData: $0).bytes }
+            Issue.record("a guest with another measurement got the key")
+        } catch let failure as GuestAgent.Failure {
+            #expect(failure.description.contains("measurement"), "\(failure)")
+        }
+        // A job the broker holds no key for is refused; a report for another REPORT_DATA does not bind the nonce.
+        do {
+            _ = try await GuestAgent(broker: broker.url, job: "job-10").unlock { try firmware.report(reportData: $0).bytes }
+            Issue.record("a job without a key got one")
+        } catch let failure as GuestAgent.Failure {
+            #expect(failure.description.contains("no disk key"), "\(failure)")
+        }
+        do {
+            _ = try await agent.unlock { _ in try firmware.report(reportData: [UInt8](repeating: 7, count: 64)).bytes }
+            Issue.record("a report binding no nonce got the key")
+        } catch let failure as GuestAgent.Failure {
+            #expect(failure.description.contains("REPORT_DATA"), "\(failure)")
+        }
+
+        // The command: a report folder that gives no report is bad input (2), an unreachable broker 3, bad options 2.
+        try FileManager.default.createDirectory(atPath: folder.path("tsm"), withIntermediateDirectories: true)
+        for (arguments, status, text) in [(["--broker", broker.url, "--job", "job-9", "--tsm", folder.path("tsm")], Int32(2), "cannot get a report"),
+                                          (["--broker", broker.url, "--job", "job-9", "--tsm", folder.path("absent")], 2, "cannot make"),
+                                          (["--broker", "http://127.0.0.1:9", "--job", "job-9", "--tsm", folder.path("tsm"), "--timeout", "3"], 3, "127.0.0.1:9"),
+                                          (["--broker", "ftp:x", "--job", "job-9"], 2, "--broker must be an http(s) URL"),
+                                          (["--broker", broker.url, "--job", ""], 2, "--job must be 1 to 256 bytes"),
+                                          (["--broker", broker.url, "--job", "j", "--certificates", folder.path("disk.key")], 2, "PEM")] {
+            let result = try PrismBinary.run(["guest", "unlock"] + arguments)
+            #expect(result.status == status && result.stderr.contains(text), "\(arguments): \(result.status) \(result.stderr)")
+            #expect(result.stderr.split(separator: "\n").count == 1 && result.stdout.isEmpty, "\(arguments): \(result.stderr)")
+        }
+    }
+
     @Test func badBrokerOptionsExitTwoWithOneLine() throws {
         let folder = try TemporaryFolder("key-broker-bad")
         defer { folder.remove() }

@@ -18,12 +18,16 @@ public struct ConfidentialLaunch: Sendable, Equatable {
     /// proves which job the VM was launched for.
     public var hostData: Data
     public var network: Bool
+    /// The key broker the guest may reach (and nothing else, when `network` is off): guest connections to
+    /// `brokerGuestAddress` port 80 are carried to it by `nc`.
+    public var broker: (host: String, port: Int)?
     public var cbitPosition: Int
     public var reducedPhysBits: Int
 
     public init(qemu: String = "qemu-system-x86_64", guest: GuestImage, memoryBytes: UInt64 = defaultMemoryBytes,
-                vcpus: Int = 1, hostData: Data, network: Bool = false,
+                vcpus: Int = 1, hostData: Data, network: Bool = false, broker: (host: String, port: Int)? = nil,
                 cbitPosition: Int = defaultCbitPosition, reducedPhysBits: Int = defaultReducedPhysBits) {
+        self.broker = broker
         self.qemu = qemu
         self.guest = guest
         self.memoryBytes = memoryBytes
@@ -45,7 +49,18 @@ public struct ConfidentialLaunch: Sendable, Equatable {
                   hostData: spec.digest, network: spec.network == .host)
     }
 
+    /// QEMU's guestfwd rule carrying the guest's connections to the broker, one `nc` per connection.
+    private var brokerForward: String {
+        guard let broker else { return "" }
+        return ",guestfwd=tcp:\(Self.brokerGuestAddress):80-cmd:nc \(broker.host) \(broker.port)"
+    }
+
     /// QEMU's arguments (without the program itself).
+    /// The address a guest dials to reach `broker`.
+    public static let brokerGuestAddress = "10.0.2.100"
+
+    public static func == (a: ConfidentialLaunch, b: ConfidentialLaunch) -> Bool { a.arguments == b.arguments && a.qemu == b.qemu }
+
     public var arguments: [String] {
         // QEMU sizes in MiB; guest RAM must be whole MiB anyway.
         let size = "\(max(1, memoryBytes >> 20))M"
@@ -65,7 +80,10 @@ public struct ConfidentialLaunch: Sendable, Equatable {
             "-nographic", "-no-reboot",
         ]
         if network {
-            args += ["-netdev", "user,id=net0", "-device", "virtio-net-pci,netdev=net0"]
+            args += ["-netdev", "user,id=net0" + brokerForward, "-device", "virtio-net-pci,netdev=net0"]
+        } else if broker != nil {
+            // restrict=on: the guest reaches nothing outside but the forwarded broker.
+            args += ["-netdev", "user,id=net0,restrict=on" + brokerForward, "-device", "virtio-net-pci,netdev=net0"]
         } else {
             args += ["-nic", "none"]
         }

@@ -17,6 +17,14 @@ public struct ConfidentialRunner: Sendable {
         guard spec.mode == .confidential else { throw SandboxError.wrongMode("ConfidentialRunner runs confidential-mode jobs only") }
         try spec.validate()
         let launch = try ConfidentialLaunch(spec: spec, qemu: support.qemu?.path ?? "qemu-system-x86_64")
+        return try run(launch, timeSeconds: spec.limits.timeSeconds, standardOutput: standardOutput, standardError: standardError).status
+    }
+
+    /// Boots `launch` (a job sent over the network builds its own: blobs as the guest's files, the order's hash as
+    /// host-data) and returns QEMU's exit status, 124 when `timeSeconds` ran out first, and the wall seconds.
+    public func run(_ launch: ConfidentialLaunch, timeSeconds: Double?, standardOutput: FileHandle,
+                    standardError: FileHandle) throws -> (status: Int32, wallSeconds: Double) {
+        let started = Date()
         let process = Process()
         process.executableURL = URL(fileURLWithPath: launch.qemu)
         process.arguments = launch.arguments
@@ -26,14 +34,14 @@ public struct ConfidentialRunner: Sendable {
         let ended = DispatchSemaphore(value: 0)
         process.terminationHandler = { _ in ended.signal() }
         try process.run()
-        if let seconds = spec.limits.timeSeconds {
+        if let seconds = timeSeconds {
             if ended.wait(timeout: .now() + seconds) == .timedOut {
                 process.terminate()
                 process.waitUntilExit()
-                return 124
+                return (124, Date().timeIntervalSince(started))
             }
         }
         process.waitUntilExit()
-        return process.terminationStatus
+        return (process.terminationStatus, Date().timeIntervalSince(started))
     }
 }
