@@ -54,6 +54,7 @@ let package = Package(
         .target(name: "Broker", dependencies: [
             "Exec",
             "FarmClient",
+            "Wire",
             .product(name: "Hummingbird", package: "hummingbird"),
             .product(name: "Crypto", package: "swift-crypto"),
             .product(name: "Logging", package: "swift-log"),
@@ -113,7 +114,7 @@ let package = Package(
         ]),
         .testTarget(name: "VerifyTests", dependencies: ["Verify", "Media", "PrismTestSupport"]),
         .testTarget(name: "ExecTests", dependencies: [
-            "Exec", "PrismTestSupport", "Broker",
+            "Exec", "PrismTestSupport", "Broker", "Wire",
             .product(name: "Crypto", package: "swift-crypto"),
             .product(name: "_CryptoExtras", package: "swift-crypto"),
             .product(name: "SwiftASN1", package: "swift-asn1"),

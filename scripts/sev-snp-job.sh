@@ -16,7 +16,7 @@
 # What it does, as a submitter and a farmer on the same host would:
 #   1. makes a LUKS2 disk (cryptsetup) with a job on it (run.sh writes out/result), keeping the key here;
 #   2. makes an initrd: busybox, cryptsetup, and `prism guest unlock`, with an /init that unlocks the disk with the key
-#      the broker releases, runs run.sh, and powers off;
+#      the broker releases (signed by the broker whose id is in the measured command line), runs run.sh, and powers off;
 #   3. computes the launch measurement (`prism attest measure`) and starts the key broker with it;
 #   4. starts a farmer (which must offer `confidential`: it says what it lacks otherwise) and submits the job with
 #      `prism job submit --spec ... --broker ...`;
@@ -89,7 +89,8 @@ mount -t proc proc /proc; mount -t sysfs sys /sys; mount -t devtmpfs dev /dev
 mount -t configfs none /sys/kernel/config
 ip link set lo up; ip link set eth0 up; ip addr add 10.0.2.15/24 dev eth0
 job=$(sed -n 's/.*prism\.job=\([^ ]*\).*/\1/p' /proc/cmdline)
-if /bin/prism guest unlock --broker http://10.0.2.100 --job "$job" | /bin/cryptsetup open --key-file=- /dev/vda job; then
+broker_id=$(sed -n 's/.*prism\.broker-id=\([^ ]*\).*/\1/p' /proc/cmdline)
+if /bin/prism guest unlock --broker http://10.0.2.100 --job "$job" --broker-id "$broker_id" | /bin/cryptsetup open --key-file=- /dev/vda job; then
     mount /dev/mapper/job /mnt && sh /mnt/run.sh > /mnt/out/log 2>&1; echo $? > /mnt/out/status
     umount /mnt; /bin/cryptsetup close job
     echo "prism-guest: job done"
@@ -102,14 +103,15 @@ chmod +x initrd/init
 (cd initrd && find . | cpio -o -H newc --quiet | gzip -1) > initrd.img
 
 echo "3. the measurement and the key broker"
-append="console=ttyS0 prism.job=$job"
+broker_id=$("$prism" keys generate --out broker.key)
+append="console=ttyS0 prism.job=$job prism.broker-id=$broker_id"
 measurement=$("$prism" attest measure --ovmf "$ovmf" --kernel "$kernel" --initrd initrd.img --append "$append" --vcpus 1 --vcpu-type EPYC-v4 | tail -1)
 [[ ${#measurement} -eq 96 ]] || fail "prism attest measure printed '$measurement'"
 "$prism" keys broker serve --listen 127.0.0.1:0 --job "$job" --disk-key disk.key --measurement "$measurement" \
-    --trust-key "$vcek" --product "$product" > broker.out 2> broker.log &
+    --trust-key "$vcek" --product "$product" --key broker.key > broker.out 2> broker.log &
 pids+=($!)
 for _ in $(seq 50); do grep -q listening broker.out && break; sleep 0.2; done
-broker=$(sed -n 's|listening on http://||p' broker.out)
+broker=$(sed -n 's|listening on http://\([^ ]*\).*|\1|p' broker.out)
 [[ -n $broker ]] || fail "the broker did not start: $(cat broker.log)"
 
 echo "4. a farmer, and the job"

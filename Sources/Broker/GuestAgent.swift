@@ -3,6 +3,7 @@ import Exec
 import FarmClient
 import Foundation
 import NIOCore
+import Wire
 
 /// The guest's side of key release (`prism guest unlock`, run by a confidential job's initrd): a fresh nonce from
 /// the submitter's broker, an ephemeral X25519 key, a report from the guest's own firmware whose REPORT_DATA is
@@ -13,12 +14,16 @@ public struct GuestAgent: Sendable {
     public let job: String
     /// VCEK/VLEK, ASK/ASVK and ARK (PEM, leaf first) when the broker checks AMD's chain.
     public let certificates: [String]?
+    /// The broker's id as the guest was launched to trust it (its measured command line names it): a key signed by
+    /// anyone else is refused. Nil takes any broker's answer (the key still only opens the disk it was made for).
+    public let brokerIdentity: PublicIdentity?
     public let timeout: Double
 
-    public init(broker: String, job: String, certificates: [String]? = nil, timeout: Double = 30) {
+    public init(broker: String, job: String, certificates: [String]? = nil, brokerIdentity: PublicIdentity? = nil, timeout: Double = 30) {
         self.broker = broker.hasSuffix("/") ? String(broker.dropLast()) : broker
         self.job = job
         self.certificates = certificates
+        self.brokerIdentity = brokerIdentity
         self.timeout = timeout
     }
 
@@ -44,7 +49,7 @@ public struct GuestAgent: Sendable {
         let nonceURL = broker + KeyBrokerServer.noncePath
         let issued = try await FarmHTTP.send(nonceURL, method: .POST, headers: .init(json.map { ($0.key, $0.value) }), timeout: timeout, maximumBytes: 4096)
         guard issued.status == 200, let object = try? JSONDecoder().decode([String: String].self, from: issued.bytes),
-              let hex = object["nonce"], hex.count <= 128, let nonce = Hex.decode(hex) else {
+              let hex = object["nonce"], hex.count <= 128, let nonce = Exec.Hex.decode(hex) else {
             throw Failure.badReply("\(nonceURL) answered \(issued.status): \(issued.text)")
         }
         let key = Curve25519.KeyAgreement.PrivateKey()
@@ -58,6 +63,9 @@ public struct GuestAgent: Sendable {
         case 200:
             guard let sealed = try? JSONDecoder().decode(BrokerWrappedKey.self, from: answer.bytes), sealed.job == job, let wrapped = sealed.wrapped else {
                 throw Failure.badReply("\(releaseURL): not a sealed key for job \(job)")
+            }
+            if let brokerIdentity, !sealed.isSigned(by: brokerIdentity, nonce: nonce, guestKey: key.publicKey.rawRepresentation) {
+                throw Failure.badReply("the key is not signed by \(brokerIdentity), the broker this guest trusts")
             }
             do { return try wrapped.unwrap(with: key) } catch { throw Failure.badReply("the sealed key does not open with this guest's key") }
         case 403:

@@ -3,6 +3,7 @@ import Exec
 import Foundation
 import Hummingbird
 import Logging
+import Wire
 import NIOCore
 
 /// The key broker as an HTTP service: the submitter runs it beside its confidential job's encrypted disk; the guest
@@ -20,10 +21,11 @@ public enum KeyBrokerServer {
     public static let maximumBodyBytes = 64 * 1024
 
     /// The router over `broker`.
-    public static func router(_ broker: KeyBroker, logger: Logger) -> Router<BasicRequestContext> {
+    /// The router over `broker`; every released key is signed by `identity`, which guests are launched to trust.
+    public static func router(_ broker: KeyBroker, identity: SigningIdentity, logger: Logger) -> Router<BasicRequestContext> {
         let router = Router(context: BasicRequestContext.self)
         router.get("/healthz") { _, _ in json(.ok, ["status": "ok"]) }
-        router.post(RouterPath(noncePath)) { _, _ in json(.ok, ["nonce": Hex.encode(broker.challenge())]) }
+        router.post(RouterPath(noncePath)) { _, _ in json(.ok, ["nonce": Exec.Hex.encode(broker.challenge())]) }
         router.post(RouterPath(releasePath)) { request, _ in
             let body: ByteBuffer
             do { body = try await request.body.collect(upTo: maximumBodyBytes) } catch {
@@ -36,8 +38,10 @@ public enum KeyBrokerServer {
             do {
                 let wrapped = try broker.release(parsed)
                 logger.info("released the disk key of job \(parsed.jobID) to an attested guest")
-                return json(.ok, BrokerWrappedKey(job: wrapped.jobID, encapsulatedKey: wrapped.encapsulatedKey.base64EncodedString(),
-                                                  ciphertext: wrapped.ciphertext.base64EncodedString()))
+                var answer = BrokerWrappedKey(job: wrapped.jobID, encapsulatedKey: wrapped.encapsulatedKey.base64EncodedString(),
+                                              ciphertext: wrapped.ciphertext.base64EncodedString())
+                try answer.sign(nonce: parsed.nonce, guestKey: parsed.guestPublicKey.rawRepresentation, by: identity)
+                return json(.ok, answer)
             } catch let refusal as KeyBroker.Refusal {
                 logger.warning("refused the key of job \(parsed.jobID.prefix(64)): \(refusal)")
                 return json(.forbidden, ["error": "refused", "message": refusal.description])
@@ -47,9 +51,9 @@ public enum KeyBrokerServer {
     }
 
     /// Serves until SIGINT or SIGTERM; `onListening` gets the bound port.
-    public static func run(_ broker: KeyBroker, host: String, port: Int, logger: Logger,
+    public static func run(_ broker: KeyBroker, identity: SigningIdentity, host: String, port: Int, logger: Logger,
                            onListening: @escaping @Sendable (Int) async -> Void) async throws {
-        let app = Application(router: router(broker, logger: logger),
+        let app = Application(router: router(broker, identity: identity, logger: logger),
                               server: .http1(configuration: .init(idleTimeout: .seconds(30))),
                               configuration: .init(address: .hostname(host, port: port), serverName: "prism-key-broker"),
                               onServerRunning: { channel in await onListening(channel.localAddress?.port ?? port) },
@@ -100,7 +104,7 @@ public struct BrokerReleaseRequest: Codable, Sendable {
               let guestKey = try? Curve25519.KeyAgreement.PublicKey(rawRepresentation: keyBytes) else {
             throw BrokerInputError("guestKey must be base64 of a 32-byte X25519 key")
         }
-        guard request.nonce.count <= 128, request.nonce.count % 2 == 0, let nonce = Hex.decode(request.nonce) else { throw BrokerInputError("nonce must be hex") }
+        guard request.nonce.count <= 128, request.nonce.count % 2 == 0, let nonce = Exec.Hex.decode(request.nonce) else { throw BrokerInputError("nonce must be hex") }
         var chain: CertificateChain?
         if let texts = request.certificates, !texts.isEmpty {
             guard texts.count <= 4 else { throw BrokerInputError("at most 4 certificates") }
@@ -114,11 +118,38 @@ public struct BrokerReleaseRequest: Codable, Sendable {
     }
 }
 
-/// The sealed key a guest gets back: HPKE (X25519, HKDF-SHA256, ChaCha20-Poly1305) to its key, info bound to the job.
+/// The sealed key a guest gets back: HPKE (X25519, HKDF-SHA256, ChaCha20-Poly1305) to its key, info bound to the job,
+/// signed by the broker (ed25519) over the job, the guest's nonce and key, and the sealed bytes, so a guest launched to
+/// trust that broker (its id in the measured command line) takes a key from no one else.
 public struct BrokerWrappedKey: Codable, Sendable {
     public var job: String
     public var encapsulatedKey: String
     public var ciphertext: String
+    /// The broker's `ed25519:…` id and its signature (base64) over `signedBytes`.
+    public var signer: String?
+    public var signature: String?
+
+    public init(job: String, encapsulatedKey: String, ciphertext: String) {
+        self.job = job
+        self.encapsulatedKey = encapsulatedKey
+        self.ciphertext = ciphertext
+    }
+
+    /// What the broker signs: this answer bound to the request it answers.
+    public func signedBytes(nonce: [UInt8], guestKey: Data) -> Data {
+        Data("prism key release v1\n\(job)\n\(Exec.Hex.encode(nonce))\n\(guestKey.base64EncodedString())\n\(encapsulatedKey)\n\(ciphertext)".utf8)
+    }
+
+    mutating func sign(nonce: [UInt8], guestKey: Data, by identity: SigningIdentity) throws {
+        signer = identity.publicIdentity.description
+        signature = Data(try identity.signature(for: signedBytes(nonce: nonce, guestKey: guestKey))).base64EncodedString()
+    }
+
+    /// Whether `broker` signed this answer to the request with `nonce` and `guestKey`.
+    public func isSigned(by broker: PublicIdentity, nonce: [UInt8], guestKey: Data) -> Bool {
+        guard signer == broker.description, let signature, let bytes = Data(base64Encoded: signature) else { return false }
+        return broker.isValidSignature(Array(bytes), for: signedBytes(nonce: nonce, guestKey: guestKey))
+    }
 
     /// The `KeyBroker.WrappedKey` these fields carry (nil when they are not base64).
     public var wrapped: KeyBroker.WrappedKey? {

@@ -21,7 +21,8 @@ struct BrokerCommand: AsyncParsableCommand {
             /v1/broker/release. The broker answers the disk key HPKE-sealed to that key only when the report's \
             signature verifies (AMD's chain to a pinned ARK, or --trust-key), its policy forbids debugging, it comes \
             from VMPL 0, its measurement is --measurement, and the nonce is fresh and unused; else 403 with the \
-            reason. Prints "listening on http://HOST:PORT" once bound.
+            reason. Every released key is signed by the broker's key (--key). Prints "listening on http://HOST:PORT as \
+            ed25519:…" once bound.
             """)
 
         @Option(help: "HOST:PORT to listen on (port 0 picks a free port).")
@@ -43,10 +44,14 @@ struct BrokerCommand: AsyncParsableCommand {
         @Option(help: "The AMD product of --trust-key's chip (Milan, Genoa, Turin).")
         var product: String = "Milan"
 
+        @Option(help: ArgumentHelp("The broker's key file (`prism keys generate`); it signs every released key.",
+                                   discussion: "Put its id in the guest's measured command line (`prism guest unlock --broker-id`) so the guest takes a key from no other broker. Default: a fresh key for this run."))
+        var key: String?
+
         func run() async throws {
             let logger = CLILogging.bootstrap(verbose: false, quiet: false)
             let address = try ListenAddress(parsing: listen)
-            guard let key = FileManager.default.contents(atPath: diskKey), !key.isEmpty, key.count <= 4096 else {
+            guard let secret = FileManager.default.contents(atPath: diskKey), !secret.isEmpty, secret.count <= 4096 else {
                 throw CommandFailure.badInput("cannot read a disk key (1 to 4096 bytes) from \(diskKey)")
             }
             let expected = try measurement.map { text -> [UInt8] in
@@ -67,10 +72,11 @@ struct BrokerCommand: AsyncParsableCommand {
             } else {
                 trust = .amdChain(.amd)
             }
+            let identity = try KeyFileOption.load(key)
             let broker = KeyBroker(trust: trust)
-            broker.register(jobID: job, diskKey: Array(key), expectedMeasurement: expected)
-            try await KeyBrokerServer.run(broker, host: address.host, port: address.port, logger: logger) { bound in
-                print("listening on http://\(address.host):\(bound)")
+            broker.register(jobID: job, diskKey: Array(secret), expectedMeasurement: expected)
+            try await KeyBrokerServer.run(broker, identity: identity, host: address.host, port: address.port, logger: logger) { bound in
+                print("listening on http://\(address.host):\(bound) as \(identity.publicIdentity)")
                 logger.info("key broker for job \(job): \(expected == nil ? "any measurement" : "measurement \(measurement!)"), \(trustKey == nil ? "AMD chain" : "trusted key \(trustKey!)")")
             }
         }

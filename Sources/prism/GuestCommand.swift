@@ -2,6 +2,7 @@ import ArgumentParser
 import Broker
 import FarmClient
 import Foundation
+import Wire
 
 /// `prism guest`: what runs inside a confidential job's SEV-SNP guest.
 struct GuestCommand: AsyncParsableCommand {
@@ -18,8 +19,9 @@ struct GuestCommand: AsyncParsableCommand {
             configfs-tsm (Linux 6.7+, sev-guest loaded) with REPORT_DATA = SHA-512(nonce ‖ key), and posts it to \
             /v1/broker/release. The broker seals the key to that X25519 key only when the report verifies with the \
             expected measurement. Exit 0 with the key; 1 when the broker refuses; 2 for bad input or no report; 3 when \
-            the broker cannot be reached. A guest's init then runs, e.g.: \
-            prism guest unlock --broker http://10.0.2.2:8790 --job J | cryptsetup open --key-file=- /dev/vda job
+            the broker cannot be reached or its answer does not check out (with --broker-id: signed by that broker). \
+            A confidential job's guest reaches its broker at http://10.0.2.100; its init runs, e.g.: prism guest unlock \
+            --broker http://10.0.2.100 --job J --broker-id ed25519:… | cryptsetup open --key-file=- /dev/vda job
             """)
 
         @Option(help: "The key broker's URL.")
@@ -30,6 +32,9 @@ struct GuestCommand: AsyncParsableCommand {
 
         @Option(help: "PEM file with the VCEK (or VLEK), ASK and ARK, when the broker checks AMD's chain.")
         var certificates: String?
+
+        @Option(help: "The broker's ed25519:… id: refuse a key it did not sign (put it in the measured command line).")
+        var brokerId: String?
 
         @Option(help: "Write the key to this file (mode 600) instead of stdout.")
         var keyOut: String?
@@ -53,7 +58,9 @@ struct GuestCommand: AsyncParsableCommand {
                 }
                 pem = [text]
             }
-            let agent = GuestAgent(broker: broker, job: job, certificates: pem, timeout: timeout)
+            let trusted: PublicIdentity?
+            do { trusted = try brokerId.map { try PublicIdentity($0) } } catch { throw CommandFailure.badInput("--broker-id: \(error)") }
+            let agent = GuestAgent(broker: broker, job: job, certificates: pem, brokerIdentity: trusted, timeout: timeout)
             let folder = tsm
             let key: [UInt8]
             do {

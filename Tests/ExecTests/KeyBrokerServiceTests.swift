@@ -4,6 +4,7 @@ import Exec
 import Foundation
 import PrismTestSupport
 import Testing
+import Wire
 
 /// `prism keys broker serve` over real sockets, with the guest played by this test: reports are synthetic, signed
 /// by a P-384 key the broker is told to trust (`--trust-key`). This proves the protocol (nonce, binding, refusal,
@@ -39,7 +40,7 @@ import Testing
         // The guest binds a fresh nonce and its key; the key comes back sealed to it, and only it can open it.
         let guest = Curve25519.KeyAgreement.PrivateKey()
         let first = try nonce()
-        let report = try firmware.report(reportData: KeyBroker.reportData(nonce: try #require(Hex.decode(first)), guestPublicKey: guest.publicKey))
+        let report = try firmware.report(reportData: KeyBroker.reportData(nonce: try #require(Exec.Hex.decode(first)), guestPublicKey: guest.publicKey))
         let released = Self.post(broker.url + KeyBrokerServer.releasePath, try Self.releaseBody(report: report, guest: guest, nonce: first))
         #expect(released.status == 200, "\(released.json)")
         let wrapped = try #require(try JSONDecoder().decode(BrokerWrappedKey.self, from: released.data).wrapped)
@@ -59,7 +60,7 @@ import Testing
                                               (firmware, Curve25519.KeyAgreement.PrivateKey().publicKey, "job-7", "REPORT_DATA"),
                                               (firmware, guest.publicKey, "job-8", "no disk key")] {
             let fresh = try nonce()
-            let bound = try maker.report(reportData: KeyBroker.reportData(nonce: try #require(Hex.decode(fresh)), guestPublicKey: bindKey))
+            let bound = try maker.report(reportData: KeyBroker.reportData(nonce: try #require(Exec.Hex.decode(fresh)), guestPublicKey: bindKey))
             let reply = Self.post(broker.url + KeyBrokerServer.releasePath, try Self.releaseBody(job: job, report: bound, guest: guest, nonce: fresh))
             #expect(reply.status == 403 && (reply.json["message"] as? String ?? "").contains(reason), "\(reason): \(reply.json)")
         }
@@ -80,12 +81,23 @@ import Testing
         try firmware.signingKey.publicKey.pemRepresentation.write(toFile: folder.path("vcek.pem"), atomically: true, encoding: .utf8)
         let diskKey = Data((0..<64).map { _ in UInt8.random(in: 0...255) })
         try diskKey.write(to: URL(fileURLWithPath: folder.path("disk.key")))
+        let generated = try PrismBinary.run(["keys", "generate", "--out", folder.path("broker.key")])
+        let brokerID = try PublicIdentity(generated.stdout.trimmingCharacters(in: .whitespacesAndNewlines))
         let broker = try LiveServer(["keys", "broker", "serve", "--listen", "127.0.0.1:0", "--job", "job-9", "--disk-key", folder.path("disk.key"),
-                                     "--measurement", String(repeating: "4d", count: 48), "--trust-key", folder.path("vcek.pem")])
+                                     "--measurement", String(repeating: "4d", count: 48), "--trust-key", folder.path("vcek.pem"),
+                                     "--key", folder.path("broker.key")])
         defer { broker.stop() }
-        let agent = GuestAgent(broker: broker.url, job: "job-9")
+        let agent = GuestAgent(broker: broker.url, job: "job-9", brokerIdentity: brokerID)
         let key = try await agent.unlock { reportData in try firmware.report(reportData: reportData).bytes }
         #expect(key == Array(diskKey))
+        // A guest launched to trust another broker takes no key from this one.
+        do {
+            _ = try await GuestAgent(broker: broker.url, job: "job-9", brokerIdentity: SigningIdentity().publicIdentity)
+                .unlock { try firmware.report(reportData: $0).bytes }
+            Issue.record("a key signed by an untrusted broker was taken")
+        } catch let failure as GuestAgent.Failure {
+            #expect(failure.description.contains("not signed by"), "\(failure)")
+        }
 
         var otherImage = firmware
         otherImage.measurement = [UInt8](repeating: 0x22, count: 48)
@@ -116,7 +128,8 @@ import Testing
                                           (["--broker", "http://127.0.0.1:9", "--job", "job-9", "--tsm", folder.path("tsm"), "--timeout", "3"], 3, "127.0.0.1:9"),
                                           (["--broker", "ftp:x", "--job", "job-9"], 2, "--broker must be an http(s) URL"),
                                           (["--broker", broker.url, "--job", ""], 2, "--job must be 1 to 256 bytes"),
-                                          (["--broker", broker.url, "--job", "j", "--certificates", folder.path("disk.key")], 2, "PEM")] {
+                                          (["--broker", broker.url, "--job", "j", "--certificates", folder.path("disk.key")], 2, "PEM"),
+                                          (["--broker", broker.url, "--job", "j", "--broker-id", "ed25519:nope"], 2, "--broker-id")] {
             let result = try PrismBinary.run(["guest", "unlock"] + arguments)
             #expect(result.status == status && result.stderr.contains(text), "\(arguments): \(result.status) \(result.stderr)")
             #expect(result.stderr.split(separator: "\n").count == 1 && result.stdout.isEmpty, "\(arguments): \(result.stderr)")
