@@ -22,6 +22,9 @@ public struct PacketIndex: Sendable {
     public let startsWithKeyFrame: Bool
     /// Packets whose timestamps were missing entirely (they cannot be placed in time).
     public let untimedPackets: Int
+    /// The bytes of the first video packet in decode order when it is a keyframe (whatever the window): where an
+    /// encoder writes its settings, kept so they are read without opening the file again.
+    public let firstKeyFramePacket: [UInt8]?
 
     /// Reads every packet of the main video stream of `path` (only those presented inside `window`, when one
     /// is given: the frames a segment cut with decoder priming is made of). Throws `MediaError` for unreadable input.
@@ -34,13 +37,17 @@ public struct PacketIndex: Sendable {
         let packet = Packet()
         var entries: [Entry] = []
         var first: Bool?
+        var firstKeyFrame: [UInt8]?
         var untimed = 0
         while true {
             let more: Bool
             do { more = try demuxer.read(into: packet) } catch is FFmpegError { more = false }
             if !more { break }
             guard packet.streamIndex == video.index else { continue }
-            if first == nil { first = packet.isKeyFrame }
+            if first == nil {
+                first = packet.isKeyFrame
+                if packet.isKeyFrame { firstKeyFrame = Array(packet.data) }
+            }
             guard let timestamp = packet.pts ?? packet.dts else { untimed += 1; continue }
             if let window, !window.contains(timestamp, in: video.timeBase) { continue }
             entries.append(Entry(pts: timestamp, isKeyFrame: packet.isKeyFrame, size: packet.size, duration: packet.duration))
@@ -48,6 +55,7 @@ public struct PacketIndex: Sendable {
         entries.sort { $0.pts < $1.pts }
         self.entries = entries
         startsWithKeyFrame = first ?? false
+        firstKeyFramePacket = firstKeyFrame
         untimedPackets = untimed
     }
 

@@ -120,6 +120,8 @@ public final class FarmDispatcher: @unchecked Sendable {  // unchecked: state be
     public var maxPrice: Price?
     /// Copies of segments accepted unaudited, removed by `close()`.
     let holding: URL
+    /// Where the reference searches of this job's renditions ended, so the next segment of a rung starts there.
+    let searchHints = SearchHints()
     private let condition = NSCondition()
     private var screened = 0
     private var redone = 0
@@ -326,6 +328,7 @@ public final class FarmDispatcher: @unchecked Sendable {  // unchecked: state be
             guard let file = files[rung.name] else { continue }
             var request = Self.request(for: task, rendition: file, rung: rung)
             request.sharedSource = shared
+            request.searchHints = searchHints
             request.seed = seed
             // A rendition that cannot be checked is not accepted.
             let judgement: RenditionJudgement

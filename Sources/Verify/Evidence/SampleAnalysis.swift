@@ -217,7 +217,8 @@ final class SampleAnalysis {
             options.options.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: " ")
         }
         var best: (finding: VerificationResult.KeyframeCostFinding, algorithm: Scaler.Algorithm, factor: Double)?
-        var factor = 23.0
+        let hintKey = "keyframe \(rendition.width)x\(rendition.height) \(describe(intra))"
+        var factor = request.searchHints?.start(hintKey, bytes: bytes).map { min(51, max(0, $0)) } ?? 23.0
         for algorithm in KeyframeCost.kernels(source: source, width: rendition.width, height: rendition.height) {
             let candidate = try KeyframeCost.scaled(source, width: rendition.width, height: rendition.height, algorithm: algorithm)
             guard let reference = try KeyframeCost.referencePsnr(frames: [candidate.frame], sourceImage: candidate.image, options: intra,
@@ -234,6 +235,7 @@ final class SampleAnalysis {
             if let best, best.finding.gapDb <= VerdictThresholds.keyframeCostGapDb { break }
         }
         guard let best else { return nil }
+        request.searchHints?.record(hintKey, value: best.factor, bytes: bytes)
         var finding = best.finding
         if finding.gapDb > VerdictThresholds.keyframeCostGapDb, let lookahead = settings.lookaheadEncoderOptions {
             let source = aligner.source
@@ -284,7 +286,8 @@ final class SampleAnalysis {
             pairs.append((try renditionImage(r, index: index), try scaledSource(s, index: sourceIndices[k])))
         }
         let encoded = try QualityReference.encode(pairs.map(\.source.0), bitrate: budget.spent, keyframeBytes: budget.keyframeBytes,
-                                                  frameRate: source.stream.averageFrameRate, settings: settings)
+                                                  frameRate: source.stream.averageFrameRate, settings: settings,
+                                                  hints: request.searchHints.map { ($0, "own quantiser \(rendition.stream.width)x\(rendition.stream.height) \(settings.options.sorted { $0.key < $1.key })") })
         referenceFramesEncoded += encoded.framesEncoded
         guard encoded.pictures.count == pairs.count else { return nil }
         var texture = ReferenceBlockTexture()
@@ -317,19 +320,12 @@ final class SampleAnalysis {
                 { $0 >= 0 && $0 < source.entries.count ? sourceFrames[source.entries[$0].pts] : nil })
     }
 
-    /// The x264 settings written in the rendition's first keyframe and that keyframe's slice bytes, read once; nil
-    /// when the first video packet is no keyframe or carries no x264 settings.
+    /// The x264 settings written in the rendition's first keyframe and that keyframe's slice bytes (from the packet
+    /// index, which kept that packet); nil when the first video packet is no keyframe or carries no x264 settings.
     private func firstKeyframeSettings() throws -> (settings: X264Settings, bytes: Int)? {
         if let known = firstKeyframe { return known }
-        let demuxer = try Demuxer(path: request.rendition)
-        var found: (settings: X264Settings, bytes: Int)?
-        if let video = demuxer.bestVideoStream() {
-            let packet = Packet()
-            while try demuxer.read(into: packet) {
-                guard packet.streamIndex == video.index else { continue }
-                if packet.isKeyFrame, let settings = X264Settings(packet: packet.data) { found = (settings, H264SliceBytes.count(packet.data)) }
-                break
-            }
+        let found = aligner.rendition.firstKeyFramePacket?.withUnsafeBufferPointer { data -> (settings: X264Settings, bytes: Int)? in
+            X264Settings(packet: data).map { ($0, H264SliceBytes.count(data)) }
         }
         firstKeyframe = .some(found)
         return found
@@ -464,8 +460,9 @@ final class SampleAnalysis {
         let bitrate = underspent ? asked : budget.spent
         // Judging what the asked rate buys, the reference keyframe is not held to the rendition's (a starved one).
         let keyframeBytes = underspent ? nil : budget.keyframeBytes
+        let hints = request.searchHints.map { ($0, "quantiser \(aligner.rendition.stream.width)x\(aligner.rendition.stream.height)") }
         let (encoded, rateFactor, keyframeQP, framesEncoded) = try QualityReference.encode(scaled.map(\.0), bitrate: bitrate, keyframeBytes: keyframeBytes,
-                                                                                           frameRate: aligner.source.stream.averageFrameRate)
+                                                                                           frameRate: aligner.source.stream.averageFrameRate, hints: hints)
         logger.debug("quality reference at sample \(i): \(bitrate / 1000) kbit/s, keyframe held to \(keyframeBytes ?? 0) bytes, rate factor \(rateFactor)")
         referenceFramesEncoded += framesEncoded
         guard encoded.count == scaled.count else { return nil }

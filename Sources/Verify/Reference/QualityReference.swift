@@ -29,12 +29,19 @@ public enum QualityReference {
     /// keyframe stay near-lossless for few bits, which no honest encode that paid for its keyframe can match.
     /// With `settings` (libavcodec options and threads, as `X264Settings` reproduces a rendition's own), the window
     /// is encoded with those instead of `ultrafast`.
+    /// `hints` (with the key naming the rung) start the keyframe's quantiser search where the last one of the rung ended.
     public static func encode(_ frames: [Frame], bitrate: Int, keyframeBytes: Int?, frameRate: Rational,
-                              settings: (options: [String: String], threads: Int)? = nil) throws -> (pictures: [YUVImage], rateFactor: Double, keyframeQP: Int?, framesEncoded: Int) {
+                              settings: (options: [String: String], threads: Int)? = nil,
+                              hints: (SearchHints, String)? = nil) throws -> (pictures: [YUVImage], rateFactor: Double, keyframeQP: Int?, framesEncoded: Int) {
         let rate = frameRate.isPositive ? frameRate : Rational(num: 30, den: 1)
         let bitsPerFrame = Double(bitrate) * Double(rate.den) / Double(rate.num)
         let base = settings ?? ultrafastSettings
-        let held = try keyframeBytes.map { try quantiser(for: frames[0], bytes: $0, frameRate: rate, settings: base) }
+        let held = try keyframeBytes.map { bytes -> (qp: Int?, encodes: Int) in
+            let start = hints.flatMap { $0.0.start($0.1, bytes: bytes) }.map { Int($0.rounded()) } ?? 26
+            let found = try quantiser(for: frames[0], bytes: bytes, frameRate: rate, settings: base, start: start)
+            if let hints, let qp = found.qp { hints.0.record(hints.1, value: Double(qp), bytes: bytes) }
+            return found
+        }
         let keyframeQP = held?.qp
         let framesEncoded = 2 * frames.count + (held?.encodes ?? 0)
         let probe = try encodeOnce(frames, rateFactor: probeRateFactor, keyframeQP: keyframeQP, frameRate: rate, settings: base, decode: false)
@@ -51,7 +58,7 @@ public enum QualityReference {
     /// The smallest x264 `ultrafast` QP at which `frame`, coded on its own, takes no more than `bytes` of slice
     /// data (nil when none does), and how many one-frame encodes finding it took.
     static func quantiser(for frame: Frame, bytes: Int, frameRate rate: Rational,
-                          settings: (options: [String: String], threads: Int) = ultrafastSettings) throws -> (qp: Int?, encodes: Int) {
+                          settings: (options: [String: String], threads: Int) = ultrafastSettings, start: Int = 26) throws -> (qp: Int?, encodes: Int) {
         guard bytes > 0 else { return (nil, 0) }
         var sizes: [Int: Int] = [:]
         func size(_ qp: Int) throws -> Int {
@@ -62,7 +69,7 @@ public enum QualityReference {
             sizes[qp] = measured
             return measured
         }
-        var qp = 26
+        var qp = min(51, max(1, start))
         for _ in 0..<4 {
             let measured = try size(qp)
             guard measured > 0 else { return (nil, sizes.count) }

@@ -27,6 +27,8 @@ public struct VerificationRequest: Sendable {
     public var keepReportData = false
     /// Source frames already decoded for another rendition of the same source (and window): shared, not decoded again.
     public var sharedSource: SourceFrames?
+    /// Where the reference searches of earlier renditions of the job ended (shared by every request of a job).
+    public var searchHints: SearchHints?
 
     /// The shared source when it is this request's source, else a fresh one (read for this rendition alone).
     var sourceFrames: SourceFrames {
