@@ -8,7 +8,8 @@
 # --ovmf    an OVMF built for SEV-SNP guests with kernel hashes (edk2's AmdSev package, e.g. Debian's OVMF.amdsev.fd
 #           on trixie, or your distribution's equivalent);
 # --kernel  a guest kernel (Linux 6.7 or later: configfs-tsm) with virtio-blk, virtio-net, dm-crypt, ext4 and
-#           sev-guest built in, or given as modules of --modules;
+#           sev-guest built in, or given as modules of --modules (a /lib/modules/VERSION folder; uncompressed .ko
+#           files, as busybox insmod loads them);
 # --vcek    this chip's VCEK as PEM, fetched from AMD's key distribution service for its chip id and reported TCB
 #           (https://kdsintf.amd.com/vcek/v1/PRODUCT/CHIP_ID?blSPL=..&teeSPL=..&snpSPL=..&ucodeSPL=..), which the broker
 #           trusts for report signatures (`prism keys broker serve --trust-key`).
@@ -78,7 +79,8 @@ copy_with_libraries "$prism"
 if [[ -n $modules ]]; then
     version=$(basename "$modules")
     for module in virtio_blk virtio_net dm_crypt ext4 sev-guest tsm_report; do
-        modprobe -d "$(dirname "$(dirname "$modules")")" -S "$version" --show-depends "$module" 2>/dev/null | awk '$1 == "insmod" {print $2}' |
+        root=${modules%/lib/modules/*}
+        modprobe -d "${root:-/}" -S "$version" --show-depends "$module" 2>/dev/null | awk '$1 == "insmod" {print $2}' |
             while read -r file; do mkdir -p "initrd$(dirname "$file")"; cp "$file" "initrd$file"; echo "$file" >> initrd/etc/modules; done
     done
 fi
