@@ -55,6 +55,7 @@ let package = Package(
             "Exec",
             "FarmClient",
             "Wire",
+            .product(name: "NIOHTTP1", package: "swift-nio"),
             .product(name: "Hummingbird", package: "hummingbird"),
             .product(name: "Crypto", package: "swift-crypto"),
             .product(name: "Logging", package: "swift-log"),

@@ -3,6 +3,7 @@ import Exec
 import FarmClient
 import Foundation
 import NIOCore
+import NIOHTTP1
 import Wire
 
 /// The guest's side of key release (`prism guest unlock`, run by a confidential job's initrd): a fresh nonce from
@@ -45,9 +46,9 @@ public struct GuestAgent: Sendable {
     /// Asks the broker for the job's disk key. `report` gets the 64 bytes of REPORT_DATA and returns the firmware's
     /// 1,184-byte report (`ConfigfsTSM.report` in a real guest). Throws `Failure` or `FarmerCallError`.
     public func unlock(report: ([UInt8]) throws -> [UInt8]) async throws -> [UInt8] {
-        let json = ["content-type": "application/json"]
+        let json: HTTPHeaders = ["content-type": "application/json"]
         let nonceURL = broker + KeyBrokerServer.noncePath
-        let issued = try await FarmHTTP.send(nonceURL, method: .POST, headers: .init(json.map { ($0.key, $0.value) }), timeout: timeout, maximumBytes: 4096)
+        let issued = try await FarmHTTP.send(nonceURL, method: .POST, headers: json, timeout: timeout, maximumBytes: 4096)
         guard issued.status == 200, let object = try? JSONDecoder().decode([String: String].self, from: issued.bytes),
               let hex = object["nonce"], hex.count <= 128, let nonce = Exec.Hex.decode(hex) else {
             throw Failure.badReply("\(nonceURL) answered \(issued.status): \(issued.text)")
@@ -57,7 +58,7 @@ public struct GuestAgent: Sendable {
         let request = BrokerReleaseRequest(job: job, report: Data(raw).base64EncodedString(),
                                            guestKey: key.publicKey.rawRepresentation.base64EncodedString(), nonce: hex, certificates: certificates)
         let releaseURL = broker + KeyBrokerServer.releasePath
-        let answer = try await FarmHTTP.send(releaseURL, method: .POST, headers: .init(json.map { ($0.key, $0.value) }),
+        let answer = try await FarmHTTP.send(releaseURL, method: .POST, headers: json,
                                              body: .bytes(ByteBuffer(data: try JSONEncoder().encode(request))), timeout: timeout, maximumBytes: 64 * 1024)
         switch answer.status {
         case 200:

@@ -20,7 +20,6 @@ public enum KeyBrokerServer {
     /// A report is 1,184 bytes and a VCEK chain a few kilobytes: anything far past this is abuse.
     public static let maximumBodyBytes = 64 * 1024
 
-    /// The router over `broker`.
     /// The router over `broker`; every released key is signed by `identity`, which guests are launched to trust.
     public static func router(_ broker: KeyBroker, identity: SigningIdentity, logger: Logger) -> Router<BasicRequestContext> {
         let router = Router(context: BasicRequestContext.self)

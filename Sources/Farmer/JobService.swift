@@ -137,16 +137,9 @@ extension FarmerService {
             throw FarmerAPIError(.unprocessableContent, "mode-not-offered", "\(error)")
         }
         logger.info("job \(address.description.prefix(19))… from \(submitter): \(order.command.first ?? "")")
-        let stdout = folder.appendingPathComponent("stdout"), stderr = folder.appendingPathComponent("stderr")
-        _ = FileManager.default.createFile(atPath: stdout.path, contents: nil)
-        _ = FileManager.default.createFile(atPath: stderr.path, contents: nil)
         let result: JobResult
         do {
-            result = try await onThread {
-                let out = try FileHandle(forWritingTo: stdout), err = try FileHandle(forWritingTo: stderr)
-                defer { try? out.close(); try? err.close() }
-                return try sandbox.run(spec, standardOutput: out, standardError: err)
-            }
+            result = try await runLogged(in: folder) { out, err in try sandbox.run(spec, standardOutput: out, standardError: err) }
         } catch let error as JobSpecError {
             throw FarmerAPIError(.badRequest, "bad-job", error.description)
         }
@@ -177,17 +170,24 @@ extension FarmerService {
                                         vcpus: max(1, Int((limits.cpus ?? 1).rounded(.up))),
                                         hostData: Data(address.digest), network: order.network == "host", broker: guest.brokerEndpoint)
         logger.info("confidential job \(address.description.prefix(19))… from \(submitter): booting its SEV-SNP guest")
-        let stdout = folder.appendingPathComponent("stdout"), stderr = folder.appendingPathComponent("stderr")
-        _ = FileManager.default.createFile(atPath: stdout.path, contents: nil)
-        _ = FileManager.default.createFile(atPath: stderr.path, contents: nil)
-        let result = try await onThread {
-            let out = try FileHandle(forWritingTo: stdout), err = try FileHandle(forWritingTo: stderr)
-            defer { try? out.close(); try? err.close() }
-            return try runner.run(launch, timeSeconds: limits.timeSeconds, standardOutput: out, standardError: err)
+        let result = try await runLogged(in: folder) { out, err in
+            try runner.run(launch, timeSeconds: limits.timeSeconds, standardOutput: out, standardError: err)
         }
         return try finishJob(order, address: address, limits: limits, submitter: submitter, folder: folder, status: result.status,
                              ending: result.status == 124 ? JobResult.Ending.timedOut.name : JobResult.Ending.exited.name,
                              cpuSeconds: nil, wallSeconds: result.wallSeconds)
+    }
+
+    /// Runs `body` on the farmer's thread pool with the job's `stdout` and `stderr` files (in `folder`) as its output.
+    private func runLogged<T: Sendable>(in folder: URL, _ body: @escaping @Sendable (FileHandle, FileHandle) throws -> T) async throws -> T {
+        let stdout = folder.appendingPathComponent("stdout"), stderr = folder.appendingPathComponent("stderr")
+        _ = FileManager.default.createFile(atPath: stdout.path, contents: nil)
+        _ = FileManager.default.createFile(atPath: stderr.path, contents: nil)
+        return try await onThread {
+            let out = try FileHandle(forWritingTo: stdout), err = try FileHandle(forWritingTo: stderr)
+            defer { try? out.close(); try? err.close() }
+            return try body(out, err)
+        }
     }
 
     /// Signs and stores the receipt for a job that ran: every file of `out/` and both logs by hash.

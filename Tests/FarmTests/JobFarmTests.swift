@@ -114,13 +114,15 @@ struct JobFarmTests {
         let spec = folder.path("confidential.json")
         try Data(#"{"mode": "confidential", "rootfs": {"kind": "directory", "path": "/"}, "command": ["/init"], "guest": {"firmware": "\#(input)", "kernel": "\#(input)", "initrd": "\#(input)", "append": "console=ttyS0", "disk": "\#(input)"}}"#.utf8)
             .write(to: URL(fileURLWithPath: spec))
-        let noSEV = !FileManager.default.fileExists(atPath: "/dev/sev")
-        for (arguments, expected) in [(["--image", folder.path("nope.tar")], "nope.tar"),
-                                      (["--image", image, "--input", folder.path("missing.txt")], "input not found"),
-                                      (["--spec", spec, "--broker", "127.0.0.1:9"], noSEV ? "runs only plain jobs, not confidential: " : "--"),
-                                      (["--image", image, "--memory", "64T"], "above the farmer's"),
-                                      (["--image", input], "bad OCI image")] {
-            if !noSEV && arguments.first == "--spec" { continue }
+        var cases = [(["--image", folder.path("nope.tar")], "nope.tar"),
+                     (["--image", image, "--input", folder.path("missing.txt")], "input not found"),
+                     (["--image", image, "--mode", "confidential"], "a confidential job needs --spec with \"guest\""),
+                     (["--image", image, "--memory", "64T"], "above the farmer's"),
+                     (["--image", input], "bad OCI image")]
+        if !FileManager.default.fileExists(atPath: "/dev/sev") {
+            cases.append((["--spec", spec, "--broker", "127.0.0.1:9"], "runs only plain jobs, not confidential: "))
+        }
+        for (arguments, expected) in cases {
             let result = try Self.submit(farmer, ["--key", key, "-o", folder.path("bad")] + arguments, command: arguments.first == "--spec" ? [] : ["/bin/busybox", "true"])
             #expect(result.status == 2 && result.stderr.contains(expected), "\(arguments): \(result.stderr)")
             #expect(result.stderr.split(separator: "\n").count == 1, "\(arguments): \(result.stderr)")
@@ -137,6 +139,15 @@ struct JobFarmTests {
         try Data("not an image".utf8).write(to: URL(fileURLWithPath: folder.path("image.tar")))
         try FileManager.default.createDirectory(atPath: folder.path("out"), withIntermediateDirectories: true)
         let submit = ["job", "submit", "--farmer", "http://127.0.0.1:9", "-o", folder.path("out")]
+        // Confidential specs: the guest's files must be files, and nothing of a plain job may come with them.
+        let file = folder.path("image.tar")
+        func guestSpec(disk: String) throws -> String {
+            let path = folder.path("guest-\(disk.count).json")
+            try Data(#"{"mode": "confidential", "rootfs": {"kind": "directory", "path": "/"}, "command": ["/init"], "guest": {"firmware": "\#(file)", "kernel": "\#(file)", "initrd": "\#(file)", "append": "console=ttyS0", "disk": "\#(disk)"}}"#.utf8)
+                .write(to: URL(fileURLWithPath: path))
+            return path
+        }
+        let confidential = try guestSpec(disk: file), noDisk = try guestSpec(disk: folder.path("missing-disk.img"))
         for (arguments, text) in [(submit + ["--", "/bin/true"], "give the job's OCI image"),
                                   (submit + ["--image", folder.path("image.tar")], "give the command to run"),
                                   (submit + ["--image", folder.path("missing.tar"), "--", "/bin/true"], "missing.tar"),
@@ -144,6 +155,10 @@ struct JobFarmTests {
                                   (submit + ["--image", folder.path("image.tar"), "--mode", "secret", "--", "/bin/true"], "--mode must be plain or confidential"),
                                   (submit + ["--image", folder.path("image.tar"), "--mode", "confidential", "--", "/bin/true"], "a confidential job needs --spec with \"guest\""),
                                   (submit + ["--image", folder.path("image.tar"), "--broker", "127.0.0.1:1", "--", "/bin/true"], "--broker is for confidential jobs"),
+                                  (submit + ["--spec", confidential, "--image", file], "takes no --image, --input or command"),
+                                  (submit + ["--spec", confidential, "--", "/bin/true"], "takes no --image, --input or command"),
+                                  (submit + ["--spec", noDisk], "the guest's disk is not a file"),
+                                  (submit + ["--spec", confidential, "--broker", "a;b:1"], "the broker must be HOST:PORT"),
                                   (submit + ["--image", folder.path("image.tar"), "--memory", "lots", "--", "/bin/true"], "--memory"),
                                   (submit + ["--image", folder.path("image.tar"), "--input", folder.path("nope.txt"), "--", "/bin/true"], "input not found"),
                                   (submit + ["--image", folder.path("image.tar"), "--", "/bin/true"], "cannot reach farmer http://127.0.0.1:9"),

@@ -55,12 +55,13 @@ public struct ConfidentialLaunch: Sendable, Equatable {
         return ",guestfwd=tcp:\(Self.brokerGuestAddress):80-cmd:nc \(broker.host) \(broker.port)"
     }
 
-    /// QEMU's arguments (without the program itself).
     /// The address a guest dials to reach `broker`.
     public static let brokerGuestAddress = "10.0.2.100"
 
+    /// Two launches are the same when they run the same QEMU with the same arguments (the broker is a tuple).
     public static func == (a: ConfidentialLaunch, b: ConfidentialLaunch) -> Bool { a.arguments == b.arguments && a.qemu == b.qemu }
 
+    /// QEMU's arguments (without the program itself).
     public var arguments: [String] {
         // QEMU sizes in MiB; guest RAM must be whole MiB anyway.
         let size = "\(max(1, memoryBytes >> 20))M"

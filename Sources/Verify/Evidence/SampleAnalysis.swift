@@ -213,9 +213,7 @@ final class SampleAnalysis {
     private func measureKeyframeCost(rendition frame: Frame, source: Frame, sourceIndex j: Int) throws -> VerificationResult.KeyframeCostFinding? {
         guard let (settings, bytes) = try firstKeyframeSettings(), let intra = settings.intraEncoderOptions else { return nil }
         let rendition = try renditionImage(frame, index: 0)
-        func describe(_ options: (options: [String: String], threads: Int)) -> String {
-            options.options.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: " ")
-        }
+        let describe = Self.describe
         var best: (finding: VerificationResult.KeyframeCostFinding, algorithm: Scaler.Algorithm, factor: Double)?
         let hintKey = "keyframe \(rendition.width)x\(rendition.height) \(describe(intra))"
         var factor = request.searchHints?.start(hintKey, bytes: bytes).map { min(51, max(0, $0)) } ?? 23.0
@@ -259,6 +257,11 @@ final class SampleAnalysis {
         return finding
     }
 
+    /// libavcodec options as one line, sorted (what a finding reports, and what names a rung's search hints).
+    static func describe(_ options: (options: [String: String], threads: Int)) -> String {
+        options.options.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: " ")
+    }
+
     /// What an encode of the source with the rendition's own x264 settings (at the bits and keyframe size of
     /// `qualityReference`) and the rendition keep of the source's texture per block, over the frames up to rendition
     /// frame `i`: asked only where a blur is suspected, anchored where the suspect blocks show texture. An encoder at
@@ -287,7 +290,7 @@ final class SampleAnalysis {
         }
         let encoded = try QualityReference.encode(pairs.map(\.source.0), bitrate: budget.spent, keyframeBytes: budget.keyframeBytes,
                                                   frameRate: source.stream.averageFrameRate, settings: settings,
-                                                  hints: request.searchHints.map { ($0, "own quantiser \(rendition.stream.width)x\(rendition.stream.height) \(settings.options.sorted { $0.key < $1.key })") })
+                                                  hints: request.searchHints.map { ($0, "own quantiser \(rendition.stream.width)x\(rendition.stream.height) \(Self.describe(settings))") })
         referenceFramesEncoded += encoded.framesEncoded
         guard encoded.pictures.count == pairs.count else { return nil }
         var texture = ReferenceBlockTexture()
