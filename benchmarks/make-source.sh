@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
 # Makes a longer benchmark source (not committed) the way fixtures/make-fixtures.sh makes clips:
 # a virtual camera panning and zooming across a packaged photograph, with sensor-like noise.
-# Usage: benchmarks/make-source.sh OUT.mp4 [WIDTH HEIGHT SECONDS FPS]
+# Usage: benchmarks/make-source.sh OUT.mp4 [WIDTH HEIGHT SECONDS FPS]   (PHOTO=path picks another photograph)
 set -euo pipefail
 out=$1; w=${2:-1920}; h=${3:-1080}; secs=${4:-20}; fps=${5:-30}
-photo=/usr/share/backgrounds/picosdeeuropa_by_Aitzol_Berasategi.jpg
+photo=${PHOTO:-/usr/share/backgrounds/picosdeeuropa_by_Aitzol_Berasategi.jpg}
 [[ -f $photo ]] || { echo "missing $photo: apt-get install ukui-wallpapers lomiri-wallpapers" >&2; exit 2; }
 frames=$((secs * fps))
 ffmpeg -v error -y -loop 1 -framerate "$fps" -i "$photo" -t "$secs" -filter_complex "

@@ -9,6 +9,9 @@ public struct EncoderChoice: Sendable, Codable {
     /// Why hardware was not used, when `--encoder auto` fell back to software.
     public let fallbackReason: String?
 
+    /// Whether a segment is encoded in two passes (see `EncoderPass`): x264 only.
+    public var takesTwoPasses: Bool { encoderName == "libx264" }
+
     public init(codec: VideoCodec, family: EncoderFamily, encoderName: String, preset: String, fallbackReason: String?) {
         self.codec = codec
         self.family = family

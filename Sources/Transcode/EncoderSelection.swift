@@ -16,8 +16,12 @@ public final class RenditionEncoderFactory: Sendable {
         presetOptions = try PresetScale.options(for: choice.preset, encoder: choice.encoderName, codec: choice.codec)
     }
 
+    /// Whether this encoder takes a segment in two passes (see `EncoderPass`).
+    var encodesInTwoPasses: Bool { choice.takesTwoPasses }
+
     /// An encoder for one rendition of one segment, and the GPU frame pool it needs (if any).
-    public func makeEncoder(width: Int, height: Int, timeBase: Rational, frameRate: Rational, bitrate: Int, gopSize: Int) throws -> (Encoder, HardwareFramesContext?) {
+    public func makeEncoder(width: Int, height: Int, timeBase: Rational, frameRate: Rational, bitrate: Int, gopSize: Int,
+                            pass: EncoderPass = .single) throws -> (Encoder, HardwareFramesContext?) {
         var settings = VideoEncoderSettings(encoderName: choice.encoderName, width: width, height: height, timeBase: timeBase, frameRate: frameRate)
         settings.bitRate = bitrate
         settings.gopSize = gopSize
@@ -34,11 +38,20 @@ public final class RenditionEncoderFactory: Sendable {
         case "h264_nvenc", "hevc_nvenc":
             settings.options["rc"] = "vbr"
         case "libx264":
-            // A fresh encoder per 2 s segment leaves x264's average-bitrate control too little time to reach its target
-            // at its default tolerance (1.0): a 10 s 720p camera clip got 87/78/76 % of 3000k/800k/300k. At 0.1 it
-            // lands at 97/99/96 % (the ffmpeg CLI, one encoder for the whole clip: 97/100/107 %) and VMAF rises by
-            // 1.7-5 points (benchmarks/RESULTS.md, ladder quality section).
-            settings.options["x264-params"] = "ratetol=0.1"
+            switch pass {
+            case .single:
+                // A fresh encoder per 2 s segment leaves x264's average-bitrate control too little time to reach its target
+                // at its default tolerance (1.0): a 10 s 720p camera clip got 87/78/76 % of 3000k/800k/300k. At 0.1 it
+                // lands at 97/99/96 % (the ffmpeg CLI, one encoder for the whole clip: 97/100/107 %) and VMAF rises by
+                // 1.7-5 points (benchmarks/RESULTS.md, ladder quality section).
+                settings.options["x264-params"] = "ratetol=0.1"
+            case .first(let stats):
+                settings.options["flags"] = "+pass1"
+                settings.options["x264-params"] = "stats=\(stats):" + EncoderPass.fastFirstPass(preset: presetOptions["preset"])
+            case .second(let stats):
+                settings.options["flags"] = "+pass2"
+                settings.options["x264-params"] = "stats=\(stats)"
+            }
         default:
             break
         }
@@ -53,6 +66,26 @@ public final class RenditionEncoderFactory: Sendable {
 
     /// The pixel format the scaler must produce for this encoder.
     var scalerFormat: PixelFormat { choice.family.softwareFormat }
+}
+
+/// Which pass of a segment an encoder makes. A segment encoded in two passes (x264) first runs through a quick
+/// analysis encode that writes x264's statistics to a file, then is encoded again with its bits spread by them —
+/// what a single average-bitrate pass over 2 s cannot do: it spends evenly before it knows where the hard frames are.
+public enum EncoderPass: Sendable, Equatable {
+    case single
+    /// The analysis pass, writing statistics to this path (and `path.mbtree`).
+    case first(stats: String)
+    /// The final pass, reading them.
+    case second(stats: String)
+
+    /// What x264's own command line does to a first pass unless told `--slow-firstpass` (x264_param_apply_fastfirstpass,
+    /// which FFmpeg does not call): one reference, no 8x8 transform or inter partitions, diamond search, subme 2, no
+    /// trellis. The pass keeps the preset's lookahead, B-frame decisions and macroblock tree, which are what it is for.
+    static func fastFirstPass(preset: String?) -> String {
+        // Subpixel refinement is lowered to 2, never raised: the two fastest presets use 0 and 1.
+        let subme = ["ultrafast": 0, "superfast": 1][preset ?? ""] ?? 2
+        return "ref=1:8x8dct=0:partitions=none:me=dia:subme=\(subme):trellis=0:fast-pskip=1"
+    }
 }
 
 /// Picks the encoder for a job by opening real sessions: hardware first when allowed, software after.

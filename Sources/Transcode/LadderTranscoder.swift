@@ -11,6 +11,9 @@ public struct TranscodeOptions: Sendable {
     public var preset: String = PresetScale.defaultName
     public var encoder: EncoderPreference = .auto
     public var segmentSeconds: Double = 2
+    /// Passes over each segment for encoders that take two (x264): 2 (default) spends a segment's bits where its
+    /// analysis pass found them needed; 1 is faster.
+    public var passes = 2
     /// Segments in flight at once; each holds at most one segment of decoded frames. Nil: `automaticWorkers`.
     public var workers: Int?
 
@@ -23,14 +26,20 @@ public struct TranscodeOptions: Sendable {
     /// cores as threads) for large ladders. Every worker holds an encoder per rung and an x264 encoder's lookahead is
     /// most of a job's memory: one worker per core on a 1080p 4-rung ladder peaked at 2.25x the ffmpeg CLI's memory
     /// (eight encoders to its four) for the same speed on this 2-core machine, while small ladders encode faster
-    /// spread over segments than over x264's threads (benchmarks/RESULTS.md, memory section).
-    public static func automaticWorkers(pixelsPerFrame rungPixels: [Int], cores: Int = ProcessInfo.processInfo.activeProcessorCount) -> Int {
-        let perWorker = max(1, rungPixels.reduce(0, +) * 3 / 2 * picturesPerEncoder)
+    /// spread over segments than over x264's threads (benchmarks/RESULTS.md, memory section). `keptPixels`: the source
+    /// pixels a worker keeps for a segment's second pass (see `SegmentEncoder`), 0 when it keeps none.
+    public static func automaticWorkers(pixelsPerFrame rungPixels: [Int], keptPixels: Int = 0,
+                                        cores: Int = ProcessInfo.processInfo.activeProcessorCount) -> Int {
+        let perWorker = max(1, rungPixels.reduce(0, +) * 3 / 2 * picturesPerEncoder + keptPixels * 3 / 2)
         return min(max(1, cores), 64, max(1, encoderMemoryBudget / perWorker))
     }
-    static func automaticWorkers(for targets: [RungTarget], cores: Int = ProcessInfo.processInfo.activeProcessorCount) -> Int {
-        automaticWorkers(pixelsPerFrame: targets.map { $0.width * $0.height }, cores: cores)
+    static func automaticWorkers(for targets: [RungTarget], keptPixels: Int = 0, cores: Int = ProcessInfo.processInfo.activeProcessorCount) -> Int {
+        automaticWorkers(pixelsPerFrame: targets.map { $0.width * $0.height }, keptPixels: keptPixels, cores: cores)
     }
+
+    /// What one worker may keep of a segment's decoded frames for its second pass, about. A segment of 1080p at up to
+    /// 60 fps fits; past it (4K) a job encodes each segment in one pass, with a notice, rather than hold gigabytes.
+    static let keptFrameBudget = 400 * 1024 * 1024
     public var audioBitrate = 128_000
     /// When set, each segment is cut to a standalone file and transcoded as a `TranscodeTask` by this
     /// executor (the plain sandbox, a farmer) instead of in this process.
@@ -43,6 +52,7 @@ public struct TranscodeOptions: Sendable {
     public func validate() throws {
         guard segmentSeconds >= 0.5, segmentSeconds <= 60 else { throw TranscodeError.badSegmentLength(segmentSeconds) }
         if let workers { guard workers >= 1, workers <= 64 else { throw TranscodeError.badWorkerCount(workers) } }
+        guard (1...2).contains(passes) else { throw TranscodeError.badPassCount(passes) }
     }
 }
 
@@ -143,13 +153,20 @@ public final class LadderTranscoder {
         let frameRate = stream.frameRate > 0 ? stream.averageFrameRate : Rational(num: 25, den: 1)
         let nominalFrameTicks = max(1, Int64((1 / frameRate.doubleValue / secondsPerTick).rounded()))
         let cores = ProcessInfo.processInfo.activeProcessorCount
-        let workers = options.workers ?? TranscodeOptions.automaticWorkers(for: targets, cores: cores)
-        let threadsPerEncoder = max(1, cores / workers)
-        let factory = try RenditionEncoderFactory(choice: choice, device: device, threadsPerEncoder: threadsPerEncoder,
-                                                  globalHeader: container == .fragmentedMP4)
         // A segment holds at most this many frames at the source's peak rate (a variable-rate source's average
         // understates it, and a GOP shorter than the segment would put a second keyframe in it).
         let segmentFrames = Int((options.segmentSeconds * stream.peakFrameRate.doubleValue).rounded(.up))
+        // Two passes over a segment read its frames twice: a worker keeps them from the first pass for the second.
+        let keptPixels = stream.width * stream.height * segmentFrames
+        let wantsTwo = options.taskExecutor == nil && options.passes == 2 && choice.takesTwoPasses
+        let twoPasses = wantsTwo && keptPixels * 3 / 2 <= TranscodeOptions.keptFrameBudget
+        if wantsTwo && !twoPasses {
+            logger.notice("a \(options.segmentSeconds) s segment of \(stream.width)x\(stream.height) is too large to keep for a second pass: segments are encoded in one pass")
+        }
+        let workers = options.workers ?? TranscodeOptions.automaticWorkers(for: targets, keptPixels: twoPasses ? keptPixels : 0, cores: cores)
+        let threadsPerEncoder = max(1, cores / workers)
+        let factory = try RenditionEncoderFactory(choice: choice, device: device, threadsPerEncoder: threadsPerEncoder,
+                                                  globalHeader: container == .fragmentedMP4)
         let processor = try makeProcessor(targets: targets, factory: factory, choice: choice, timeBase: timeBase, frameRate: frameRate,
                                           gopSize: segmentFrames + 1, width: stream.width, height: stream.height)
         defer { if let work = (processor as? TaskSegmentProcessor)?.workFolder { try? FileManager.default.removeItem(at: work) } }
@@ -168,7 +185,7 @@ public final class LadderTranscoder {
             audio = track
         }
 
-        logger.info("transcoding \(input) (\(stream.width)x\(stream.height) \(stream.codecName)) to \(targets.map(\.rung.description).joined(separator: ", ")) with \(choice.encoderName) preset \(choice.preset), \(options.segmentSeconds) s segments, \(workers) workers")
+        logger.info("transcoding \(input) (\(stream.width)x\(stream.height) \(stream.codecName)) to \(targets.map(\.rung.description).joined(separator: ", ")) with \(choice.encoderName) preset \(choice.preset)\(twoPasses ? " in two passes" : ""), \(options.segmentSeconds) s segments, \(workers) workers")
 
         let inFlight = DispatchSemaphore(value: workers)
         let group = DispatchGroup()
@@ -191,7 +208,23 @@ public final class LadderTranscoder {
             let thread = Thread {
                 defer { inFlight.signal(); group.leave() }
                 do {
-                    let segment = try processor.process(index: index, frames: next.pop) { counter.frameDone() }
+                    let segment: EncodedSegment
+                    if twoPasses && processor.takesTwoPasses {
+                        // The first pass keeps each frame; the second hands them out again, letting go of each as it goes.
+                        var kept: [Frame?] = []
+                        var replayed = 0
+                        segment = try processor.process(index: index, frames: {
+                            let frame = next.pop()
+                            if let frame { kept.append(frame) }
+                            return frame
+                        }, secondPass: {
+                            guard replayed < kept.count else { return nil }
+                            defer { kept[replayed] = nil; replayed += 1 }
+                            return kept[replayed]
+                        }, onFrame: { counter.frameDone() })
+                    } else {
+                        segment = try processor.process(index: index, frames: next.pop, secondPass: nil) { counter.frameDone() }
+                    }
                     try sequencer.deliver(segment)
                 } catch {
                     failure.record(error)
@@ -303,7 +336,8 @@ extension LadderTranscoder {
                         let output = folder.appendingPathComponent("out")
                         try FileManager.default.createDirectory(at: output, withIntermediateDirectories: true)
                         let task = TranscodeTask(index: segment.plan.index, source: segment.path, window: segment.window, rungs: rungs,
-                                               codec: options.codec, preset: options.preset, encoder: encoder, frameRate: frameRate, output: output.path)
+                                               codec: options.codec, preset: options.preset, encoder: encoder, frameRate: frameRate, output: output.path,
+                                               passes: options.passes)
                         let result = try executor(task)
                         guard result.frames == segment.plan.frames else {
                             throw TranscodeError.badTask("task \(segment.plan.index) returned \(result.frames) frames for a \(segment.plan.frames)-frame segment")
@@ -483,7 +517,7 @@ extension LadderTranscoder {
             workFolder: work,
             makeTask: { index, source, output in
                 TranscodeTask(index: index, source: source, rungs: rungs, codec: options.codec, preset: options.preset,
-                            encoder: encoder, frameRate: frameRate, output: output)
+                            encoder: encoder, frameRate: frameRate, output: output, passes: options.passes)
             },
             executor: executor)
     }

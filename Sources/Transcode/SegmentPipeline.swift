@@ -81,6 +81,12 @@ struct RungTarget {
 
 /// Encodes one segment's frames into every rung: scale → encode, with a fresh encoder per rung so the
 /// segment starts with an IDR frame and references nothing outside itself (a closed GOP).
+///
+/// Given the segment's frames a second time, an encoder that can (x264) takes two passes: a quick analysis pass
+/// that writes its statistics to a file, then the real encode, which spends the segment's bits where that pass
+/// found them needed. A single average-bitrate pass restarted every 2 s spreads them evenly and lost 1-3 VMAF to the
+/// ffmpeg CLI's one encoder over the whole clip; two passes per segment come out ahead of it (benchmarks/RESULTS.md,
+/// ladder quality section).
 struct SegmentEncoder: Sendable {
     let targets: [RungTarget]
     let factory: RenditionEncoderFactory
@@ -88,16 +94,43 @@ struct SegmentEncoder: Sendable {
     let frameRate: Rational
     let gopSize: Int
 
-    /// Encodes every frame `nextFrame` yields (until nil) and returns the segment. `onFrame` is told of
-    /// each frame done in all rungs.
-    func encode(index: Int, frames nextFrame: () throws -> Frame?, onFrame: () -> Void) throws -> EncodedSegment {
+    /// Whether `encode` uses a second run over the frames when given one.
+    var takesTwoPasses: Bool { factory.encodesInTwoPasses }
+
+    /// Encodes every frame `nextFrame` yields (until nil) and returns the segment. `secondPass`, when the encoder
+    /// takes two passes, yields the same frames again for the final pass. `onFrame` is told of each frame done in
+    /// all rungs (in the final pass).
+    func encode(index: Int, frames nextFrame: () throws -> Frame?, secondPass: (() throws -> Frame?)? = nil,
+                onFrame: () -> Void) throws -> EncodedSegment {
+        guard let secondPass, takesTwoPasses else {
+            return try encodePass(index: index, passes: targets.map { _ in .single }, frames: nextFrame, onFrame: onFrame)
+        }
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("prism-passes-\(UUID().uuidString.prefix(12))")
+        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let stats = targets.indices.map { folder.appendingPathComponent("rung\($0).stats").path }
+        let analysis = try encodePass(index: index, passes: stats.map { .first(stats: $0) }, frames: nextFrame, onFrame: {})
+        let final = try encodePass(index: index, passes: stats.map { .second(stats: $0) }, frames: secondPass, onFrame: onFrame)
+        guard final.frames == analysis.frames else {
+            throw TwoPassMismatch(segment: index, firstPass: analysis.frames, secondPass: final.frames)
+        }
+        let renditions = zip(final.renditions, analysis.renditions).map { final, analysis in
+            EncodedRendition(parameters: final.parameters, packets: final.packets, frames: final.frames,
+                             encodeSeconds: final.encodeSeconds + analysis.encodeSeconds)
+        }
+        return EncodedSegment(index: index, frames: final.frames, renditions: renditions)
+    }
+
+    /// One pass over the frames into every rung; an analysis pass keeps no packets.
+    private func encodePass(index: Int, passes: [EncoderPass], frames nextFrame: () throws -> Frame?, onFrame: () -> Void) throws -> EncodedSegment {
         var encoders: [(Encoder, HardwareFramesContext?)] = []
         var scalers: [Scaler] = []
-        for target in targets {
-            encoders.append(try factory.makeEncoder(width: target.width, height: target.height, timeBase: timeBase,
-                                                    frameRate: frameRate, bitrate: target.rung.bitrate, gopSize: gopSize))
+        for (target, pass) in zip(targets, passes) {
+            encoders.append(try factory.makeEncoder(width: target.width, height: target.height, timeBase: timeBase, frameRate: frameRate,
+                                                    bitrate: target.rung.bitrate, gopSize: gopSize, pass: pass))
             scalers.append(Scaler(width: target.width, height: target.height, format: factory.scalerFormat))
         }
+        let keepsPackets = passes.map { if case .first = $0 { false } else { true } }
         var packets = Array(repeating: [Packet](), count: targets.count)
         var seconds = Array(repeating: 0.0, count: targets.count)
         var frames = 0
@@ -107,7 +140,8 @@ struct SegmentEncoder: Sendable {
                 var picture = try scalers[rung].scale(frame)
                 if let pool = encoders[rung].1 { picture = try pool.upload(picture) }
                 picture.requestKeyframe(frames == 0)
-                packets[rung] += try encoders[rung].0.encode(picture)
+                let out = try encoders[rung].0.encode(picture)
+                if keepsPackets[rung] { packets[rung] += out }
                 seconds[rung] += Double(DispatchTime.now().uptimeNanoseconds - started) / 1e9
             }
             frames += 1
@@ -116,11 +150,22 @@ struct SegmentEncoder: Sendable {
         var renditions: [EncodedRendition] = []
         for rung in targets.indices {
             let started = DispatchTime.now().uptimeNanoseconds
-            packets[rung] += try encoders[rung].0.encode(nil)
+            let out = try encoders[rung].0.encode(nil)
+            if keepsPackets[rung] { packets[rung] += out }
             seconds[rung] += Double(DispatchTime.now().uptimeNanoseconds - started) / 1e9
             renditions.append(EncodedRendition(parameters: try CodecParameters(encoder: encoders[rung].0), packets: packets[rung],
                                                frames: frames, encodeSeconds: seconds[rung]))
         }
+        // Closing an analysis encoder is what moves its statistics into place for the final pass.
+        encoders.removeAll()
         return EncodedSegment(index: index, frames: frames, renditions: renditions)
     }
+}
+
+/// The two passes over a segment met different frames (the source did not decode the same way twice).
+struct TwoPassMismatch: Error, CustomStringConvertible {
+    let segment: Int
+    let firstPass: Int
+    let secondPass: Int
+    var description: String { "segment \(segment): the final pass got \(secondPass) frames where the analysis pass got \(firstPass)" }
 }

@@ -5,12 +5,14 @@ import Synchronization
 /// What happens to one segment's decoded frames: encoded here, or cut into a standalone file and sent
 /// off as a `TranscodeTask` (to the plain sandbox, or to a farmer).
 protocol SegmentProcessor: Sendable {
-    func process(index: Int, frames: () throws -> Frame?, onFrame: () -> Void) throws -> EncodedSegment
+    /// Whether `process` reads the segment's frames twice (the second time from `secondPass`).
+    var takesTwoPasses: Bool { get }
+    func process(index: Int, frames: () throws -> Frame?, secondPass: (() throws -> Frame?)?, onFrame: () -> Void) throws -> EncodedSegment
 }
 
 extension SegmentEncoder: SegmentProcessor {
-    func process(index: Int, frames: () throws -> Frame?, onFrame: () -> Void) throws -> EncodedSegment {
-        try encode(index: index, frames: frames, onFrame: onFrame)
+    func process(index: Int, frames: () throws -> Frame?, secondPass: (() throws -> Frame?)?, onFrame: () -> Void) throws -> EncodedSegment {
+        try encode(index: index, frames: frames, secondPass: secondPass, onFrame: onFrame)
     }
 }
 
@@ -88,8 +90,10 @@ struct TaskSegmentProcessor: SegmentProcessor {
     let workFolder: URL
     let makeTask: @Sendable (_ index: Int, _ source: String, _ output: String) -> TranscodeTask
     let executor: SegmentTaskExecutor
+    /// The frames are written once, to the mezzanine; whoever runs the task makes its passes from that.
+    var takesTwoPasses: Bool { false }
 
-    func process(index: Int, frames: () throws -> Frame?, onFrame: () -> Void) throws -> EncodedSegment {
+    func process(index: Int, frames: () throws -> Frame?, secondPass: (() throws -> Frame?)?, onFrame: () -> Void) throws -> EncodedSegment {
         let folder = workFolder.appendingPathComponent(String(format: "task_%05d", index))
         try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(at: folder) }

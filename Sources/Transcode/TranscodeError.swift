@@ -9,6 +9,7 @@ public enum TranscodeError: Error, CustomStringConvertible, Equatable, Sendable 
     case hardwareUnavailable(family: String, codec: String, reason: String)
     case badSegmentLength(Double)
     case badWorkerCount(Int)
+    case badPassCount(Int)
     case outputNotWritable(path: String, reason: String)
     case outputExists(path: String)
     case zeroDuration(path: String)
@@ -30,6 +31,7 @@ public enum TranscodeError: Error, CustomStringConvertible, Equatable, Sendable 
         case let .hardwareUnavailable(family, codec, reason): return "\(family) cannot encode \(codec) on this host: \(reason)"
         case let .badSegmentLength(seconds): return "segment length \(seconds) s is out of range (0.5 to 60)"
         case let .badWorkerCount(count): return "worker count \(count) is out of range (1 to 64)"
+        case let .badPassCount(count): return "--passes \(count): choose 1 or 2"
         case let .outputNotWritable(path, reason): return "cannot write output folder \(path): \(reason)"
         case let .outputExists(path): return "\(path) exists and is not an earlier Prism output; choose another folder"
         case let .zeroDuration(path): return "\(path) has no video frames to transcode (zero duration)"

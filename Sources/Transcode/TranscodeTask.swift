@@ -31,9 +31,11 @@ public struct TranscodeTask: Codable, Sendable, Equatable {
     public var frameRateDenominator: Int32
     /// Where the rung files and `result.json` go.
     public var output: String
+    /// Passes over the segment for an encoder that takes two (see `EncoderPass`); nil: 2.
+    public var passes: Int?
 
     public init(index: Int, source: String, window: SegmentWindow? = nil, rungs: [Rung], codec: VideoCodec, preset: String,
-                encoder: EncoderPreference, frameRate: Rational, output: String) {
+                encoder: EncoderPreference, frameRate: Rational, output: String, passes: Int? = nil) {
         self.index = index
         self.source = source
         self.window = window
@@ -44,6 +46,7 @@ public struct TranscodeTask: Codable, Sendable, Equatable {
         frameRateNumerator = frameRate.num
         frameRateDenominator = frameRate.den
         self.output = output
+        self.passes = passes
     }
 
     /// The file a rung's output goes to: MPEG-TS for H.264/HEVC, NUT (any codec, exact time base) otherwise.
@@ -66,6 +69,7 @@ public struct TranscodeTask: Codable, Sendable, Equatable {
         }
         guard frameRateNumerator > 0, frameRateDenominator > 0 else { throw TranscodeError.badTask("frame rate must be positive") }
         guard index >= 0 else { throw TranscodeError.badTask("negative segment index") }
+        if let passes, !(1...2).contains(passes) { throw TranscodeError.badTask("passes must be 1 or 2, not \(passes)") }
         if let window, !window.isValid { throw TranscodeError.badTask("the segment's frame window is empty or malformed") }
         _ = try EncoderPreference.parse(encoder)
     }
@@ -126,8 +130,9 @@ public struct TaskAlteration: Sendable {
 public enum SegmentTaskRunner {
     /// Encodes a task's frames (from `frames`, until nil) into every rung, as a task is encoded wherever it runs.
     /// `frameCount` (about how many frames come) sets a GOP longer than the segment, so only its first frame is a keyframe.
+    /// `secondPass`, when given, yields the same frames again for an encoder that takes two passes.
     static func encode(_ task: TranscodeTask, timeBase: Rational, frameCount: Int, bitrateFactor: Double = 1,
-                       frames: () throws -> Frame?) throws -> (segment: EncodedSegment, choice: EncoderChoice) {
+                       frames: () throws -> Frame?, secondPass: (() throws -> Frame?)? = nil) throws -> (segment: EncodedSegment, choice: EncoderChoice) {
         let (choice, device) = try EncoderSelection.choose(codec: task.codec, preference: try EncoderPreference.parse(task.encoder), preset: task.preset)
         let frameRate = Rational(num: task.frameRateNumerator, den: task.frameRateDenominator)
         // One thread per encoder, as in-process segment workers use: x264's rate control starts a fresh 2 s segment
@@ -138,24 +143,35 @@ public enum SegmentTaskRunner {
             RungTarget(rung: LadderRung(height: $0.height, bitrate: max(10_000, Int(Double($0.bitrate) * bitrateFactor))), width: $0.width, height: $0.height)
         }
         let encoder = SegmentEncoder(targets: targets, factory: factory, timeBase: timeBase, frameRate: frameRate, gopSize: frameCount + 1)
-        return (try encoder.encode(index: task.index, frames: frames, onFrame: {}), choice)
+        return (try encoder.encode(index: task.index, frames: frames, secondPass: secondPass, onFrame: {}), choice)
     }
 
     public static func run(_ task: TranscodeTask, alteration: TaskAlteration? = nil) throws -> SegmentTaskResult {
         try task.validate()
         let started = Date()
         let reader = try VideoFrameReader(path: task.source, window: task.window)
-        var decoded = 0
-        let frames: () throws -> Frame? = {
-            while let frame = try reader.next() {
-                decoded += 1
-                guard let filter = alteration?.frameFilter else { return frame }
-                if let kept = try filter(frame, decoded - 1) { return kept }
+        /// The task's frames from `reader`, through the alteration (if any).
+        func frames(from reader: VideoFrameReader) -> () throws -> Frame? {
+            var decoded = 0
+            return {
+                while let frame = try reader.next() {
+                    decoded += 1
+                    guard let filter = alteration?.frameFilter else { return frame }
+                    if let kept = try filter(frame, decoded - 1) { return kept }
+                }
+                return nil
             }
-            return nil
+        }
+        // A final pass reads the segment file again (opened only if the encoder takes two passes): decoding a
+        // segment costs far less than keeping its frames.
+        var again: (() throws -> Frame?)?
+        let secondPass: () throws -> Frame? = {
+            if again == nil { again = frames(from: try VideoFrameReader(path: task.source, window: task.window)) }
+            return try again!()
         }
         let (segment, choice) = try encode(task, timeBase: reader.stream.timeBase, frameCount: reader.stream.frameCountHint ?? 600,
-                                           bitrateFactor: alteration?.bitrateFactor ?? 1, frames: frames)
+                                           bitrateFactor: alteration?.bitrateFactor ?? 1, frames: frames(from: reader),
+                                           secondPass: (task.passes ?? 2) == 2 ? secondPass : nil)
         guard segment.frames > 0 else { throw MediaError.noFrames(path: task.source) }
         let folder = URL(fileURLWithPath: task.output)
         try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)

@@ -36,6 +36,9 @@ struct TranscodeCommand: ParsableCommand {
     @Option(help: "none: encode in this process; plain: run each segment as a task in the plain sandbox.")
     var sandbox: String = "none"
 
+    @Option(help: "Passes over each segment with x264: 2 (an analysis pass, then the encode that spends the segment's bits where it found them needed) or 1 (faster, lower quality at the same bitrate).")
+    var passes: Int = 2
+
     @OptionGroup var outputFlags: OutputFlags
 
     func run() throws {
@@ -44,6 +47,7 @@ struct TranscodeCommand: ParsableCommand {
         var options = try ladderOptions.transcodeOptions()
         options.encoder = try EncoderPreference.parse(encoder)
         options.workers = workers
+        options.passes = passes
         switch sandbox {
         case "none": break
         case "plain":

@@ -101,7 +101,13 @@ public enum HostTool {
     /// PSNR (luma and chroma, average) of the first frame of `a` and `b`, both scaled to `width`x`height`, by FFmpeg's own
     /// filter (the ffmpeg CLI turns a source with a display matrix upright on its own).
     public static func firstFramePSNR(_ a: String, _ b: String, width: Int, height: Int) throws -> Double {
-        let result = try run("ffmpeg", ["-v", "info", "-i", a, "-i", b, "-frames:v", "1", "-lavfi",
+        try psnr(a, b, width: width, height: height, frames: 1)
+    }
+
+    /// FFmpeg's average PSNR of `b` against `a`, both scaled to `width`x`height`, over their first `frames` frames (nil: all).
+    public static func psnr(_ a: String, _ b: String, width: Int, height: Int, frames: Int? = nil) throws -> Double {
+        let limit = frames.map { ["-frames:v", String($0)] } ?? []
+        let result = try run("ffmpeg", ["-v", "info", "-i", a, "-i", b] + limit + ["-lavfi",
                                         "[0:v]scale=\(width):\(height)[a];[1:v]scale=\(width):\(height)[b];[a][b]psnr", "-f", "null", "-"])
         let line = result.stderr.split(separator: "\n").first { $0.contains("PSNR") } ?? ""
         return line.split(separator: " ").first { $0.hasPrefix("average:") }.flatMap { Double($0.dropFirst("average:".count)) } ?? 0

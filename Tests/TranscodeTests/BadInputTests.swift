@@ -67,6 +67,8 @@ import Testing
         try Self.expectRefusal([clip, "-o", out, "--segment-seconds", "0"], in: folder, mentioning: ["segment length"])
         try Self.expectRefusal([clip, "-o", out, "--workers", "0"], in: folder, mentioning: ["worker count 0", "1 to 64"])
         try Self.expectRefusal([clip, "-o", out, "--workers", "65"], in: folder, mentioning: ["worker count 65"])
+        try Self.expectRefusal([clip, "-o", out, "--passes", "0"], in: folder, mentioning: ["--passes 0", "1 or 2"])
+        try Self.expectRefusal([clip, "-o", out, "--passes", "3"], in: folder, mentioning: ["--passes 3"])
         try Self.expectRefusal([clip, "-o", out, "--encoder", "nvenc"], in: folder, mentioning: ["nvenc", "h264_nvenc"])
         // Read-only file systems refuse even root; a path under a regular file has no folder to write in.
         try Self.expectRefusal([clip, "-o", "/proc/prism-out"], in: folder, mentioning: ["/proc/prism-out"])

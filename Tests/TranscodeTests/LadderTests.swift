@@ -63,5 +63,8 @@ import Testing
         #expect(TranscodeOptions.automaticWorkers(pixelsPerFrame: Self.small, cores: 128) == 37, "the picture budget binds first")
         #expect(TranscodeOptions.automaticWorkers(pixelsPerFrame: [160 * 90], cores: 128) == 64, "never past --workers' own limit")
         #expect(TranscodeOptions.automaticWorkers(pixelsPerFrame: [7680 * 4320], cores: 4) == 1, "always at least one")
+        // Frames kept for a segment's second pass count too: a 720p segment of 60 frames is about 83 MB per worker.
+        #expect(TranscodeOptions.automaticWorkers(pixelsPerFrame: Self.hd, keptPixels: 1280 * 720 * 60, cores: 16) == 2)
+        #expect(TranscodeOptions.automaticWorkers(pixelsPerFrame: Self.small, keptPixels: 640 * 360 * 60, cores: 8) == 8)
     }
 }

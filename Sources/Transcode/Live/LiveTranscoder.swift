@@ -377,12 +377,13 @@ public final class LiveTranscoder: Sendable {
             }
             if let decoded = frames {
                 // Decoded here once: encoded here from the frames, or (a turned stream for the farm) sent as an upright mezzanine.
+                // Live segments take one pass: a second would add its analysis to every segment's latency.
                 let (rungs, codec, preset, shift) = (taskRungs, options.codec, options.preset, shift)
                 let farmed = options.farm != nil
                 decoded.want(cut) { pictures in
                     for picture in pictures { picture.pts = picture.pts.map { $0 + shift } }
                     let task = TranscodeTask(index: index, source: folder.appendingPathComponent("source.ts").path, rungs: rungs, codec: codec,
-                                             preset: preset, encoder: .software, frameRate: frameRate, output: output)
+                                             preset: preset, encoder: .software, frameRate: frameRate, output: output, passes: 1)
                     guard farmed, let first = pictures.first else { return job(.frames(pictures, task, stream.timeBase)) }
                     job(.mezzanine(pictures, MezzanineWriter(width: first.width, height: first.height, timeBase: stream.timeBase, frameRate: frameRate), task))
                 }
@@ -402,7 +403,7 @@ public final class LiveTranscoder: Sendable {
                 try muxer.finish()
                 let window = cut.needsWindow ? SegmentWindow(start: cut.start + shift, end: cut.end + shift, timeBase: stream.timeBase) : nil
                 job(.task(TranscodeTask(index: index, source: sourcePath, window: window, rungs: taskRungs, codec: options.codec, preset: options.preset,
-                                        encoder: .software, frameRate: frameRate, output: output)))
+                                        encoder: .software, frameRate: frameRate, output: output, passes: 1)))
             }
             let from = Double(cut.start - firstPTS!) * secondsPerTick, to = Double(cut.end - firstPTS!) * secondsPerTick
             if let track = audio {
@@ -618,7 +619,7 @@ final class LiveWorkerPool: @unchecked Sendable {  // unchecked: the queue behin
         case .frames(let frames, let made, let timeBase):
             var remaining = frames[...]
             do {
-                let segment = try SegmentTaskRunner.encode(made, timeBase: timeBase, frameCount: frames.count) { remaining.popFirst() }.segment
+                let segment = try SegmentTaskRunner.encode(made, timeBase: timeBase, frameCount: frames.count, frames: { remaining.popFirst() }).segment
                 guard segment.frames > 0 else { throw MediaError.noFrames(path: "segment \(index)") }
                 publisher.deliver(segment, encodedBy: "local", note: nil)
             } catch {
