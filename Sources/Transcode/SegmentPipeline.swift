@@ -85,8 +85,8 @@ struct RungTarget {
 /// Given the segment's frames a second time, an encoder that can (x264) takes two passes: a quick analysis pass
 /// that writes its statistics to a file, then the real encode, which spends the segment's bits where that pass
 /// found them needed. A single average-bitrate pass restarted every 2 s spreads them evenly and lost 1-3 VMAF to the
-/// ffmpeg CLI's one encoder over the whole clip; two passes per segment come out ahead of it (benchmarks/RESULTS.md,
-/// ladder quality section).
+/// ffmpeg CLI's one encoder over the whole clip; two passes per segment are within 0.3 of it or ahead, by up to 2.1
+/// at low rungs (benchmarks/RESULTS.md, ladder quality section).
 struct SegmentEncoder: Sendable {
     let targets: [RungTarget]
     let factory: RenditionEncoderFactory
