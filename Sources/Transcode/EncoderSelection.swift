@@ -16,9 +16,6 @@ public final class RenditionEncoderFactory: Sendable {
         presetOptions = try PresetScale.options(for: choice.preset, encoder: choice.encoderName, codec: choice.codec)
     }
 
-    /// Whether this encoder takes a segment in two passes (see `EncoderPass`).
-    var encodesInTwoPasses: Bool { choice.takesTwoPasses }
-
     /// An encoder for one rendition of one segment, and the GPU frame pool it needs (if any).
     public func makeEncoder(width: Int, height: Int, timeBase: Rational, frameRate: Rational, bitrate: Int, gopSize: Int,
                             pass: EncoderPass = .single) throws -> (Encoder, HardwareFramesContext?) {

@@ -208,23 +208,8 @@ public final class LadderTranscoder {
             let thread = Thread {
                 defer { inFlight.signal(); group.leave() }
                 do {
-                    let segment: EncodedSegment
-                    if twoPasses && processor.takesTwoPasses {
-                        // The first pass keeps each frame; the second hands them out again, letting go of each as it goes.
-                        var kept: [Frame?] = []
-                        var replayed = 0
-                        segment = try processor.process(index: index, frames: {
-                            let frame = next.pop()
-                            if let frame { kept.append(frame) }
-                            return frame
-                        }, secondPass: {
-                            guard replayed < kept.count else { return nil }
-                            defer { kept[replayed] = nil; replayed += 1 }
-                            return kept[replayed]
-                        }, onFrame: { counter.frameDone() })
-                    } else {
-                        segment = try processor.process(index: index, frames: next.pop, secondPass: nil) { counter.frameDone() }
-                    }
+                    let kept = twoPasses ? KeptFrames(next.pop) : nil
+                    let segment = try processor.process(index: index, frames: kept?.first ?? next.pop, secondPass: kept?.again) { counter.frameDone() }
                     try sequencer.deliver(segment)
                 } catch {
                     failure.record(error)

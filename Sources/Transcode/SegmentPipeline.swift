@@ -57,6 +57,28 @@ final class SegmentFrameQueue: @unchecked Sendable {  // unchecked: the queue be
     }
 }
 
+/// A segment's frames for two passes in one process: `first` hands out what the queue yields and keeps it; `again`
+/// hands the kept frames out once more, letting go of each as it goes.
+final class KeptFrames {
+    private let source: () -> Frame?
+    private var kept: [Frame?] = []
+    private var replayed = 0
+
+    init(_ source: @escaping () -> Frame?) { self.source = source }
+
+    func first() -> Frame? {
+        let frame = source()
+        if let frame { kept.append(frame) }
+        return frame
+    }
+
+    func again() -> Frame? {
+        guard replayed < kept.count else { return nil }
+        defer { kept[replayed] = nil; replayed += 1 }
+        return kept[replayed]
+    }
+}
+
 /// One rendition's output for one segment, kept in memory until it can be written in order.
 struct EncodedRendition {
     let parameters: CodecParameters
@@ -94,15 +116,12 @@ struct SegmentEncoder: Sendable {
     let frameRate: Rational
     let gopSize: Int
 
-    /// Whether `encode` uses a second run over the frames when given one.
-    var takesTwoPasses: Bool { factory.encodesInTwoPasses }
-
     /// Encodes every frame `nextFrame` yields (until nil) and returns the segment. `secondPass`, when the encoder
     /// takes two passes, yields the same frames again for the final pass. `onFrame` is told of each frame done in
     /// all rungs (in the final pass).
     func encode(index: Int, frames nextFrame: () throws -> Frame?, secondPass: (() throws -> Frame?)? = nil,
                 onFrame: () -> Void) throws -> EncodedSegment {
-        guard let secondPass, takesTwoPasses else {
+        guard let secondPass, factory.choice.takesTwoPasses else {
             return try encodePass(index: index, passes: targets.map { _ in .single }, frames: nextFrame, onFrame: onFrame)
         }
         let folder = FileManager.default.temporaryDirectory.appendingPathComponent("prism-passes-\(UUID().uuidString.prefix(12))")

@@ -5,8 +5,7 @@ import Synchronization
 /// What happens to one segment's decoded frames: encoded here, or cut into a standalone file and sent
 /// off as a `TranscodeTask` (to the plain sandbox, or to a farmer).
 protocol SegmentProcessor: Sendable {
-    /// Whether `process` reads the segment's frames twice (the second time from `secondPass`).
-    var takesTwoPasses: Bool { get }
+    /// `secondPass`, when given, yields the segment's frames again for an encoder that takes two passes.
     func process(index: Int, frames: () throws -> Frame?, secondPass: (() throws -> Frame?)?, onFrame: () -> Void) throws -> EncodedSegment
 }
 
@@ -90,9 +89,8 @@ struct TaskSegmentProcessor: SegmentProcessor {
     let workFolder: URL
     let makeTask: @Sendable (_ index: Int, _ source: String, _ output: String) -> TranscodeTask
     let executor: SegmentTaskExecutor
-    /// The frames are written once, to the mezzanine; whoever runs the task makes its passes from that.
-    var takesTwoPasses: Bool { false }
-
+    /// The frames are written once, to the mezzanine (`secondPass` is not used): whoever runs the task makes its passes
+    /// from that file.
     func process(index: Int, frames: () throws -> Frame?, secondPass: (() throws -> Frame?)?, onFrame: () -> Void) throws -> EncodedSegment {
         let folder = workFolder.appendingPathComponent(String(format: "task_%05d", index))
         try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)

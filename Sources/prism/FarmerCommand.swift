@@ -100,8 +100,10 @@ struct FarmerCommand: AsyncParsableCommand {
             if missingForImages.isEmpty { modes.append("plain") } else { unavailable["plain"] = "missing " + missingForImages.joined(separator: ", ") }
             let support = SEVSupport.probe()
             let confidential = try? ConfidentialRunner(support: support)
-            // Bounded like every text a farmer signs (MessageLimits.textLength).
-            if confidential != nil { modes.append("confidential") } else { unavailable["confidential"] = String(support.missingForSNP.joined(separator: "; ").prefix(1000)) }
+            // Bounded like every text a farmer signs.
+            if confidential != nil { modes.append("confidential") } else {
+                unavailable["confidential"] = String(support.missingForSNP.joined(separator: "; ").prefix(MessageLimits.textLength))
+            }
             return (JobOffer(modes: modes, limits: limits, unavailable: unavailable.isEmpty ? nil : unavailable), confidential)
         }
 

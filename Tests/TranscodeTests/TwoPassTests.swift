@@ -8,10 +8,14 @@ import Testing
 /// that pass found them needed. One average-bitrate pass per 2 s segment spent them evenly and lost 1-3 VMAF to the
 /// ffmpeg CLI's single encoder over the whole clip (benchmarks/RESULTS.md, ladder quality section).
 @Suite struct TwoPassTests {
+    /// The printable bytes of a packet: x264 writes its settings there as text (an SEI).
+    static func printable(_ bytes: [UInt8]) -> String {
+        String(decoding: bytes.filter { $0 >= 0x20 && $0 < 0x7F }, as: UTF8.self)
+    }
+
     /// The x264 text (SEI) of a rendition's first packet.
     static func x264Text(_ rendition: URL) throws -> String {
-        let first = try #require(try packetsBySegment(rendition).first?.first)
-        return String(decoding: first.data.filter { $0 >= 0x20 && $0 < 0x7F }, as: UTF8.self)
+        printable(try #require(try packetsBySegment(rendition).first?.first).data)
     }
 
     /// Video bits per second of a rendition: its packets' bytes over the source's duration.
@@ -60,8 +64,7 @@ import Testing
             let demuxer = try Demuxer(path: output + "/240p.ts")
             let packet = Packet()
             #expect(try demuxer.read(into: packet))
-            let text = String(decoding: Array(packet.data).filter { $0 >= 0x20 && $0 < 0x7F }, as: UTF8.self)
-            #expect(text.contains(passes == 2 ? "rc=2pass" : "rc=abr"))
+            #expect(Self.printable(Array(packet.data)).contains(passes == 2 ? "rc=2pass" : "rc=abr"))
         }
     }
 
