@@ -31,8 +31,11 @@ static inline void cffmpeg_stdout_flush(void) { fflush(stdout); }
 #include <malloc.h>
 /// Fixes glibc's mmap threshold at `bytes`, so blocks that large are mapped and returned when freed.
 static inline void cffmpeg_fix_mmap_threshold(int bytes) { mallopt(M_MMAP_THRESHOLD, bytes); }
+/// Fixes glibc's trim threshold at `bytes`: free memory at the heap's top is kept until it exceeds that.
+static inline void cffmpeg_fix_trim_threshold(int bytes) { mallopt(M_TRIM_THRESHOLD, bytes); }
 #else
 static inline void cffmpeg_fix_mmap_threshold(int bytes) { (void)bytes; }
+static inline void cffmpeg_fix_trim_threshold(int bytes) { (void)bytes; }
 #endif
 
 static inline int cffmpeg_averror(int posix) { return AVERROR(posix); }

@@ -31,11 +31,8 @@ public struct TranscodeTask: Codable, Sendable, Equatable {
     public var frameRateDenominator: Int32
     /// Where the rung files and `result.json` go.
     public var output: String
-    /// Passes over the segment for an encoder that takes two (see `EncoderPass`); nil: 1, what a farmer makes of a wire
-    /// task. Farm verification's quality reference holds its fresh keyframe to the rendition's, a few frames before the
-    /// frames it compares: a two-pass rendition's large keyframe and cheap predicted frames (x264's macroblock tree)
-    /// lose the temporal noise of a clean, easy source there, and 480p renditions of one such source were rejected as
-    /// `resolution-cheat` in 3 of 3 farm jobs. Until that reference accounts for it, farmed segments take one pass.
+    /// Passes over the segment for an encoder that takes two (see `EncoderPass`); nil: 2 (what a farmer makes of a wire
+    /// task; live segments are told 1).
     public var passes: Int?
 
     public init(index: Int, source: String, window: SegmentWindow? = nil, rungs: [Rung], codec: VideoCodec, preset: String,
@@ -175,7 +172,7 @@ public enum SegmentTaskRunner {
         }
         let (segment, choice) = try encode(task, timeBase: reader.stream.timeBase, frameCount: reader.stream.frameCountHint ?? 600,
                                            bitrateFactor: alteration?.bitrateFactor ?? 1, frames: frames(from: reader),
-                                           secondPass: task.passes == 2 ? secondPass : nil)
+                                           secondPass: (task.passes ?? 2) == 2 ? secondPass : nil)
         guard segment.frames > 0 else { throw MediaError.noFrames(path: task.source) }
         let folder = URL(fileURLWithPath: task.output)
         try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)

@@ -12,9 +12,14 @@ import Verify
 enum Entry {
     static func main() async {
         StandardOutput.lineBuffered()
-        MemoryPolicy.returnPictureBuffersToTheSystem()
         do {
             var command = try Prism.parseAsRoot()
+            // Encoders hold many large buffers for a while; verifiers few, briefly and over and over.
+            if command is SubmitCommand || command is VerifyCommand || command is MetricsCommand {
+                MemoryPolicy.reusePictureBuffers()
+            } else {
+                MemoryPolicy.returnPictureBuffersToTheSystem()
+            }
             if var asyncCommand = command as? AsyncParsableCommand {
                 try await asyncCommand.run()
             } else {

@@ -82,7 +82,9 @@ import Testing
         }
     }
 
-    static func port() -> Int { Int.random(in: 20_000...45_000) }
+    /// A port to listen on, below Linux's ephemeral range (32768 up), where the suite's own outgoing connections take
+    /// theirs: a listener drawn in it once found its port taken by one (`Address already in use`).
+    static func port() -> Int { Int.random(in: 20_000...32_000) }
 
     /// Pushes `clip` in real time as `ffmpeg -re … -c copy` does, retrying while the listener is not up yet; nil when
     /// it was pushed, else what ffmpeg said.

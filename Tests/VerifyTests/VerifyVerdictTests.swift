@@ -174,6 +174,42 @@ import Testing
         let path = try Self.rendition("upscaled.mp4", filter: "scale=320:180,scale=640:360")
         let result = try Self.verify(path)
         #expect(result.reasons.map(\.code).contains(.resolutionCheat), "\(result.reasons)")
+        // A picture made at half size cannot carry the source's finest octave, at its keyframe either.
+        let keyframe = try #require(result.samples.first { $0.rendition == 0 }?.keyframeRetention)
+        #expect(keyframe < VerdictThresholds.resolutionCheatKeyframeRetention, "\(keyframe)")
+    }
+
+    /// x264's two passes (as `prism transcode` and farmers encode) are accepted, and their keyframe keeps the
+    /// source's finest octave.
+    @Test func honestTwoPassX264IsAcceptedWithAFullSizeKeyframe() throws {
+        let output = TestClips.folder.appendingPathComponent("two-pass-480p.mp4").path
+        if !FileManager.default.fileExists(atPath: output) {
+            let log = TestClips.folder.appendingPathComponent("two-pass-480p").path
+            let common = ["-i", try Self.source(), "-vf", "scale=854:480", "-an", "-c:v", "libx264", "-preset", "medium", "-b:v", "1600k",
+                          "-passlogfile", log]
+            try TestClips.ffmpeg(common + ["-pass", "1", "-f", "null", "-"])
+            try TestClips.ffmpeg(common + ["-pass", "2", output + ".part.mp4"])
+            try FileManager.default.moveItem(atPath: output + ".part.mp4", toPath: output)
+        }
+        for seed: UInt64 in [1, 2, 3] {
+            let result = try Self.verify(output, width: 854, height: 480, kbps: 1600, seed: seed)
+            #expect(result.verdict == .accept, "seed \(seed): \(result.reasons)")
+            let keyframe = try #require(result.samples.first { $0.rendition == 0 }?.keyframeRetention)
+            #expect(keyframe >= VerdictThresholds.resolutionCheatKeyframeRetention, "\(keyframe)")
+        }
+    }
+
+    /// The quality reference holds its fresh keyframe to the rendition's bytes a few frames before the compared
+    /// ones; a two-pass rendition's frames far from its large keyframe then keep less of the finest octave than the
+    /// reference's (figures of a real 480p rendition of a clean, slow zoom rejected so): no resolution cheat where
+    /// the rendition's keyframe kept the source's detail, one where it did not or was not measured.
+    @Test func detailShortfallIsAResolutionCheatOnlyWithADetailLessKeyframe() {
+        let floor = VerificationResult.QualityFloor(referenceEncoder: "libx264 ultrafast", bitrate: 1_600_000, askedBitrate: 1_600_000,
+                                                    rateFactor: 12, keyframeQP: 12, referencePsnrY: 58.4, renditionPsnrY: 53.6,
+                                                    referenceDetail: 0.61, renditionDetail: 0.36, errorCorrelation: 0.33)
+        #expect(QualityJudgement.reasons(floor, keyframeRetention: 0.79).isEmpty)
+        #expect(QualityJudgement.reasons(floor, keyframeRetention: 0.24).map(\.code) == [.resolutionCheat])
+        #expect(QualityJudgement.reasons(floor, keyframeRetention: nil).map(\.code) == [.resolutionCheat])
     }
 
     @Test func hlsPlaylistFromPrismTranscodeIsAccepted() throws {

@@ -39,12 +39,16 @@ ENCODERS = {
     "av1": lambda preset, kbps: ["-c:v", "libsvtav1", "-preset", preset, "-b:v", f"{kbps}k"],
     "vp9": lambda preset, kbps: ["-c:v", "libvpx-vp9", "-deadline", "realtime", "-cpu-used", preset, "-row-mt", "1", "-b:v", f"{kbps}k"],
 }
-CODEC = {"x264": "h264", "x265": "hevc", "av1": "av1", "vp9": "vp9"}
+# Two passes (the second reads the first's statistics and macroblock tree), as `prism transcode` encodes: x264's
+# macroblock tree spends on one large keyframe and starves the predicted frames far from it.
+ENCODERS["x264-2pass"] = ENCODERS["x264"]
+CODEC = {"x264": "h264", "x264-2pass": "h264", "x265": "hevc", "av1": "av1", "vp9": "vp9"}
 
 def jobs(sources, quick):
     """(name, source, rung, kind, honest, filter, extra input, encoder, preset, bitrate factor)."""
     out = []
-    presets = {"x264": ["ultrafast", "superfast", "veryfast", "faster", "fast", "medium", "slow"], "x265": ["fast"], "av1": ["10"], "vp9": ["6"]}
+    presets = {"x264": ["ultrafast", "superfast", "veryfast", "faster", "fast", "medium", "slow"], "x264-2pass": ["fast", "medium"],
+               "x265": ["fast"], "av1": ["10"], "vp9": ["6"]}
     for sname, src in sources.items():
         for encoder, plist in presets.items():
             for preset in plist:
@@ -71,6 +75,7 @@ def jobs(sources, quick):
             add("bitrate-quarter", "", factor=0.25, preset="medium")
             add("bitrate-sixth", "", factor=1 / 6, preset="medium")
             add("upscale-2x", f"scale={w // 2}:{h // 2},scale={w}:{h}:flags=bicubic", preset="medium")
+            add("upscale-2x", f"scale={w // 2}:{h // 2},scale={w}:{h}:flags=bicubic", preset="medium", encoder="x264-2pass")
             add("black-frames", "drawbox=c=black:t=fill:enable='between(n,40,44)'")
             add("black-frames", "drawbox=c=black:t=fill:enable='between(n,20,39)'")
             add("frozen-frames", "[FREEZE]30:39")
@@ -133,7 +138,13 @@ def encode(job, work):
     if os.path.exists(out): return out
     inputs, g = graph_for(job, w, h)
     rate = int(kbps * job.get("factor", 1.0))
-    ff(*inputs, "-filter_complex", g, "-map", "[v]", "-an", "-r", str(FPS), *ENCODERS[job["encoder"]](job["preset"], rate), out + ".part." + ext)
+    common = [*inputs, "-filter_complex", g, "-map", "[v]", "-an", "-r", str(FPS), *ENCODERS[job["encoder"]](job["preset"], rate)]
+    if job["encoder"] == "x264-2pass":
+        log = f"{work}/r/{job['name']}.passlog"
+        ff(*common, "-pass", "1", "-passlogfile", log, "-f", "null", "-")
+        ff(*common, "-pass", "2", "-passlogfile", log, out + ".part." + ext)
+    else:
+        ff(*common, out + ".part." + ext)
     os.rename(out + ".part." + ext, out)
     return out
 

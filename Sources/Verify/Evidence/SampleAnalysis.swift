@@ -35,6 +35,9 @@ struct SampleEvidence {
     let detailRatio: Double
     /// In-block detail energy of the rendition over the source's (added grain).
     let interiorDetailRatio: Double
+    /// On a rendition keyframe: the share of the source's finest octave it carries
+    /// (`PictureStatistics.topOctaveRetention`); nil on predicted frames.
+    let keyframeRetention: Double?
     /// Frame-to-frame change of the rendition over the source's (full resolution, luma MSE): added noise
     /// flickers from frame to frame where encoding only smooths.
     let temporalChangeRatio: Double?
@@ -426,8 +429,9 @@ final class SampleAnalysis {
         }
         let directError = offsetErrors[0] ?? PictureStatistics.meanSquaredDifference(renditionThumb, sourceThumb)
         let sourceDetail = PictureStatistics.detailEnergy(source.luma)
+        let isKeyFrame = aligner.rendition.entries[i].isKeyFrame
         return SampleEvidence(
-            renditionIndex: i, sourceIndex: j, isKeyFrame: aligner.rendition.entries[i].isKeyFrame, time: rendition.time, suspect: suspects.contains(i),
+            renditionIndex: i, sourceIndex: j, isKeyFrame: isKeyFrame, time: rendition.time, suspect: suspects.contains(i),
             quality: quality, blocks: blocks, excess: blocks.excessError(),
             offsetErrors: offsetErrors, bestOffset: bestOffset, fullResolutionShift: fullResolutionShift,
             renditionMotion: renditionMotion, sourceMotion: sourceMotion,
@@ -441,6 +445,7 @@ final class SampleAnalysis {
                          PictureStatistics.meanDifference(rendition.planes[2], source.planes[2])),
             detailRatio: sourceDetail > 0 ? PictureStatistics.detailEnergy(rendition.luma) / sourceDetail : 1,
             interiorDetailRatio: PictureStatistics.interiorDetailEnergy(rendition.luma) / max(1e-6, PictureStatistics.interiorDetailEnergy(source.luma)),
+            keyframeRetention: isKeyFrame ? PictureStatistics.topOctaveRetention(rendition: rendition.luma, source: source.luma) : nil,
             temporalChangeRatio: temporalChangeRatio,
             chromaDetailRatio: (1...2).map { plane in
                 (PictureStatistics.detailEnergy(rendition.planes[plane]) + VerdictThresholds.chromaDetailFloor)

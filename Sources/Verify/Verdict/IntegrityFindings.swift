@@ -241,7 +241,9 @@ enum QualityJudgement {
             || floor.referencePsnrY - floor.renditionPsnrY <= VerdictThresholds.underspentMarginDb
     }
 
-    static func reasons(_ floor: VerificationResult.QualityFloor) -> [VerificationReason] {
+    /// `keyframeRetention`: the share of the source's finest octave that the rendition's latest keyframe before the
+    /// compared frames carries (nil when none was measured).
+    static func reasons(_ floor: VerificationResult.QualityFloor, keyframeRetention: Double?) -> [VerificationReason] {
         var reasons: [VerificationReason] = []
         let gap = floor.referencePsnrY - floor.renditionPsnrY
         let detailShare = floor.referenceDetail > 0 ? floor.renditionDetail / floor.referenceDetail : 1
@@ -249,8 +251,11 @@ enum QualityJudgement {
         // sensor noise that encoders keep or drop as their settings go (a still sky at 202x360 and 800 kbit/s, 52.8 dB
         // against the reference's 52.9, kept 61 % of its top octave); a picture made smaller and scaled up costs PSNR.
         let transparent = floor.renditionPsnrY >= VerdictThresholds.underspentTransparentPsnr && gap <= VerdictThresholds.resolutionCheatTransparentGapDb
-        if detailShare < VerdictThresholds.resolutionCheatDetailShare && !transparent {
-            reasons.append(VerificationReason(.resolutionCheat, String(format: "the rendition keeps %.0f%% of the finest detail an honest encode at this size and %d kbit/s keeps (PSNR gap %.1f dB): encoded smaller and scaled up", detailShare * 100, floor.bitrate / 1000, gap)))
+        // A keyframe that kept the source's finest octave was not made at a smaller size.
+        let fullSizeKeyframe = keyframeRetention.map { $0 >= VerdictThresholds.resolutionCheatKeyframeRetention } ?? false
+        if detailShare < VerdictThresholds.resolutionCheatDetailShare && !transparent && !fullSizeKeyframe {
+            let keyframe = keyframeRetention.map { String(format: ", its keyframe %.0f%% of the source's", $0 * 100) } ?? ""
+            reasons.append(VerificationReason(.resolutionCheat, String(format: "the rendition keeps %.0f%% of the finest detail an honest encode at this size and %d kbit/s keeps (PSNR gap %.1f dB)%@: encoded smaller and scaled up", detailShare * 100, floor.bitrate / 1000, gap, keyframe)))
         } else if gap > VerdictThresholds.qualityMarginDb {
             reasons.append(VerificationReason(.qualityBelowFloor, String(format: "luma PSNR %.1f dB is %.1f dB below the verifier's own %@ encode at %d kbit/s%@ (%.1f dB; allowed margin %.1f dB)", floor.renditionPsnrY, gap, floor.referenceEncoder, floor.bitrate / 1000, floor.bitrate < floor.askedBitrate ? " (what the rendition spent there)" : "", floor.referencePsnrY, VerdictThresholds.qualityMarginDb)))
         }

@@ -170,7 +170,8 @@ public final class SegmentVerifier {
             // A rendition that spent well under the asked rate is judged below against what that rate buys instead
             // (the reference's detail at three times the bits says nothing about the rendition's resolution).
             if anchor.map({ $0.isOrdinary && !$0.isShifted }) ?? false, checked.underspent == nil {
-                reasons += QualityJudgement.reasons(reference)
+                let keyframe = analysis.evidence.last { $0.keyframeRetention != nil && $0.renditionIndex <= referenceSample ?? 0 }
+                reasons += QualityJudgement.reasons(reference, keyframeRetention: keyframe?.keyframeRetention)
             }
         }
         if let underspent = checked.underspent, !(floor.map(QualityJudgement.qualityHolds) ?? false) {
@@ -200,7 +201,7 @@ public final class SegmentVerifier {
             samples: analysis.evidence.map { .init(rendition: $0.renditionIndex, source: $0.sourceIndex, time: $0.time,
                                                    psnrY: $0.quality.psnrY, ssimY: $0.quality.ssim[0], hashDistance: $0.hashDistance,
                                                    bestOffset: $0.bestOffset, shifted: $0.isShifted, suspect: $0.suspect,
-                                                   detailRatio: $0.detailRatio, interiorDetailRatio: $0.interiorDetailRatio,
+                                                   detailRatio: $0.detailRatio, interiorDetailRatio: $0.interiorDetailRatio, keyframeRetention: $0.keyframeRetention,
                                                    flatToTexturedError: $0.blocks.flatToTexturedError,
                                                    temporalChangeRatio: $0.temporalChangeRatio,
                                                    chromaDetailRatio: $0.chromaDetailRatio,

@@ -122,6 +122,14 @@ public enum VerdictThresholds {
     /// Resolution cheat: the rendition keeps less than this share of the finest-octave detail the reference
     /// encode keeps at the same size and bits (honest encodes measured ≥ 0.8 of it; 2x-upscaled ≈ 0.5).
     public static let resolutionCheatDetailShare = 0.65
+    /// ... unless the rendition's keyframe before the compared frames carries at least this share of the source's
+    /// finest octave (`PictureStatistics.topOctaveRetention`). A picture made at half size cannot: the corpus's and
+    /// the farm economics clips' 2x upscales measured 0.16–0.45 at their keyframe. The reference holds its own fresh
+    /// keyframe to the rendition's keyframe bytes a few frames before the compared ones, so a two-pass rendition
+    /// (x264's macroblock tree: one large keyframe, cheap predicted frames far from it that drop the source's
+    /// temporal noise) keeps less detail there than the reference without having been scaled: such keyframes
+    /// measured 0.79–0.96.
+    public static let resolutionCheatKeyframeRetention = 0.65
     /// ... unless the rendition is near-transparent (`underspentTransparentPsnr` or more) and no more than this far
     /// below the reference's PSNR.
     public static let resolutionCheatTransparentGapDb = 1.0

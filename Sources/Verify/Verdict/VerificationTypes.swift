@@ -117,6 +117,8 @@ public struct VerificationResult: Codable, Sendable {
         /// Fine-detail energy over the source's, all pixels and inside coding blocks only.
         public var detailRatio: Double
         public var interiorDetailRatio: Double
+        /// On a rendition keyframe, the share of the source's finest octave it carries.
+        public var keyframeRetention: Double?
         /// Error in the flattest quarter of blocks over the most textured quarter's.
         public var flatToTexturedError: Double
         /// Frame-to-frame change of the rendition over the source's (reported for people; not judged: it did
