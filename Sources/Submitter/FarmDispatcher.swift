@@ -122,6 +122,8 @@ public final class FarmDispatcher: @unchecked Sendable {  // unchecked: state be
     let holding: URL
     /// Where the reference searches of this job's renditions ended, so the next segment of a rung starts there.
     let searchHints = SearchHints()
+    /// One decoder per source file that primed segments were copied from (`TranscodeTask.origin`), under `condition`.
+    private var originDecoders: [String: OriginDecoder] = [:]
     private let condition = NSCondition()
     private var screened = 0
     private var redone = 0
@@ -319,8 +321,10 @@ public final class FarmDispatcher: @unchecked Sendable {  // unchecked: state be
     /// registry pays for the pixels a receipt names.
     func judged(_ task: TranscodeTask, files: [String: String], full: Bool, claimed: [String: RungReceipt] = [:]) -> [(String, [String])] {
         var problems: [(String, [String])] = []
-        // Every rung is compared at the same unpredictable moments, so the source is read and decoded once for all.
-        let shared = SourceFrames(path: task.source)
+        // Every rung is compared at the same unpredictable moments, so the source is read and decoded once for all;
+        // a primed segment's frames come from the job's one decoder of the file it was copied from.
+        let shared = task.origin.map { SourceFrames(path: task.source, origin: originDecoder($0.path), ptsShift: $0.ptsShift) }
+            ?? SourceFrames(path: task.source)
         // With --audit-seed the sample positions are reproducible too (per segment), else the system CSPRNG's.
         var seeded = auditSeed.map { SeededGenerator(seed: $0 ^ (UInt64(task.index) &* 0x9E37_79B9_7F4A_7C15)) }
         let seed = seeded != nil ? seeded!.next() : UInt64.random(in: 0...UInt64.max)
@@ -344,6 +348,15 @@ public final class FarmDispatcher: @unchecked Sendable {  // unchecked: state be
             if !judgement.accepted || !reasons.isEmpty { problems.append((rung.name, reasons.map(\.rawValue))) }
         }
         return problems
+    }
+
+    private func originDecoder(_ path: String) -> OriginDecoder {
+        condition.lock()
+        defer { condition.unlock() }
+        if let known = originDecoders[path] { return known }
+        let made = OriginDecoder(path: path)
+        originDecoders[path] = made
+        return made
     }
 
     private func mustAudit(_ farm: Farm) -> Bool {

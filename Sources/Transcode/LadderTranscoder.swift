@@ -289,6 +289,7 @@ extension LadderTranscoder {
             throw TranscodeError.truncatedInput(path: input, decoded: frames, declared: declared)
         }
         let shift = Int64((LadderTranscoder.outputStartSeconds / secondsPerTick).rounded()) - plan.firstPTS
+        let sourcePath = cutter.path
         let writers = try targets.map { try RenditionWriter(directory: staging.appendingPathComponent($0.rung.name), container: container) }
         let sequencer = SegmentSequencer(writers: writers, targets: targets, encoderName: choice.encoderName)
         installReplacement(into: sequencer)
@@ -320,9 +321,10 @@ extension LadderTranscoder {
                     do {
                         let output = folder.appendingPathComponent("out")
                         try FileManager.default.createDirectory(at: output, withIntermediateDirectories: true)
-                        let task = TranscodeTask(index: segment.plan.index, source: segment.path, window: segment.window, rungs: rungs,
+                        var task = TranscodeTask(index: segment.plan.index, source: segment.path, window: segment.window, rungs: rungs,
                                                codec: options.codec, preset: options.preset, encoder: encoder, frameRate: frameRate, output: output.path,
                                                passes: options.passes)
+                        if segment.plan.carriage == .primed { task.origin = TaskOrigin(path: sourcePath, ptsShift: shift) }
                         let result = try executor(task)
                         guard result.frames == segment.plan.frames else {
                             throw TranscodeError.badTask("task \(segment.plan.index) returned \(result.frames) frames for a \(segment.plan.frames)-frame segment")

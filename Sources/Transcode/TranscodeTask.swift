@@ -34,6 +34,11 @@ public struct TranscodeTask: Codable, Sendable, Equatable {
     /// Passes over the segment for an encoder that takes two (see `EncoderPass`); nil: 2 (what a farmer makes of a wire
     /// task; live segments are told 1).
     public var passes: Int?
+    /// The submitter's own source file whose packets `source` copies, and the timestamp shift between them (a task
+    /// file's pts are the source's plus `ptsShift`): a job's primed segments repeat the same packets from one keyframe,
+    /// so their verification can decode that source once, in order, instead of from the keyframe for every segment.
+    /// Never sent to a farmer.
+    public var origin: TaskOrigin?
 
     public init(index: Int, source: String, window: SegmentWindow? = nil, rungs: [Rung], codec: VideoCodec, preset: String,
                 encoder: EncoderPreference, frameRate: Rational, output: String, passes: Int? = nil) {
@@ -216,5 +221,15 @@ extension EncodedSegment {
                                                frames: packets.count, encodeSeconds: produced.encodeSeconds))
         }
         return EncodedSegment(index: task.index, frames: result.frames, renditions: renditions)
+    }
+}
+
+/// Where a task file's packets came from (see `TranscodeTask.origin`).
+public struct TaskOrigin: Codable, Sendable, Equatable {
+    public var path: String
+    public var ptsShift: Int64
+    public init(path: String, ptsShift: Int64) {
+        self.path = path
+        self.ptsShift = ptsShift
     }
 }

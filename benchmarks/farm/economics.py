@@ -9,7 +9,7 @@ as a camera or a web service would (x264 medium CRF 23), with three keyframe pat
   - 1280x720 30 fps, 10 s, a keyframe every 2 s (cut at its keyframes);
   - 640x272 25 fps, 10 s, keyframes 1.2-2.4 s apart at random (cut at its keyframes).
 
-For each: `prism transcode --passes 1` of the ladder (x264 medium, in this process, one pass as farmers encode) against `prism submit` of the same
+For each: `prism transcode` of the ladder (x264 medium, two passes per segment as farmers encode) against `prism submit` of the same
 ladder to one loopback farmer, with every rendition's pixels checked (`--audit all`) and at a proven farmer's
 default audit rate (`--audit-rate 0.25`). The submitter's CPU is its own (user + system, from its --json);
 the farmer's is not counted. Bytes up are compared with the source's video packets. Then throughput: `prism
@@ -87,9 +87,8 @@ def main():
             make_clip(source, photo, w, h, seconds, fps, keys)
             vbytes = video_bytes(source)
             out = os.path.join(work, "out")
-            # Farmers encode a segment in one pass (TranscodeTask.passes): the same job locally is `--passes 1`.
-            local = measure([args.prism, "transcode", source, "-o", out, "--ladder", ladder, "--preset", "medium", "--encoder", "software",
-                             "--passes", "1", "-q"])
+            # Farmers encode a segment in two passes as `prism transcode` does (TranscodeTask.passes): the same job.
+            local = measure([args.prism, "transcode", source, "-o", out, "--ladder", ladder, "--preset", "medium", "--encoder", "software", "-q"])
             shutil.rmtree(out, ignore_errors=True)
             _, full = submit(args.prism, source, out, farmers, ladder, ["--audit", "all"])
             # The audit draw is random: the mean of a few runs, with the audited segments counted.
@@ -120,7 +119,7 @@ def main():
     source = os.path.join(work, f"{w}x{h}-{seconds}.mp4")
     out = os.path.join(work, "out")
     local_sandbox = measure([args.prism, "transcode", source, "-o", out, "--ladder", ladder, "--preset", "medium", "--encoder", "software",
-                             "--sandbox", "plain", "--passes", "1", "-q"])
+                             "--sandbox", "plain", "-q"])
     two = start_farmers(args.prism, work, 2)
     try:
         wall2, summary2 = submit(args.prism, source, out, two, ladder, ["--audit-rate", "0.25"])
@@ -140,7 +139,7 @@ def main():
         "farmers on loopback on this same machine). Sources are made by the script from packaged photographs (not the fixtures), "
         "x264 medium CRF 23; ladders x264 medium. Submitter CPU is the submit process's own (user + system); the farmer's is not counted.",
         "",
-        "| source | ladder | cut | video bytes | bytes up (× video) | `prism transcode --passes 1` CPU s | submit CPU s, every rendition audited (×) | submit CPU s at audit rate 0.25, mean (×; segments audited) |",
+        "| source | ladder | cut | video bytes | bytes up (× video) | `prism transcode` CPU s | submit CPU s, every rendition audited (×) | submit CPU s at audit rate 0.25, mean (×; segments audited) |",
         "| --- | --- | --- | ---: | ---: | ---: | ---: | ---: |",
     ]
     for name, ladder, vbytes, local, full, sampled in rows:
@@ -157,7 +156,7 @@ def main():
         f"Honest farmer, all runs above and {args.honest_runs} more of the 640x272 clip with every rendition audited: "
         f"**{honest_rejections} rejections in {honest_runs} jobs**.",
         "",
-        f"Throughput, 10 s 720p job ({segments} segments): local `prism transcode --sandbox plain --passes 1` {local_sandbox[0]:.2f} s; "
+        f"Throughput, 10 s 720p job ({segments} segments): local `prism transcode --sandbox plain` {local_sandbox[0]:.2f} s; "
         f"`prism submit` to 2 farmers × 1 session (audit rate 0.25) {wall2:.2f} s = **{local_sandbox[0] / wall2:.2f}×** the local throughput "
         f"(farmers, submitter and local run share this machine's {os.cpu_count()} cores).",
         "",

@@ -88,7 +88,9 @@ public enum PictureStatistics {
     /// Mean and standard deviation of a plane's samples.
     public static func meanAndDeviation(_ plane: PlaneImage) -> (mean: Double, deviation: Double) {
         var sum = 0, squares = 0
-        for value in plane.pixels { let v = Int(value); sum += v; squares += v * v }
+        plane.pixels.withUnsafeBufferPointer { p in
+            for value in p { let v = Int(value); sum &+= v; squares &+= v &* v }
+        }
         let n = Double(max(1, plane.pixels.count))
         let mean = Double(sum) / n
         return (mean, sqrt(max(0, Double(squares) / n - mean * mean)))
@@ -103,11 +105,14 @@ public enum PictureStatistics {
         plane.pixels.withUnsafeBufferPointer { p in
             for y in 1..<(h - 1) {
                 let row = y * w
+                // Wrapping arithmetic (no overflow: 1020² per sample) lets the loop vectorise.
+                var rowTotal = 0
                 for x in 1..<(w - 1) {
-                    let i = row + x
-                    let l = 4 * Int(p[i]) - Int(p[i - 1]) - Int(p[i + 1]) - Int(p[i - w]) - Int(p[i + w])
-                    total += l * l
+                    let i = row &+ x
+                    let l = 4 &* Int(p[i]) &- Int(p[i &- 1]) &- Int(p[i &+ 1]) &- Int(p[i &- w]) &- Int(p[i &+ w])
+                    rowTotal &+= l &* l
                 }
+                total &+= rowTotal
             }
         }
         return Double(total) / Double((w - 2) * (h - 2))
@@ -117,14 +122,22 @@ public enum PictureStatistics {
     public static func meanSquaredDifference(_ a: PlaneImage, _ b: PlaneImage) -> Double {
         precondition(a.pixels.count == b.pixels.count)
         var total = 0
-        for i in 0..<a.pixels.count { let d = Int(a.pixels[i]) - Int(b.pixels[i]); total += d * d }
+        a.pixels.withUnsafeBufferPointer { a in
+            b.pixels.withUnsafeBufferPointer { b in
+                for i in 0..<a.count { let d = Int(a[i]) &- Int(b[i]); total &+= d &* d }
+            }
+        }
         return Double(total) / Double(max(1, a.pixels.count))
     }
 
     /// Mean of a − b.
     public static func meanDifference(_ a: PlaneImage, _ b: PlaneImage) -> Double {
         var total = 0
-        for i in 0..<a.pixels.count { total += Int(a.pixels[i]) - Int(b.pixels[i]) }
+        a.pixels.withUnsafeBufferPointer { a in
+            b.pixels.withUnsafeBufferPointer { b in
+                for i in 0..<min(a.count, b.count) { total &+= Int(a[i]) &- Int(b[i]) }
+            }
+        }
         return Double(total) / Double(max(1, a.pixels.count))
     }
 }

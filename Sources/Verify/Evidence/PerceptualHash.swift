@@ -113,20 +113,24 @@ extension PlaneView {
         var sums = [Int](repeating: 0, count: outWidth)
         out.withUnsafeMutableBufferPointer { o in
             sums.withUnsafeMutableBufferPointer { sums in
-                for oy in 0..<outHeight {
-                    let y0 = oy * height / outHeight, y1 = max(y0 + 1, (oy + 1) * height / outHeight)
-                    for ox in 0..<outWidth { sums[ox] = 0 }
-                    for y in y0..<y1 {
-                        let p = row(y)
-                        for ox in 0..<outWidth {
-                            var sum = 0
-                            for x in spans[ox].0..<spans[ox].1 { sum &+= Int(p[x]) }
-                            sums[ox] &+= sum
+                spans.withUnsafeBufferPointer { spans in
+                    for oy in 0..<outHeight {
+                        let y0 = oy * height / outHeight, y1 = max(y0 + 1, (oy + 1) * height / outHeight)
+                        for ox in 0..<outWidth { sums[ox] = 0 }
+                        for y in y0..<y1 {
+                            let p = row(y)
+                            for ox in 0..<outWidth {
+                                let (x0, x1) = spans[ox]
+                                var sum = 0
+                                var x = x0
+                                while x < x1 { sum &+= Int(p[x]); x &+= 1 }
+                                sums[ox] &+= sum
+                            }
                         }
-                    }
-                    for ox in 0..<outWidth {
-                        let count = (y1 - y0) * (spans[ox].1 - spans[ox].0)
-                        o[oy * outWidth + ox] = UInt8((sums[ox] + count / 2) / count)
+                        for ox in 0..<outWidth {
+                            let count = (y1 - y0) * (spans[ox].1 - spans[ox].0)
+                            o[oy * outWidth + ox] = UInt8((sums[ox] + count / 2) / count)
+                        }
                     }
                 }
             }

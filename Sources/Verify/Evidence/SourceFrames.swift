@@ -9,6 +9,10 @@ import Media
 public final class SourceFrames: @unchecked Sendable {  // unchecked: the decoder and caches only under `lock`
     public let path: String
     private var decoder: SelectiveFrameDecoder?
+    /// Decodes for this segment from the file its packets were copied from, shared with the job's other segments of it.
+    private let origin: (decoder: OriginDecoder, ptsShift: Int64)?
+    /// Frames decoded for this segment by `origin`.
+    private var originFramesDecoded = 0
     private var indexes: [(window: SegmentWindow?, index: PacketIndex)] = []
     private var kept: [Int64: Frame] = [:]
     private struct ThumbnailKey: Hashable { let pts: Int64, width: Int, height: Int }
@@ -17,10 +21,26 @@ public final class SourceFrames: @unchecked Sendable {  // unchecked: the decode
 
     public init(path: String) {
         self.path = path
+        origin = nil
+    }
+
+    /// A segment file whose packets are copies of `origin`'s (timestamps shifted by `ptsShift`): its frames are
+    /// decoded from there, by a decoder the job's segments share.
+    public init(path: String, origin: OriginDecoder, ptsShift: Int64) {
+        self.path = path
+        self.origin = (origin, ptsShift)
+    }
+
+    /// The time base of this file's video stream (under `lock`).
+    private func timeBaseOfFile() throws -> Rational {
+        if let known = indexes.first?.index.stream.timeBase { return known }
+        let index = try PacketIndex(path: path)
+        indexes.append((nil, index))
+        return index.stream.timeBase
     }
 
     /// Frames decoded so far, over every rendition verified with this.
-    public var framesDecoded: Int { lock.withLock { decoder?.framesDecoded ?? 0 } }
+    public var framesDecoded: Int { lock.withLock { (decoder?.framesDecoded ?? 0) + originFramesDecoded } }
 
     /// The packets of the source presented inside `window` (all of them when nil), read once per window.
     func packetIndex(window: SegmentWindow?) throws -> PacketIndex {
@@ -46,12 +66,59 @@ public final class SourceFrames: @unchecked Sendable {  // unchecked: the decode
         try lock.withLock {
             let missing = wanted.filter { kept[$0] == nil }
             if !missing.isEmpty {
-                if decoder == nil { decoder = try SelectiveFrameDecoder(path: path) }
-                for (pts, frame) in try decoder!.frames(at: missing, keyframes: keyframes) { kept[pts] = frame }
+                var own = missing
+                if let (shared, shift) = origin, let fileTimeBase = try? timeBaseOfFile(), let originTimeBase = try? shared.timeBase() {
+                    // This file's timestamps are the origin's plus the shift, in the origin's time base, then rescaled
+                    // to this file's.
+                    func inOrigin(_ pts: Int64) -> Int64 { Rational.rescale(pts, from: fileTimeBase, to: originTimeBase) &- shift }
+                    let asked = Dictionary(missing.map { (inOrigin($0), $0) }) { first, _ in first }
+                    if let (frames, decoded) = try? shared.frames(at: Array(asked.keys), keyframes: keyframes.map(inOrigin)) {
+                        originFramesDecoded += decoded
+                        for (pts, frame) in frames { if let mine = asked[pts] { kept[mine] = frame } }
+                    }
+                    // Whatever the origin did not give (timestamps that do not map back exactly) comes from this file.
+                    own = missing.filter { kept[$0] == nil }
+                }
+                if !own.isEmpty {
+                    if decoder == nil { decoder = try SelectiveFrameDecoder(path: path) }
+                    for (pts, frame) in try decoder!.frames(at: own, keyframes: keyframes) { kept[pts] = frame }
+                }
             }
             var found: [Int64: Frame] = [:]
             for pts in wanted { if let frame = kept[pts] { found[pts] = frame } }
             return found
+        }
+    }
+}
+
+/// One decoder over a source file for every segment of a job cut from it. Segments primed from the same keyframe repeat
+/// its packets; verified in order, each continues where the one before it stopped instead of decoding again from the
+/// keyframe (a one-keyframe source's k-th segment would decode k+1 segments' worth of frames). Segments verified out of
+/// order cost a restart from their keyframe, as a decoder of their own would.
+public final class OriginDecoder: @unchecked Sendable {  // unchecked: the decoder only under `lock`
+    public let path: String
+    private var decoder: SelectiveFrameDecoder?
+    private let lock = NSLock()
+
+    public init(path: String) {
+        self.path = path
+    }
+
+    /// The time base of the source's video stream.
+    func timeBase() throws -> Rational {
+        try lock.withLock {
+            if decoder == nil { decoder = try SelectiveFrameDecoder(path: path) }
+            return decoder!.stream.timeBase
+        }
+    }
+
+    /// The frames at these timestamps (the source's own), and how many frames decoding them took.
+    func frames(at wanted: [Int64], keyframes: [Int64]) throws -> (frames: [Int64: Frame], decoded: Int) {
+        try lock.withLock {
+            if decoder == nil { decoder = try SelectiveFrameDecoder(path: path) }
+            let before = decoder!.framesDecoded
+            let frames = try decoder!.frames(at: wanted, keyframes: keyframes)
+            return (frames, decoder!.framesDecoded - before)
         }
     }
 }
