@@ -221,6 +221,7 @@ public final class FarmDispatcher: @unchecked Sendable {  // unchecked: state be
             do {
                 let client = farm.client
                 let (receipt, signedReceipt) = try FarmHTTP.wait { try await client.submitSigned(wireTask, sourceFile: task.source) }
+                let answered = Date()
                 reachable(farm)
                 var renditions: [SegmentTaskResult.Rendition] = []
                 var files: [String: String] = [:]
@@ -245,6 +246,7 @@ public final class FarmDispatcher: @unchecked Sendable {  // unchecked: state be
                         return results
                     }
                 }
+                logger.debug("segment \(task.index) from \(farm.client.baseURL): task answered in \(Self.milliseconds(answered.timeIntervalSince(started))) ms (\(Self.milliseconds(receipt.timings.totalSeconds)) ms of it the farmer's own), \(outputs.count) outputs fetched in \(Self.milliseconds(Date().timeIntervalSince(answered))) ms")
                 for (index, output) in outputs.enumerated() {
                     guard let (outputAddress, bytes) = fetched[index], outputAddress == output.produced.output else {
                         throw FarmerCallError.badReply(url: farm.client.baseURL, reason: "\(output.rung.name) output does not match its receipt")
@@ -349,6 +351,8 @@ public final class FarmDispatcher: @unchecked Sendable {  // unchecked: state be
         }
         return problems
     }
+
+    private static func milliseconds(_ seconds: Double) -> String { String(format: "%.1f", seconds * 1000) }
 
     private func originDecoder(_ path: String) -> OriginDecoder {
         condition.lock()
