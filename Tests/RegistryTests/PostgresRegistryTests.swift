@@ -106,9 +106,11 @@ struct PostgresRegistryTests {
 
     @Test func twoRegistryInstancesOnOneDatabaseSeeEachOthersFarmers() async throws {
         try await TestPostgres.withFreshDatabase { _, url in
-            let east = try LiveRegistry(db: url)
+            // Heartbeats stay live for an hour: the listings below show live farmers only, and on a loaded machine this
+            // test's steps once took six minutes, past the default time to live (liveness by age has tests of its own).
+            let east = try LiveRegistry(db: url, extraArguments: ["--heartbeat-ttl", "3600"])
             defer { east.stop() }
-            let west = try LiveRegistry(db: url)
+            let west = try LiveRegistry(db: url, extraArguments: ["--heartbeat-ttl", "3600"])
             defer { west.stop() }
             #expect(east.baseURL != west.baseURL)
             let farmer = TestParty(), submitter = TestParty()
