@@ -104,21 +104,26 @@ public final class OriginDecoder: @unchecked Sendable {  // unchecked: the decod
         self.path = path
     }
 
+    /// The decoder, opened on first use (under `lock`).
+    private func opened() throws -> SelectiveFrameDecoder {
+        if let decoder { return decoder }
+        let made = try SelectiveFrameDecoder(path: path)
+        decoder = made
+        return made
+    }
+
     /// The time base of the source's video stream.
     func timeBase() throws -> Rational {
-        try lock.withLock {
-            if decoder == nil { decoder = try SelectiveFrameDecoder(path: path) }
-            return decoder!.stream.timeBase
-        }
+        try lock.withLock { try opened().stream.timeBase }
     }
 
     /// The frames at these timestamps (the source's own), and how many frames decoding them took.
     func frames(at wanted: [Int64], keyframes: [Int64]) throws -> (frames: [Int64: Frame], decoded: Int) {
         try lock.withLock {
-            if decoder == nil { decoder = try SelectiveFrameDecoder(path: path) }
-            let before = decoder!.framesDecoded
-            let frames = try decoder!.frames(at: wanted, keyframes: keyframes)
-            return (frames, decoder!.framesDecoded - before)
+            let decoder = try opened()
+            let before = decoder.framesDecoded
+            let frames = try decoder.frames(at: wanted, keyframes: keyframes)
+            return (frames, decoder.framesDecoded - before)
         }
     }
 }
