@@ -68,31 +68,14 @@ public enum FarmHTTP {
     /// any other status comes back with its (short) body and nothing written.
     public static func download(_ url: String, headers: HTTPHeaders, to path: String, timeout: Double,
                                 maximumBytes: Int) async throws -> (reply: Reply, address: ContentAddress?, bytes: Int) {
-        let response = try await execute(url, method: .GET, headers: headers, body: nil, timeout: timeout)
-        guard response.status == .ok else {
-            let buffer = (try? await response.body.collect(upTo: 4096)) ?? ByteBuffer()
-            return (Reply(status: Int(response.status.code), headers: response.headers, body: buffer), nil, 0)
-        }
+        try await exchange(url, method: .GET, headers: headers, timeout: timeout, into: DownloadSink(url: url, path: path, maximumBytes: maximumBytes))
+    }
+
+    static func created(_ path: String, url: String) throws -> FileHandle {
         guard FileManager.default.createFile(atPath: path, contents: nil), let handle = FileHandle(forWritingAtPath: path) else {
             throw FarmerCallError.badReply(url: url, reason: "cannot write \(path)")
         }
-        defer { try? handle.close() }
-        var hasher = ContentHasher()
-        var written = 0
-        do {
-            for try await chunk in response.body {
-                written += chunk.readableBytes
-                guard written <= maximumBytes else { throw FarmerCallError.badReply(url: url, reason: "reply larger than \(maximumBytes) bytes") }
-                chunk.withUnsafeReadableBytes { hasher.update($0) }
-                try handle.write(contentsOf: Data(chunk.readableBytesView))
-            }
-        } catch let error as FarmerCallError {
-            throw error
-        } catch {
-            throw mapped(error, url: url, timeout: timeout)
-        }
-        let address = hasher.finalize()
-        return (Reply(status: 200, headers: response.headers, body: ByteBuffer()), address, written)
+        return handle
     }
 
     /// A request body read from a file in chunks, never whole.

@@ -45,15 +45,57 @@ public final class FarmerClient: Sendable {
 
     /// `submit`, with the receipt's signed envelope too (what a verdict carries to the registry as proof of the task).
     public func submitSigned(_ task: SegmentTask, sourceFile: String) async throws -> (receipt: SegmentReceipt, envelope: SignedEnvelope) {
+        let reply = try await FarmHTTP.send(baseURL + FarmerPath.tasks, method: .POST, headers: try taskHeaders(task, bundled: false),
+                                            body: try sourceBody(sourceFile), timeout: timeout)
+        return try checkedReceipt(reply, for: task, address: try task.address())
+    }
+
+    /// `submitSigned`, with the outputs in the same answer (`TaskBundle`): one round trip for the whole segment. Each
+    /// rung's output streams into `outputs[height]` (those of other heights are read and dropped), hashed on the way;
+    /// nothing is written before the receipt is checked. `fetched` is nil when the farmer answered with the receipt
+    /// alone (it does not bundle): the outputs are then fetched with `output(of:height:to:)`.
+    public func submitBundled(_ task: SegmentTask, sourceFile: String, outputs: [Int: String]) async throws
+        -> (receipt: SegmentReceipt, envelope: SignedEnvelope, fetched: [Int: (address: ContentAddress, bytes: Int)]?) {
+        let url = baseURL + FarmerPath.tasks
+        let checked = Mutex<(receipt: SegmentReceipt, envelope: SignedEnvelope)?>(nil)
+        let address = try task.address()
+        let reader = TaskBundleReader(url: url, outputs: outputs, maximumOutputBytes: Self.maximumOutputBytes) { [self] bytes in
+            let opened = try checkedReceipt(.init(status: 200, headers: [:], body: ByteBuffer(bytes: bytes)), for: task, address: address)
+            checked.withLock { $0 = opened }
+            return opened.receipt.rungs.map(\.height)
+        }
+        guard FileManager.default.isReadableFile(atPath: sourceFile) else {
+            throw FarmerCallError.refused(url: baseURL, status: 0, message: "cannot read \(sourceFile)")
+        }
+        switch try await FarmHTTP.exchange(url, method: .POST, headers: try taskHeaders(task, bundled: true), file: sourceFile,
+                                           timeout: timeout, into: TaskAnswerSink(reader: reader)) {
+        case let .reply(reply):
+            let (receipt, envelope) = try checkedReceipt(reply, for: task, address: address)
+            return (receipt, envelope, nil)
+        case let .bundle(fetched):
+            guard let (receipt, envelope) = checked.withLock({ $0 }) else { throw FarmerCallError.badReply(url: baseURL, reason: "bundle without a receipt") }
+            return (receipt, envelope, fetched)
+        }
+    }
+
+    private func taskHeaders(_ task: SegmentTask, bundled: Bool) throws -> HTTPHeaders {
         let envelope = try SignedEnvelope.sign(task, method: "POST", path: FarmerPath.tasks, by: identity)
         var headers = HTTPHeaders()
         headers.add(name: SignedEnvelope.headerName, value: try envelope.headerValue())
         headers.add(name: "Content-Type", value: "application/octet-stream")
-        let body: HTTPClientRequest.Body
-        do { body = try FarmHTTP.fileBody(sourceFile) } catch {
+        if bundled { headers.add(name: "Accept", value: "\(TaskBundle.mediaType), application/json") }
+        return headers
+    }
+
+    private func sourceBody(_ sourceFile: String) throws -> HTTPClientRequest.Body {
+        do { return try FarmHTTP.fileBody(sourceFile) } catch {
             throw FarmerCallError.refused(url: baseURL, status: 0, message: "cannot read \(sourceFile): \(error)")
         }
-        let reply = try await FarmHTTP.send(baseURL + FarmerPath.tasks, method: .POST, headers: headers, body: body, timeout: timeout)
+    }
+
+    /// A task's answer: busy, refused, or a signed receipt that must be the farmer's, for this task, input and
+    /// submitter, at no more than was agreed.
+    private func checkedReceipt(_ reply: FarmHTTP.Reply, for task: SegmentTask, address: ContentAddress) throws -> (receipt: SegmentReceipt, envelope: SignedEnvelope) {
         if reply.status == 503 {
             let retry = reply.headers.first(name: "Retry-After").flatMap(Double.init).map { min(max($0, 0.1), 60) } ?? 1
             throw FarmerCallError.busy(url: baseURL, retryAfter: retry)
@@ -65,7 +107,7 @@ public final class FarmerClient: Sendable {
         guard receipt.farmer == signed.signer, announcement.map({ $0.farmer == signed.signer }) ?? true else {
             throw FarmerCallError.badReply(url: baseURL, reason: "receipt not signed by the farmer")
         }
-        guard receipt.input == task.source, receipt.task == (try task.address()), receipt.submitter.map({ $0 == identity.publicIdentity }) ?? true else {
+        guard receipt.input == task.source, receipt.task == address, receipt.submitter.map({ $0 == identity.publicIdentity }) ?? true else {
             throw FarmerCallError.badReply(url: baseURL, reason: "receipt is for another task, input or submitter")
         }
         // What the receipt charges is what a registry will pay: never above what the farmer announced, nor above the

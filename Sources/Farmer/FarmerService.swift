@@ -250,9 +250,10 @@ public final class FarmerService: @unchecked Sendable {  // unchecked: session s
             throw FarmerAPIError(.contentTooLarge, "upload-too-large", "source segment of \(length) bytes exceeds \(configuration.maxUploadBytes)")
         }
         let key = TaskStore.key(task: try task.address(), submitter: submitter)
+        let bundled = request.headers[values: .accept].contains { $0.contains(TaskBundle.mediaType) }
         if let receipt = configuration.store.receipt(key) {
             // Already done (perhaps before a restart): the same signed receipt again.
-            return Response(status: .ok, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(bytes: receipt)))
+            return try taskReply(receipt, rungs: nil, key: key, bundled: bundled)
         }
         // A session is taken before the upload is read: a busy farmer takes no bytes, and uploads in flight are
         // never more than its sessions.
@@ -265,7 +266,8 @@ public final class FarmerService: @unchecked Sendable {  // unchecked: session s
         try? FileManager.default.removeItem(at: folder)
         try FileManager.default.createDirectory(at: folder.appendingPathComponent("out"), withIntermediateDirectories: true)
         do {
-            return try await runTask(task, key: key, codec: codec, window: window, submitter: submitter, body: request.body, folder: folder)
+            let receipt = try await runTask(task, key: key, codec: codec, window: window, submitter: submitter, body: request.body, folder: folder)
+            return try taskReply(receipt, rungs: task.ladder.map(\.height), key: key, bundled: bundled)
         } catch {
             // Nothing of a task that did not finish stays on disk.
             try? FileManager.default.removeItem(at: folder)
@@ -276,9 +278,54 @@ public final class FarmerService: @unchecked Sendable {  // unchecked: session s
         }
     }
 
-    /// Streams the source to disk while hashing it, then runs the task and signs its receipt.
+    /// The answer to a finished task: its signed receipt, and its outputs after it when the submitter asked for a
+    /// `TaskBundle`. `rungs`: the heights the receipt lists, in its order (read from it when nil).
+    private func taskReply(_ receipt: Data, rungs: [Int]?, key: String, bundled: Bool) throws -> Response {
+        guard bundled else {
+            return Response(status: .ok, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(bytes: receipt)))
+        }
+        guard receipt.count <= TaskBundle.maximumReceiptBytes,
+              let heights = rungs ?? (try? JSONDecoder().decode(SignedEnvelope.self, from: receipt).decodeBody(SegmentReceipt.self))?.rungs.map(\.height) else {
+            throw FarmerAPIError(.internalServerError, "storage", "this task's stored receipt cannot be read")
+        }
+        let files = configuration.store.outputs(key)
+        let outputs = try heights.map { height in
+            guard let file = files[height], let size = (try? FileManager.default.attributesOfItem(atPath: file.path))?[.size] as? Int else {
+                throw FarmerAPIError(.internalServerError, "storage", "this task's \(height)p output is missing")
+            }
+            return (file: file, size: size)
+        }
+        let length = 4 + receipt.count + outputs.reduce(0) { $0 + 8 + $1.size }
+        let body = ResponseBody(contentLength: length) { writer in
+            var head = ByteBuffer(bytes: TaskBundle.receiptHeader(receipt.count))
+            head.writeBytes(receipt)
+            try await writer.write(head)
+            for output in outputs {
+                try await writer.write(ByteBuffer(bytes: TaskBundle.outputHeader(output.size)))
+                try await Self.send(output.file, size: output.size, to: &writer)
+            }
+            try await writer.finish(nil)
+        }
+        return Response(status: .ok, headers: [.contentType: TaskBundle.mediaType], body: body)
+    }
+
+    /// Writes `size` bytes of a stored file to an answer, a megabyte at a time.
+    private static func send(_ file: URL, size: Int, to writer: inout any ResponseBodyWriter) async throws {
+        let handle = try FileHandle(forReadingFrom: file)
+        defer { try? handle.close() }
+        var sent = 0
+        while sent < size, let data = try handle.read(upToCount: min(1 << 20, size - sent)), !data.isEmpty {
+            try await writer.write(ByteBuffer(bytes: data))
+            sent += data.count
+        }
+        // A file that shrank since it was measured: the answer ends short of its length, which the submitter sees.
+        guard sent == size else { throw FarmerAPIError(.internalServerError, "storage", "an output changed while it was sent") }
+    }
+
+    /// Streams the source to disk while hashing it, then runs the task, signs its receipt and files it; returns the
+    /// signed receipt's bytes.
     private func runTask(_ task: Wire.SegmentTask, key: String, codec: VideoCodec, window: SegmentWindow?, submitter: PublicIdentity,
-                         body: RequestBody, folder: URL) async throws -> Response {
+                         body: RequestBody, folder: URL) async throws -> Data {
         let started = Date()
         let sourcePath = folder.appendingPathComponent("source.media").path
         let received = try await Self.receive(body, to: sourcePath, maximumBytes: configuration.maxUploadBytes)
@@ -321,7 +368,7 @@ public final class FarmerService: @unchecked Sendable {  // unchecked: session s
         try? FileManager.default.removeItem(atPath: sourcePath)
         try configuration.store.finish(key, owner: submitter, receipt: body)
         metrics.count("completed", frames: result.frames)
-        return Response(status: .ok, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(bytes: body)))
+        return body
     }
 
     /// Writes a request body to `path` as it arrives, hashing it on the way; never holds more than a chunk.
@@ -393,8 +440,13 @@ public final class FarmerService: @unchecked Sendable {  // unchecked: session s
         guard owner == signer.description else {
             throw FarmerAPIError(.forbidden, "not-yours", "this task's outputs belong to the submitter that sent it")
         }
-        let data = try Data(contentsOf: file)
-        return Response(status: .ok, headers: [.contentType: "application/octet-stream"], body: .init(byteBuffer: ByteBuffer(bytes: data)))
+        guard let size = (try? FileManager.default.attributesOfItem(atPath: file.path))?[.size] as? Int else {
+            throw FarmerAPIError(.notFound, "no-such-output", "no such task output")
+        }
+        return Response(status: .ok, headers: [.contentType: "application/octet-stream"], body: ResponseBody(contentLength: size) { writer in
+            try await Self.send(file, size: size, to: &writer)
+            try await writer.finish(nil)
+        })
     }
 
     static func json(status: HTTPResponse.Status = .ok, _ value: some Encodable) -> Response {

@@ -220,7 +220,10 @@ public final class FarmDispatcher: @unchecked Sendable {  // unchecked: state be
             let started = Date()
             do {
                 let client = farm.client
-                let (receipt, signedReceipt) = try FarmHTTP.wait { try await client.submitSigned(wireTask, sourceFile: task.source) }
+                // The outputs come in the task's own answer (one round trip); from a farmer that does not bundle them,
+                // every rung's output at once, each streamed to its file and hashed on the way.
+                let wanted = Dictionary(task.rungs.map { ($0.height, URL(fileURLWithPath: task.output).appendingPathComponent(task.outputFile(for: $0)).path) }) { first, _ in first }
+                let (receipt, signedReceipt, bundled) = try FarmHTTP.wait { try await client.submitBundled(wireTask, sourceFile: task.source, outputs: wanted) }
                 let answered = Date()
                 reachable(farm)
                 var renditions: [SegmentTaskResult.Rendition] = []
@@ -228,27 +231,31 @@ public final class FarmDispatcher: @unchecked Sendable {  // unchecked: state be
                 var missing: [(String, [String])] = []
                 var downloaded = 0
                 let outputs = task.rungs.compactMap { rung in
-                    receipt.rungs.first { $0.height == rung.height }.map { (rung: rung, produced: $0,
-                                                                             file: URL(fileURLWithPath: task.output).appendingPathComponent(task.outputFile(for: rung)).path) }
+                    receipt.rungs.first { $0.height == rung.height }.map { (rung: rung, produced: $0, file: wanted[rung.height]!) }
                 }
                 for rung in task.rungs where !outputs.contains(where: { $0.rung == rung }) { missing.append((rung.name, ["missing-rendition"])) }
-                // Every rung's output at once, each streamed to its file and hashed on the way.
-                let fetched = try FarmHTTP.wait {
-                    try await withThrowingTaskGroup(of: (Int, ContentAddress, Int).self) { group in
-                        for (index, output) in outputs.enumerated() {
-                            group.addTask {
-                                let (address, bytes) = try await client.output(of: wireTask, height: output.rung.height, to: output.file)
-                                return (index, address, bytes)
+                let fetched: [Int: (address: ContentAddress, bytes: Int)]
+                if let bundled {
+                    fetched = bundled
+                    logger.debug("segment \(task.index) from \(farm.client.baseURL): task and its \(outputs.count) outputs answered in \(Self.milliseconds(answered.timeIntervalSince(started))) ms (\(Self.milliseconds(receipt.timings.totalSeconds)) ms of it the farmer's own)")
+                } else {
+                    fetched = try FarmHTTP.wait {
+                        try await withThrowingTaskGroup(of: (Int, ContentAddress, Int).self) { group in
+                            for output in outputs {
+                                group.addTask {
+                                    let (address, bytes) = try await client.output(of: wireTask, height: output.rung.height, to: output.file)
+                                    return (output.rung.height, address, bytes)
+                                }
                             }
+                            var results: [Int: (address: ContentAddress, bytes: Int)] = [:]
+                            for try await (height, address, bytes) in group { results[height] = (address, bytes) }
+                            return results
                         }
-                        var results: [Int: (ContentAddress, Int)] = [:]
-                        for try await (index, address, bytes) in group { results[index] = (address, bytes) }
-                        return results
                     }
+                    logger.debug("segment \(task.index) from \(farm.client.baseURL): task answered in \(Self.milliseconds(answered.timeIntervalSince(started))) ms (\(Self.milliseconds(receipt.timings.totalSeconds)) ms of it the farmer's own), \(outputs.count) outputs fetched in \(Self.milliseconds(Date().timeIntervalSince(answered))) ms")
                 }
-                logger.debug("segment \(task.index) from \(farm.client.baseURL): task answered in \(Self.milliseconds(answered.timeIntervalSince(started))) ms (\(Self.milliseconds(receipt.timings.totalSeconds)) ms of it the farmer's own), \(outputs.count) outputs fetched in \(Self.milliseconds(Date().timeIntervalSince(answered))) ms")
-                for (index, output) in outputs.enumerated() {
-                    guard let (outputAddress, bytes) = fetched[index], outputAddress == output.produced.output else {
+                for output in outputs {
+                    guard let (outputAddress, bytes) = fetched[output.rung.height], outputAddress == output.produced.output else {
                         throw FarmerCallError.badReply(url: farm.client.baseURL, reason: "\(output.rung.name) output does not match its receipt")
                     }
                     downloaded += bytes

@@ -46,3 +46,29 @@ public struct BandwidthProbe: Codable, Sendable, Equatable {
         self.downloadBytes = downloadBytes
     }
 }
+
+/// A task's reply with its outputs in the same answer, so a segment costs one round trip instead of one for the
+/// receipt and one per rung. A submitter asks for it with `Accept: application/vnd.prism.task-bundle`; a farmer that
+/// does not know it answers the receipt alone (JSON) and the outputs stay at `FarmerPath.output`.
+///
+/// Layout: the signed receipt's length (4 bytes, big-endian) and its bytes, then for each of the receipt's rungs in
+/// its order that output's length (8 bytes, big-endian) and its bytes. Nothing follows the last output.
+public enum TaskBundle {
+    public static let mediaType = "application/vnd.prism.task-bundle"
+    /// Largest signed receipt a bundle may open with (a twelve-rung receipt is about 3 KB).
+    public static let maximumReceiptBytes = 64 << 10
+
+    /// The bytes in front of the receipt.
+    public static func receiptHeader(_ length: Int) -> [UInt8] { bigEndian(UInt64(length), bytes: 4) }
+    /// The bytes in front of one output.
+    public static func outputHeader(_ length: Int) -> [UInt8] { bigEndian(UInt64(length), bytes: 8) }
+
+    /// Reads a length header written by `receiptHeader` or `outputHeader`.
+    public static func length(_ bytes: some Collection<UInt8>) -> UInt64 {
+        bytes.reduce(0) { $0 << 8 | UInt64($1) }
+    }
+
+    private static func bigEndian(_ value: UInt64, bytes: Int) -> [UInt8] {
+        (0..<bytes).map { UInt8(truncatingIfNeeded: value >> (8 * UInt64(bytes - 1 - $0))) }
+    }
+}

@@ -1,0 +1,290 @@
+import AsyncHTTPClient
+import Foundation
+import NIOCore
+import NIOHTTP1
+import Synchronization
+import Wire
+
+/// What becomes of an answer as it arrives. It runs on the connection's event loop, one part after another, so a
+/// body streams to its file without a hop between threads per chunk (the async body sequence of async-http-client
+/// reads one chunk ahead and costs a round of thread wake-ups per 64 KiB). A sink writes files directly: the farm
+/// client's event loops serve only farm calls.
+protocol BodySink: Sendable {
+    associatedtype Outcome: Sendable
+    mutating func head(status: Int, headers: HTTPHeaders) throws
+    mutating func body(_ buffer: ByteBuffer) throws
+    mutating func end() throws -> Outcome
+}
+
+/// async-http-client's delegate around a sink.
+final class SinkDelegate<Sink: BodySink>: HTTPClientResponseDelegate {
+    typealias Response = Sink.Outcome
+    private let sink: Mutex<Sink>
+
+    init(_ sink: Sink) { self.sink = Mutex(sink) }
+
+    func didReceiveHead(task: HTTPClient.Task<Response>, _ head: HTTPResponseHead) -> EventLoopFuture<Void> {
+        do {
+            try sink.withLock { try $0.head(status: Int(head.status.code), headers: head.headers) }
+            return task.eventLoop.makeSucceededVoidFuture()
+        } catch {
+            return task.eventLoop.makeFailedFuture(error)
+        }
+    }
+
+    func didReceiveBodyPart(task: HTTPClient.Task<Response>, _ buffer: ByteBuffer) -> EventLoopFuture<Void> {
+        do {
+            try sink.withLock { try $0.body(buffer) }
+            return task.eventLoop.makeSucceededVoidFuture()
+        } catch {
+            return task.eventLoop.makeFailedFuture(error)
+        }
+    }
+
+    func didFinishRequest(task: HTTPClient.Task<Response>) throws -> Response {
+        try sink.withLock { try $0.end() }
+    }
+}
+
+extension FarmHTTP {
+    /// Sends one request (its body streamed from `file`, if any) and hands the answer to `sink`; the time limit
+    /// covers everything from connecting to the answer's last byte.
+    static func exchange<Sink: BodySink>(_ url: String, method: HTTPMethod, headers: HTTPHeaders, file: String? = nil,
+                                         timeout: Double, into sink: Sink) async throws -> Sink.Outcome {
+        do {
+            let request = try HTTPClient.Request(url: url, method: method, headers: headers, body: try file.map(streamedBody))
+            let task = HTTPClient.shared.execute(request: request, delegate: SinkDelegate(sink),
+                                                 deadline: .now() + .milliseconds(Int64((timeout * 1000).rounded(.up))))
+            return try await task.futureResult.get()
+        } catch {
+            throw mapped(error, url: url, timeout: timeout)
+        }
+    }
+
+    /// A file as a request body, read a chunk at a time as the connection takes it.
+    static func streamedBody(_ path: String) throws -> HTTPClient.Body {
+        let size = try FileManager.default.attributesOfItem(atPath: path)[.size] as? Int ?? 0
+        guard let handle = FileHandle(forReadingAtPath: path) else { throw CocoaError(.fileReadNoSuchFile, userInfo: [NSFilePathErrorKey: path]) }
+        return .stream(contentLength: Int64(size)) { writer in
+            Self.writeChunks(of: handle, to: writer, on: HTTPClient.shared.eventLoopGroup.any())
+        }
+    }
+
+    private static func writeChunks(of handle: FileHandle, to writer: HTTPClient.Body.StreamWriter, on loop: EventLoop) -> EventLoopFuture<Void> {
+        do {
+            guard let data = try handle.read(upToCount: 1 << 20), !data.isEmpty else {
+                try? handle.close()
+                return loop.makeSucceededVoidFuture()
+            }
+            return writer.write(.byteBuffer(ByteBuffer(bytes: data))).flatMap { writeChunks(of: handle, to: writer, on: loop) }
+        } catch {
+            try? handle.close()
+            return loop.makeFailedFuture(error)
+        }
+    }
+}
+
+/// Collects a short answer in memory (at most `maximumBytes`).
+struct CollectingSink: BodySink {
+    let url: String
+    let maximumBytes: Int
+    private var status = 0
+    private var headers = HTTPHeaders()
+    private var collected = ByteBuffer()
+
+    init(url: String, maximumBytes: Int) {
+        self.url = url
+        self.maximumBytes = maximumBytes
+    }
+
+    mutating func head(status: Int, headers: HTTPHeaders) throws {
+        self.status = status
+        self.headers = headers
+    }
+
+    mutating func body(_ buffer: ByteBuffer) throws {
+        var buffer = buffer
+        guard collected.readableBytes + buffer.readableBytes <= maximumBytes else {
+            throw FarmerCallError.badReply(url: url, reason: "reply larger than \(maximumBytes) bytes")
+        }
+        collected.writeBuffer(&buffer)
+    }
+
+    func end() throws -> FarmHTTP.Reply { FarmHTTP.Reply(status: status, headers: headers, body: collected) }
+}
+
+/// One file streamed to disk while hashed. (Sendable by hand: swift-crypto's hash state is a plain value that does not
+/// say so, and a sink moves between no threads but its connection's.)
+struct FileWriting: @unchecked Sendable {
+    let handle: FileHandle?
+    private var hasher = ContentHasher()
+    private(set) var bytes = 0
+
+    /// Creates the file at `path`; with nil the bytes are only hashed.
+    init(_ path: String?, url: String) throws {
+        handle = try path.map { try FarmHTTP.created($0, url: url) }
+    }
+
+    mutating func write(_ buffer: ByteBuffer) throws {
+        try buffer.withUnsafeReadableBytes {
+            hasher.update($0)
+            try handle?.write(contentsOf: $0)
+        }
+        bytes += buffer.readableBytes
+    }
+
+    func finish() -> ContentAddress {
+        try? handle?.close()
+        return hasher.finalize()
+    }
+}
+
+/// A 200 answer's body into a file, hashed on the way (at most `maximumBytes`); any other status is collected
+/// (its first 4 KiB) and nothing is written.
+struct DownloadSink: BodySink {
+    let url: String
+    let path: String
+    let maximumBytes: Int
+    private var error = CollectingSink(url: "", maximumBytes: 4096)
+    private var file: FileWriting?
+    private var status = 0
+
+    init(url: String, path: String, maximumBytes: Int) {
+        self.url = url
+        self.path = path
+        self.maximumBytes = maximumBytes
+    }
+
+    mutating func head(status: Int, headers: HTTPHeaders) throws {
+        self.status = status
+        if status == 200 { file = try FileWriting(path, url: url) } else { try error.head(status: status, headers: headers) }
+    }
+
+    mutating func body(_ buffer: ByteBuffer) throws {
+        guard file != nil else {
+            try? error.body(buffer)  // a refusal's first 4 KiB are its message; the rest is dropped
+            return
+        }
+        guard file!.bytes + buffer.readableBytes <= maximumBytes else {
+            throw FarmerCallError.badReply(url: url, reason: "reply larger than \(maximumBytes) bytes")
+        }
+        try file!.write(buffer)
+    }
+
+    func end() throws -> (reply: FarmHTTP.Reply, address: ContentAddress?, bytes: Int) {
+        guard let file else { return (try error.end(), nil, 0) }
+        return (FarmHTTP.Reply(status: 200, headers: [:], body: ByteBuffer()), file.finish(), file.bytes)
+    }
+}
+
+/// Reads a `TaskBundle` as it arrives: the receipt (handed to `opened`, which checks it and answers the heights of
+/// its rungs in order), then each output into the file named for its height (hashed only, when none is), each
+/// bounded. Fed any split of the body, it reads the same.
+struct TaskBundleReader: Sendable {
+    enum Stage: Sendable, Equatable { case receiptLength, receipt(Int), outputLength, output(left: Int), done }
+
+    let url: String
+    let outputs: [Int: String]
+    let maximumOutputBytes: Int
+    let opened: @Sendable (Data) throws -> [Int]
+    private(set) var stage = Stage.receiptLength
+    private var pending = ByteBuffer()
+    private var heights: [Int] = []
+    private var file: FileWriting?
+    /// Each output's content address and size, by height.
+    private(set) var fetched: [Int: (address: ContentAddress, bytes: Int)] = [:]
+
+    init(url: String, outputs: [Int: String], maximumOutputBytes: Int, opened: @escaping @Sendable (Data) throws -> [Int]) {
+        self.url = url
+        self.outputs = outputs
+        self.maximumOutputBytes = maximumOutputBytes
+        self.opened = opened
+    }
+
+    private func bad(_ reason: String) -> FarmerCallError { .badReply(url: url, reason: reason) }
+
+    /// Moves up to `count` bytes of `buffer` into `pending`; true once it holds `count`.
+    private mutating func gather(_ count: Int, from buffer: inout ByteBuffer) -> Bool {
+        var part = buffer.readSlice(length: min(count - pending.readableBytes, buffer.readableBytes))!
+        pending.writeBuffer(&part)
+        return pending.readableBytes == count
+    }
+
+    mutating func feed(_ buffer: ByteBuffer) throws {
+        var buffer = buffer
+        while buffer.readableBytes > 0 {
+            switch stage {
+            case .receiptLength:
+                guard gather(4, from: &buffer) else { continue }
+                let length = TaskBundle.length(pending.readableBytesView)
+                pending.clear()
+                guard length > 0, length <= UInt64(TaskBundle.maximumReceiptBytes) else { throw bad("bundled receipt of \(length) bytes") }
+                stage = .receipt(Int(length))
+            case let .receipt(length):
+                guard gather(length, from: &buffer) else { continue }
+                heights = try opened(Data(pending.readableBytesView))
+                pending.clear()
+                guard Set(heights).count == heights.count else { throw bad("receipt names a rung height twice") }
+                stage = heights.isEmpty ? .done : .outputLength
+            case .outputLength:
+                guard gather(8, from: &buffer) else { continue }
+                let length = TaskBundle.length(pending.readableBytesView)
+                pending.clear()
+                guard length <= UInt64(maximumOutputBytes) else { throw bad("bundled \(heights[0])p output of \(length) bytes") }
+                file = try FileWriting(outputs[heights[0]], url: url)
+                stage = .output(left: Int(length))
+                if length == 0 { finishOutput() }
+            case let .output(left):
+                let part = buffer.readSlice(length: min(left, buffer.readableBytes))!
+                try file!.write(part)
+                stage = .output(left: left - part.readableBytes)
+                if left == part.readableBytes { finishOutput() }
+            case .done:
+                throw bad("reply runs past its last output")
+            }
+        }
+    }
+
+    private mutating func finishOutput() {
+        fetched[heights.removeFirst()] = (file!.finish(), file!.bytes)
+        file = nil
+        stage = heights.isEmpty ? .done : .outputLength
+    }
+
+    /// Fails unless every output came whole.
+    func finished() throws {
+        guard stage == .done else { throw bad("reply ended before its last output") }
+    }
+}
+
+/// A task's answer: a `TaskBundle` read as it comes, or anything else collected (a receipt alone, or a refusal).
+struct TaskAnswerSink: BodySink {
+    enum Outcome: Sendable {
+        case reply(FarmHTTP.Reply)
+        case bundle(fetched: [Int: (address: ContentAddress, bytes: Int)])
+    }
+
+    private var collecting: CollectingSink
+    private var reader: TaskBundleReader
+    private var bundled = false
+
+    init(reader: TaskBundleReader) {
+        collecting = CollectingSink(url: reader.url, maximumBytes: FarmHTTP.maximumInMemoryReply)
+        self.reader = reader
+    }
+
+    mutating func head(status: Int, headers: HTTPHeaders) throws {
+        bundled = status == 200 && headers.first(name: "Content-Type") == TaskBundle.mediaType
+        try collecting.head(status: status, headers: headers)
+    }
+
+    mutating func body(_ buffer: ByteBuffer) throws {
+        if bundled { try reader.feed(buffer) } else { try collecting.body(buffer) }
+    }
+
+    func end() throws -> Outcome {
+        guard bundled else { return .reply(try collecting.end()) }
+        try reader.finished()
+        return .bundle(fetched: reader.fetched)
+    }
+}
