@@ -236,6 +236,22 @@ struct SandboxTests {
         #expect(run.stdout == "host-busybox\n")
     }
 
+    /// A host program kept right in /tmp is bound alone: binding its folder would put the host's /tmp, read-only, over
+    /// the job's own (a farmer whose binary sat there could not write two-pass statistics and refused every task).
+    @Test func aHostProgramKeptInTmpLeavesTheJobItsOwnWritableTmp() throws {
+        let scratch = try Scratch()
+        let program = "/tmp/prism-host-program-\(UUID().uuidString.prefix(8))"
+        try Data("#!/bin/sh\necho written > /tmp/w && cat /tmp/w && ls /tmp\n".utf8).write(to: URL(fileURLWithPath: program))
+        try FileManager.default.setAttributes([.posixPermissions: 0o755], ofItemAtPath: program)
+        defer { try? FileManager.default.removeItem(atPath: program) }
+        let spec = JobSpec.hostProgram(program, arguments: [], rootfs: .directory(try BusyboxRootfs.make(in: scratch)))
+        #expect(spec.hostBinds.contains(program) && !spec.hostBinds.contains("/tmp"), "\(spec.hostBinds)")
+        let run = try CapturedRun.run(spec)
+        #expect(run.result.status == 0, "\(run.stderr)")
+        // Written and read back; of the host's /tmp only the program itself shows.
+        #expect(run.stdout == "written\n\(URL(fileURLWithPath: program).lastPathComponent)\nw\n" || run.stdout == "written\nw\n\(URL(fileURLWithPath: program).lastPathComponent)\n", "\(run.stdout)")
+    }
+
     @Test(.enabled(if: FileManager.default.isExecutableFile(atPath: "/usr/bin/ffprobe"), "needs /usr/bin/ffprobe (ffmpeg)"))
     func hostFFprobeRunsWithItsSharedLibrariesBound() throws {
         let scratch = try Scratch()

@@ -12,9 +12,13 @@ public enum HostRuntime {
 
     /// The existing paths to list in `JobSpec.hostBinds` so that `executable` runs in the sandbox.
     public static func binds(for executable: String) -> [String] {
-        let folder = URL(fileURLWithPath: executable).resolvingSymlinksInPath().deletingLastPathComponent().path
+        let resolved = URL(fileURLWithPath: executable).resolvingSymlinksInPath()
+        // A program kept right in / or /tmp is bound alone: its folder would show the whole host inside the sandbox,
+        // or cover the job's private /tmp with the host's, read-only.
+        let folder = resolved.deletingLastPathComponent().path
+        let own = ["/", "/tmp"].contains(folder) ? resolved.path : folder
         var binds: [String] = []
-        for path in [folder] + libraryPaths + linkedLibraryFolders(of: executable)
+        for path in [own] + libraryPaths + linkedLibraryFolders(of: executable)
         where FileManager.default.fileExists(atPath: path) && !binds.contains(path) {
             // A folder already covered by an earlier bind (e.g. /lib/x86_64-linux-gnu under /lib) needs no bind of its own.
             if binds.contains(where: { path.hasPrefix($0 + "/") }) { continue }
