@@ -68,16 +68,21 @@ final class WorkClock: @unchecked Sendable {
         }
     }
 
+    /// An honest farmer service claiming 30 frames/s, encoding for real, its data in `folder`.
+    static func honestFarmer(in folder: TemporaryFolder) throws -> (FarmerService, FarmerConfiguration) {
+        let capabilities = FarmerCapabilities(encoders: ["libx264"], framesPerSecond: 30, sessions: 1, version: "test")
+        let configuration = FarmerConfiguration(identity: SigningIdentity(), store: try TaskStore(root: URL(fileURLWithPath: folder.path("data"))),
+                                                advertisedURL: "http://127.0.0.1", sessions: 1, capabilities: capabilities,
+                                                executor: { try SegmentTaskRunner.run($0) })
+        return (FarmerService(configuration: configuration, logger: logger), configuration)
+    }
+
     /// The claim follows the host: re-measured (when no task runs) once the load has moved or the last measurement is
     /// old, and announced from then on; a farmer at work is not interrupted to measure.
     @Test func claimsAreReMeasuredAndReAnnouncedWhenIdle() async throws {
         let folder = try TemporaryFolder("remeasure")
         defer { folder.remove() }
-        let capabilities = FarmerCapabilities(encoders: ["libx264"], framesPerSecond: 30, sessions: 1, version: "test")
-        let configuration = FarmerConfiguration(identity: SigningIdentity(), store: try TaskStore(root: URL(fileURLWithPath: folder.path("data"))),
-                                                advertisedURL: "http://127.0.0.1", sessions: 1, capabilities: capabilities,
-                                                executor: { try SegmentTaskRunner.run($0) })
-        let service = FarmerService(configuration: configuration, logger: Self.logger)
+        let (service, configuration) = try Self.honestFarmer(in: folder)
         // Without a way to measure, the first claim stands.
         #expect(await service.refreshClaims(now: Date().addingTimeInterval(3600)) == nil)
         let executor = configuration.executor

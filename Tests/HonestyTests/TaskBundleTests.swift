@@ -110,11 +110,7 @@ import Wire
     @Test func theFarmerBundlesWhatItsReceiptNames() async throws {
         let folder = try TemporaryFolder("task-bundle-farmer")
         defer { folder.remove() }
-        let capabilities = FarmerCapabilities(encoders: ["libx264"], framesPerSecond: 30, sessions: 1, version: "test")
-        let configuration = FarmerConfiguration(identity: SigningIdentity(), store: try TaskStore(root: URL(fileURLWithPath: folder.path("data"))),
-                                                advertisedURL: "http://127.0.0.1", sessions: 1, capabilities: capabilities,
-                                                executor: { try SegmentTaskRunner.run($0) })
-        let service = FarmerService(configuration: configuration, logger: Self.logger)
+        let (service, _) = try InProcessChallengeTests.honestFarmer(in: folder)
         let app = Application(router: service.router(), configuration: .init(address: .hostname("127.0.0.1", port: 0)), logger: Self.logger)
         try await app.test(.live) { client in
             let port = try #require(client.port)
