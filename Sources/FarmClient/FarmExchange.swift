@@ -47,12 +47,12 @@ final class SinkDelegate<Sink: BodySink>: HTTPClientResponseDelegate {
 }
 
 extension FarmHTTP {
-    /// Sends one request (its body streamed from `file`, if any) and hands the answer to `sink`; the time limit
-    /// covers everything from connecting to the answer's last byte.
-    static func exchange<Sink: BodySink>(_ url: String, method: HTTPMethod, headers: HTTPHeaders, file: String? = nil,
+    /// Sends one request and hands the answer to `sink`; the time limit covers everything from connecting to the
+    /// answer's last byte.
+    static func exchange<Sink: BodySink>(_ url: String, method: HTTPMethod, headers: HTTPHeaders, body: HTTPClient.Body? = nil,
                                          timeout: Double, into sink: Sink) async throws -> Sink.Outcome {
         do {
-            let request = try HTTPClient.Request(url: url, method: method, headers: headers, body: try file.map(streamedBody))
+            let request = try HTTPClient.Request(url: url, method: method, headers: headers, body: body)
             let task = HTTPClient.shared.execute(request: request, delegate: SinkDelegate(sink),
                                                  deadline: .now() + .milliseconds(Int64((timeout * 1000).rounded(.up))))
             return try await task.futureResult.get()
@@ -61,10 +61,13 @@ extension FarmHTTP {
         }
     }
 
-    /// A file as a request body, read a chunk at a time as the connection takes it.
-    static func streamedBody(_ path: String) throws -> HTTPClient.Body {
-        let size = try FileManager.default.attributesOfItem(atPath: path)[.size] as? Int ?? 0
-        guard let handle = FileHandle(forReadingAtPath: path) else { throw CocoaError(.fileReadNoSuchFile, userInfo: [NSFilePathErrorKey: path]) }
+    /// A file as a request body to `url`, read a chunk at a time as the connection takes it; a file that cannot be
+    /// read is refused before anything is sent.
+    static func fileBody(_ path: String, to url: String) throws -> HTTPClient.Body {
+        guard let size = (try? FileManager.default.attributesOfItem(atPath: path))?[.size] as? Int,
+              let handle = FileHandle(forReadingAtPath: path) else {
+            throw FarmerCallError.refused(url: url, status: 0, message: "cannot read \(path)")
+        }
         return .stream(contentLength: Int64(size)) { writer in
             Self.writeChunks(of: handle, to: writer, on: HTTPClient.shared.eventLoopGroup.any())
         }
@@ -147,7 +150,6 @@ struct DownloadSink: BodySink {
     let maximumBytes: Int
     private var error = CollectingSink(url: "", maximumBytes: 4096)
     private var file: FileWriting?
-    private var status = 0
 
     init(url: String, path: String, maximumBytes: Int) {
         self.url = url
@@ -156,7 +158,6 @@ struct DownloadSink: BodySink {
     }
 
     mutating func head(status: Int, headers: HTTPHeaders) throws {
-        self.status = status
         if status == 200 { file = try FileWriting(path, url: url) } else { try error.head(status: status, headers: headers) }
     }
 
@@ -216,9 +217,8 @@ struct TaskBundleReader: Sendable {
             switch stage {
             case .receiptLength:
                 guard gather(4, from: &buffer) else { continue }
-                let length = TaskBundle.length(pending.readableBytesView)
-                pending.clear()
-                guard length > 0, length <= UInt64(TaskBundle.maximumReceiptBytes) else { throw bad("bundled receipt of \(length) bytes") }
+                let length = pending.readInteger(as: UInt32.self)!
+                guard length > 0, length <= TaskBundle.maximumReceiptBytes else { throw bad("bundled receipt of \(length) bytes") }
                 stage = .receipt(Int(length))
             case let .receipt(length):
                 guard gather(length, from: &buffer) else { continue }
@@ -228,8 +228,7 @@ struct TaskBundleReader: Sendable {
                 stage = heights.isEmpty ? .done : .outputLength
             case .outputLength:
                 guard gather(8, from: &buffer) else { continue }
-                let length = TaskBundle.length(pending.readableBytesView)
-                pending.clear()
+                let length = pending.readInteger(as: UInt64.self)!
                 guard length <= UInt64(maximumOutputBytes) else { throw bad("bundled \(heights[0])p output of \(length) bytes") }
                 file = try FileWriting(outputs[heights[0]], url: url)
                 stage = .output(left: Int(length))

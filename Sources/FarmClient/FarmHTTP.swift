@@ -78,10 +78,10 @@ public enum FarmHTTP {
         return handle
     }
 
-    /// A request body read from a file in chunks, never whole.
-    public static func fileBody(_ path: String) throws -> HTTPClientRequest.Body {
-        let size = try FileManager.default.attributesOfItem(atPath: path)[.size] as? Int ?? 0
-        return .stream(FileChunks(path: path), length: .known(Int64(size)))
+    /// Sends one request whose body is `file`, streamed as the connection takes it, and collects the (short) reply.
+    public static func send(_ url: String, method: HTTPMethod, headers: HTTPHeaders, file: String, timeout: Double) async throws -> Reply {
+        try await exchange(url, method: method, headers: headers, body: try fileBody(file, to: url), timeout: timeout,
+                           into: CollectingSink(url: url, maximumBytes: maximumInMemoryReply))
     }
 
     /// The content address of a file, read in chunks.
@@ -115,23 +115,4 @@ public enum FarmHTTP {
         }
         return .unavailable(url: url, reason: String(describing: error))
     }
-}
-
-/// A file's bytes as an async sequence of buffers (an upload body).
-struct FileChunks: AsyncSequence, Sendable {
-    typealias Element = ByteBuffer
-    let path: String
-
-    struct AsyncIterator: AsyncIteratorProtocol {
-        let handle: FileHandle?
-        mutating func next() async throws -> ByteBuffer? {
-            guard let handle, let data = try handle.read(upToCount: FarmHTTP.chunkBytes), !data.isEmpty else {
-                try? handle?.close()
-                return nil
-            }
-            return ByteBuffer(bytes: data)
-        }
-    }
-
-    func makeAsyncIterator() -> AsyncIterator { AsyncIterator(handle: FileHandle(forReadingAtPath: path)) }
 }

@@ -46,7 +46,7 @@ public final class FarmerClient: Sendable {
     /// `submit`, with the receipt's signed envelope too (what a verdict carries to the registry as proof of the task).
     public func submitSigned(_ task: SegmentTask, sourceFile: String) async throws -> (receipt: SegmentReceipt, envelope: SignedEnvelope) {
         let reply = try await FarmHTTP.send(baseURL + FarmerPath.tasks, method: .POST, headers: try taskHeaders(task, bundled: false),
-                                            body: try sourceBody(sourceFile), timeout: timeout)
+                                            file: sourceFile, timeout: timeout)
         return try checkedReceipt(reply, for: task, address: try task.address())
     }
 
@@ -64,10 +64,7 @@ public final class FarmerClient: Sendable {
             checked.withLock { $0 = opened }
             return opened.receipt.rungs.map(\.height)
         }
-        guard FileManager.default.isReadableFile(atPath: sourceFile) else {
-            throw FarmerCallError.refused(url: baseURL, status: 0, message: "cannot read \(sourceFile)")
-        }
-        switch try await FarmHTTP.exchange(url, method: .POST, headers: try taskHeaders(task, bundled: true), file: sourceFile,
+        switch try await FarmHTTP.exchange(url, method: .POST, headers: try taskHeaders(task, bundled: true), body: try FarmHTTP.fileBody(sourceFile, to: url),
                                            timeout: timeout, into: TaskAnswerSink(reader: reader)) {
         case let .reply(reply):
             let (receipt, envelope) = try checkedReceipt(reply, for: task, address: address)
@@ -85,12 +82,6 @@ public final class FarmerClient: Sendable {
         headers.add(name: "Content-Type", value: "application/octet-stream")
         if bundled { headers.add(name: "Accept", value: "\(TaskBundle.mediaType), application/json") }
         return headers
-    }
-
-    private func sourceBody(_ sourceFile: String) throws -> HTTPClientRequest.Body {
-        do { return try FarmHTTP.fileBody(sourceFile) } catch {
-            throw FarmerCallError.refused(url: baseURL, status: 0, message: "cannot read \(sourceFile): \(error)")
-        }
     }
 
     /// A task's answer: busy, refused, or a signed receipt that must be the farmer's, for this task, input and

@@ -34,11 +34,7 @@ public struct JobClient: Sendable {
         guard held.status == 404 else { throw FarmerCallError.refused(url: baseURL, status: held.status, message: held.text) }
         var headers = try signedHeaders(method: "PUT", path: path)
         headers.add(name: "Content-Type", value: "application/octet-stream")
-        let body: HTTPClientRequest.Body
-        do { body = try FarmHTTP.fileBody(file) } catch {
-            throw FarmerCallError.refused(url: baseURL, status: 0, message: "cannot read \(file): \(error)")
-        }
-        let reply = try await FarmHTTP.send(baseURL + path, method: .PUT, headers: headers, body: body, timeout: timeout)
+        let reply = try await FarmHTTP.send(baseURL + path, method: .PUT, headers: headers, file: file, timeout: timeout)
         guard reply.status == 200 else { throw FarmerCallError.refused(url: baseURL, status: reply.status, message: reply.text) }
         return (try FileManager.default.attributesOfItem(atPath: file)[.size] as? Int) ?? 0
     }

@@ -297,11 +297,14 @@ public final class FarmerService: @unchecked Sendable {  // unchecked: session s
         }
         let length = 4 + receipt.count + outputs.reduce(0) { $0 + 8 + $1.size }
         let body = ResponseBody(contentLength: length) { writer in
-            var head = ByteBuffer(bytes: TaskBundle.receiptHeader(receipt.count))
+            var head = ByteBuffer()
+            head.writeInteger(UInt32(receipt.count))
             head.writeBytes(receipt)
             try await writer.write(head)
             for output in outputs {
-                try await writer.write(ByteBuffer(bytes: TaskBundle.outputHeader(output.size)))
+                var length = ByteBuffer()
+                length.writeInteger(UInt64(output.size))
+                try await writer.write(length)
                 try await Self.send(output.file, size: output.size, to: &writer)
             }
             try await writer.finish(nil)

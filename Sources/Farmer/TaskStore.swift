@@ -62,26 +62,25 @@ public struct TaskStore: Sendable {
         // Written under another name and renamed: a receipt that is there is whole.
         let partial = folder.appendingPathComponent("receipt.partial").path
         try Self.write(receipt, to: partial)
-        guard rename(partial, folder.appendingPathComponent("receipt.json").path) == 0 else {
-            throw CocoaError(.fileWriteUnknown, userInfo: [NSFilePathErrorKey: partial, NSUnderlyingErrorKey: POSIXError(POSIXErrorCode(rawValue: errno) ?? .EIO)])
-        }
+        guard rename(partial, folder.appendingPathComponent("receipt.json").path) == 0 else { throw Self.failure(writing: partial) }
+    }
+
+    /// Why writing `path` failed, from `errno`.
+    private static func failure(writing path: String) -> CocoaError {
+        CocoaError(.fileWriteUnknown, userInfo: [NSFilePathErrorKey: path, NSUnderlyingErrorKey: POSIXError(POSIXErrorCode(rawValue: errno) ?? .EIO)])
     }
 
     /// Writes a small file in one go (Foundation's atomic write costs a millisecond of temporary-name probing that a
     /// task's answer waits on).
     private static func write(_ data: Data, to path: String) throws {
         let descriptor = open(path, O_CREAT | O_WRONLY | O_TRUNC | O_CLOEXEC, 0o600)
-        guard descriptor >= 0 else {
-            throw CocoaError(.fileWriteUnknown, userInfo: [NSFilePathErrorKey: path, NSUnderlyingErrorKey: POSIXError(POSIXErrorCode(rawValue: errno) ?? .EIO)])
-        }
+        guard descriptor >= 0 else { throw failure(writing: path) }
         defer { close(descriptor) }
         try data.withUnsafeBytes { bytes in
             var offset = 0
             while offset < bytes.count {
                 let written = Glibc.write(descriptor, bytes.baseAddress! + offset, bytes.count - offset)
-                guard written > 0 else {
-                    throw CocoaError(.fileWriteUnknown, userInfo: [NSFilePathErrorKey: path, NSUnderlyingErrorKey: POSIXError(POSIXErrorCode(rawValue: errno) ?? .EIO)])
-                }
+                guard written > 0 else { throw failure(writing: path) }
                 offset += written
             }
         }

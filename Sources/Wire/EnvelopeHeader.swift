@@ -57,18 +57,4 @@ public enum TaskBundle {
     public static let mediaType = "application/vnd.prism.task-bundle"
     /// Largest signed receipt a bundle may open with (a twelve-rung receipt is about 3 KB).
     public static let maximumReceiptBytes = 64 << 10
-
-    /// The bytes in front of the receipt.
-    public static func receiptHeader(_ length: Int) -> [UInt8] { bigEndian(UInt64(length), bytes: 4) }
-    /// The bytes in front of one output.
-    public static func outputHeader(_ length: Int) -> [UInt8] { bigEndian(UInt64(length), bytes: 8) }
-
-    /// Reads a length header written by `receiptHeader` or `outputHeader`.
-    public static func length(_ bytes: some Collection<UInt8>) -> UInt64 {
-        bytes.reduce(0) { $0 << 8 | UInt64($1) }
-    }
-
-    private static func bigEndian(_ value: UInt64, bytes: Int) -> [UInt8] {
-        (0..<bytes).map { UInt8(truncatingIfNeeded: value >> (8 * UInt64(bytes - 1 - $0))) }
-    }
 }

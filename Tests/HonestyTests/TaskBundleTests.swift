@@ -22,7 +22,14 @@ import Wire
 
     /// A bundle: the receipt, then each output with its length.
     static func bundle(receipt: [UInt8], outputs: [[UInt8]]) -> [UInt8] {
-        TaskBundle.receiptHeader(receipt.count) + receipt + outputs.flatMap { TaskBundle.outputHeader($0.count) + $0 }
+        var buffer = ByteBuffer()
+        buffer.writeInteger(UInt32(receipt.count))
+        buffer.writeBytes(receipt)
+        for output in outputs {
+            buffer.writeInteger(UInt64(output.count))
+            buffer.writeBytes(output)
+        }
+        return Array(buffer.readableBytesView)
     }
 
     static func reader(_ folder: TemporaryFolder, heights: [Int], maximumOutputBytes: Int = 1 << 20) -> TaskBundleReader {
@@ -79,9 +86,11 @@ import Wire
         var big = Self.reader(folder, heights: [240], maximumOutputBytes: 299)
         #expect(throws: FarmerCallError.self) { try Self.feed(&big, Array(bytes.prefix(4 + receipt.count + 8)), pieces: []) }
         // A receipt of no bytes or past the limit, and one the check refuses.
-        for header in [TaskBundle.receiptHeader(0), TaskBundle.receiptHeader(TaskBundle.maximumReceiptBytes + 1)] {
+        for length in [0, TaskBundle.maximumReceiptBytes + 1] {
             var reader = Self.reader(folder, heights: [240])
-            #expect(throws: FarmerCallError.self) { try reader.feed(ByteBuffer(bytes: header)) }
+            var header = ByteBuffer()
+            header.writeInteger(UInt32(length))
+            #expect(throws: FarmerCallError.self) { try reader.feed(header) }
         }
         var forged = Self.reader(folder, heights: [240])
         #expect(throws: FarmerCallError.self) { try Self.feed(&forged, Self.bundle(receipt: Array("another receipt".utf8), outputs: [output]), pieces: []) }
