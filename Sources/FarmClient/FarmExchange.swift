@@ -48,42 +48,62 @@ final class SinkDelegate<Sink: BodySink>: HTTPClientResponseDelegate {
 
 extension FarmHTTP {
     /// Sends one request and hands the answer to `sink`; the time limit covers everything from connecting to the
-    /// answer's last byte.
+    /// answer's last byte. With `loop`, the connection and the sink both run on it: a peer's calls always take the
+    /// same loop (and so reuse its open connection), and the answer reaches its sink without a hop between threads
+    /// per part (async-http-client otherwise may run the sink on another loop than the socket, which then stops
+    /// reading until each part has crossed over).
     static func exchange<Sink: BodySink>(_ url: String, method: HTTPMethod, headers: HTTPHeaders, body: HTTPClient.Body? = nil,
-                                         timeout: Double, into sink: Sink) async throws -> Sink.Outcome {
+                                         timeout: Double, on loop: EventLoop? = nil, into sink: Sink) async throws -> Sink.Outcome {
+        try await answer(url, method: method, headers: headers, body: body, timeout: timeout, on: loop, into: sink).get()
+    }
+
+    /// `exchange` as the connection's own future: a thread that may block waits on it directly, woken by the loop
+    /// that read the answer's last byte (a task in between costs two more wake-ups per call, each up to milliseconds
+    /// on a busy or virtual machine).
+    static func answer<Sink: BodySink>(_ url: String, method: HTTPMethod, headers: HTTPHeaders, body: HTTPClient.Body? = nil,
+                                       timeout: Double, on loop: EventLoop? = nil, into sink: Sink) -> EventLoopFuture<Sink.Outcome> {
         do {
             let request = try HTTPClient.Request(url: url, method: method, headers: headers, body: body)
             let task = HTTPClient.shared.execute(request: request, delegate: SinkDelegate(sink),
+                                                 eventLoop: loop.map { .delegateAndChannel(on: $0) } ?? .indifferent,
                                                  deadline: .now() + .milliseconds(Int64((timeout * 1000).rounded(.up))))
-            return try await task.futureResult.get()
+            return task.futureResult.flatMapErrorThrowing { throw mapped($0, url: url, timeout: timeout) }
         } catch {
-            throw mapped(error, url: url, timeout: timeout)
+            return (loop ?? HTTPClient.shared.eventLoopGroup.any()).makeFailedFuture(mapped(error, url: url, timeout: timeout))
         }
     }
 
-    /// A file as a request body to `url`, read a chunk at a time as the connection takes it; a file that cannot be
-    /// read is refused before anything is sent.
+    /// A file as a request body to `url`, read a megabyte at a time as the connection takes it; a file that cannot
+    /// be read is refused before anything is sent.
     static func fileBody(_ path: String, to url: String) throws -> HTTPClient.Body {
-        guard let size = (try? FileManager.default.attributesOfItem(atPath: path))?[.size] as? Int,
-              let handle = FileHandle(forReadingAtPath: path) else {
+        guard let size = PlainFile.size(of: path), let file = try? PlainFile.reading(path) else {
             throw FarmerCallError.refused(url: url, status: 0, message: "cannot read \(path)")
         }
         return .stream(contentLength: Int64(size)) { writer in
-            Self.writeChunks(of: handle, to: writer, on: HTTPClient.shared.eventLoopGroup.any())
+            writeChunks(of: file, to: writer, on: HTTPClient.shared.eventLoopGroup.any())
         }
     }
 
-    private static func writeChunks(of handle: FileHandle, to writer: HTTPClient.Body.StreamWriter, on loop: EventLoop) -> EventLoopFuture<Void> {
+    private static func writeChunks(of file: PlainFile, to writer: HTTPClient.Body.StreamWriter, on loop: EventLoop) -> EventLoopFuture<Void> {
         do {
-            guard let data = try handle.read(upToCount: 1 << 20), !data.isEmpty else {
-                try? handle.close()
+            guard let chunk = try file.chunk() else {
+                file.close()
                 return loop.makeSucceededVoidFuture()
             }
-            return writer.write(.byteBuffer(ByteBuffer(bytes: data))).flatMap { writeChunks(of: handle, to: writer, on: loop) }
+            return writer.write(.byteBuffer(chunk)).flatMap { writeChunks(of: file, to: writer, on: loop) }
         } catch {
-            try? handle.close()
+            file.close()
             return loop.makeFailedFuture(error)
         }
+    }
+}
+
+extension PlainFile {
+    /// The file's next chunk (at most `PlainFile.chunkBytes`) read straight into a buffer; nil at its end.
+    func chunk() throws -> ByteBuffer? {
+        var buffer = ByteBufferAllocator().buffer(capacity: PlainFile.chunkBytes)
+        let count = try buffer.writeWithUnsafeMutableBytes(minimumWritableBytes: PlainFile.chunkBytes) { try read(into: $0) }
+        return count == 0 ? nil : buffer
     }
 }
 
@@ -116,29 +136,53 @@ struct CollectingSink: BodySink {
     func end() throws -> FarmHTTP.Reply { FarmHTTP.Reply(status: status, headers: headers, body: collected) }
 }
 
-/// One file streamed to disk while hashed. (Sendable by hand: swift-crypto's hash state is a plain value that does not
-/// say so, and a sink moves between no threads but its connection's.)
-struct FileWriting: @unchecked Sendable {
-    let handle: FileHandle?
+/// One file streamed to disk while hashed. The hashing and writing run on a queue of their own, so the connection's
+/// loop goes straight back to reading the next part while the previous one is hashed and written on the other core
+/// (done in line, each 64 KiB part waited on both). At most `backlogBytes` wait on the queue: past that the loop
+/// waits, as it did before, for a disk slower than the network.
+final class FileWriting: @unchecked Sendable {
+    private let file: PlainFile?
+    private let url: String
+    private let queue = DispatchQueue(label: "prism.farm.file-writing")
+    private let backlog = Atomic<Int>(0)
+    static let backlogBytes = 8 << 20
+    // On `queue` only.
     private var hasher = ContentHasher()
+    private var failure: Error?
+    /// Bytes taken so far (on the connection's loop).
     private(set) var bytes = 0
 
     /// Creates the file at `path`; with nil the bytes are only hashed.
     init(_ path: String?, url: String) throws {
-        handle = try path.map { try FarmHTTP.created($0, url: url) }
-    }
-
-    mutating func write(_ buffer: ByteBuffer) throws {
-        try buffer.withUnsafeReadableBytes {
-            hasher.update($0)
-            try handle?.write(contentsOf: $0)
+        self.url = url
+        do { file = try path.map { try PlainFile.writing($0) } } catch {
+            throw FarmerCallError.badReply(url: url, reason: "cannot write \(path ?? "")")
         }
-        bytes += buffer.readableBytes
     }
 
-    func finish() -> ContentAddress {
-        try? handle?.close()
-        return hasher.finalize()
+    func write(_ buffer: ByteBuffer) {
+        let count = buffer.readableBytes
+        bytes += count
+        let waiting = backlog.add(count, ordering: .relaxed).newValue
+        queue.async { [self] in
+            if failure == nil {
+                buffer.withUnsafeReadableBytes { part in
+                    hasher.update(part)
+                    do { try file?.write(part) } catch { failure = error }
+                }
+            }
+            backlog.subtract(count, ordering: .relaxed)
+        }
+        if waiting > Self.backlogBytes { queue.sync {} }
+    }
+
+    /// Waits for every part to be written; the content address of all of them.
+    func finish() throws -> ContentAddress {
+        try queue.sync {
+            file?.close()
+            if let failure { throw FarmerCallError.badReply(url: url, reason: "cannot write \(file?.path ?? ""): \(failure)") }
+            return hasher.finalize()
+        }
     }
 }
 
@@ -169,12 +213,12 @@ struct DownloadSink: BodySink {
         guard file!.bytes + buffer.readableBytes <= maximumBytes else {
             throw FarmerCallError.badReply(url: url, reason: "reply larger than \(maximumBytes) bytes")
         }
-        try file!.write(buffer)
+        file!.write(buffer)
     }
 
     func end() throws -> (reply: FarmHTTP.Reply, address: ContentAddress?, bytes: Int) {
         guard let file else { return (try error.end(), nil, 0) }
-        return (FarmHTTP.Reply(status: 200, headers: [:], body: ByteBuffer()), file.finish(), file.bytes)
+        return (FarmHTTP.Reply(status: 200, headers: [:], body: ByteBuffer()), try file.finish(), file.bytes)
     }
 }
 
@@ -192,7 +236,8 @@ struct TaskBundleReader: Sendable {
     private var pending = ByteBuffer()
     private var heights: [Int] = []
     private var file: FileWriting?
-    /// Each output's content address and size, by height.
+    private var written: [(height: Int, file: FileWriting)] = []
+    /// Each output's content address and size, by height (once `finished`).
     private(set) var fetched: [Int: (address: ContentAddress, bytes: Int)] = [:]
 
     init(url: String, outputs: [Int: String], maximumOutputBytes: Int, opened: @escaping @Sendable (Data) throws -> [Int]) {
@@ -235,7 +280,7 @@ struct TaskBundleReader: Sendable {
                 if length == 0 { finishOutput() }
             case let .output(left):
                 let part = buffer.readSlice(length: min(left, buffer.readableBytes))!
-                try file!.write(part)
+                file!.write(part)
                 stage = .output(left: left - part.readableBytes)
                 if left == part.readableBytes { finishOutput() }
             case .done:
@@ -244,15 +289,18 @@ struct TaskBundleReader: Sendable {
         }
     }
 
+    /// An output's last byte is in: the next one starts while this one is still being written (`finished` waits).
     private mutating func finishOutput() {
-        fetched[heights.removeFirst()] = (file!.finish(), file!.bytes)
+        written.append((heights.removeFirst(), file!))
         file = nil
         stage = heights.isEmpty ? .done : .outputLength
     }
 
-    /// Fails unless every output came whole.
-    func finished() throws {
+    /// Fails unless every output came whole and was written; fills `fetched`.
+    mutating func finished() throws {
         guard stage == .done else { throw bad("reply ended before its last output") }
+        for (height, file) in written { fetched[height] = (try file.finish(), file.bytes) }
+        written = []
     }
 }
 
@@ -281,7 +329,7 @@ struct TaskAnswerSink: BodySink {
         if bundled { try reader.feed(buffer) } else { try collecting.body(buffer) }
     }
 
-    func end() throws -> Outcome {
+    mutating func end() throws -> Outcome {
         guard bundled else { return .reply(try collecting.end()) }
         try reader.finished()
         return .bundle(fetched: reader.fetched)

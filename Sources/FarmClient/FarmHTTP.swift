@@ -33,7 +33,6 @@ public enum FarmerCallError: Error, CustomStringConvertible, Sendable {
 public enum FarmHTTP {
     /// Largest reply kept in memory (signed envelopes, lists); bodies meant for files are streamed instead.
     public static let maximumInMemoryReply = 16 << 20
-    static let chunkBytes = 1 << 16
 
     public struct Reply: Sendable {
         public let status: Int
@@ -66,31 +65,17 @@ public enum FarmHTTP {
 
     /// Sends one request and streams a 200 reply's body into `path` while hashing it (at most `maximumBytes`);
     /// any other status comes back with its (short) body and nothing written.
-    public static func download(_ url: String, headers: HTTPHeaders, to path: String, timeout: Double,
-                                maximumBytes: Int) async throws -> (reply: Reply, address: ContentAddress?, bytes: Int) {
-        try await exchange(url, method: .GET, headers: headers, timeout: timeout, into: DownloadSink(url: url, path: path, maximumBytes: maximumBytes))
-    }
-
-    static func created(_ path: String, url: String) throws -> FileHandle {
-        guard FileManager.default.createFile(atPath: path, contents: nil), let handle = FileHandle(forWritingAtPath: path) else {
-            throw FarmerCallError.badReply(url: url, reason: "cannot write \(path)")
-        }
-        return handle
+    public static func download(_ url: String, headers: HTTPHeaders, to path: String, timeout: Double, maximumBytes: Int,
+                                on loop: EventLoop? = nil) async throws -> (reply: Reply, address: ContentAddress?, bytes: Int) {
+        try await exchange(url, method: .GET, headers: headers, timeout: timeout, on: loop,
+                           into: DownloadSink(url: url, path: path, maximumBytes: maximumBytes))
     }
 
     /// Sends one request whose body is `file`, streamed as the connection takes it, and collects the (short) reply.
-    public static func send(_ url: String, method: HTTPMethod, headers: HTTPHeaders, file: String, timeout: Double) async throws -> Reply {
-        try await exchange(url, method: method, headers: headers, body: try fileBody(file, to: url), timeout: timeout,
+    public static func send(_ url: String, method: HTTPMethod, headers: HTTPHeaders, file: String, timeout: Double,
+                            on loop: EventLoop? = nil) async throws -> Reply {
+        try await exchange(url, method: method, headers: headers, body: try fileBody(file, to: url), timeout: timeout, on: loop,
                            into: CollectingSink(url: url, maximumBytes: maximumInMemoryReply))
-    }
-
-    /// The content address of a file, read in chunks.
-    public static func address(ofFile path: String) throws -> ContentAddress {
-        guard let handle = FileHandle(forReadingAtPath: path) else { throw CocoaError(.fileReadNoSuchFile, userInfo: [NSFilePathErrorKey: path]) }
-        defer { try? handle.close() }
-        var hasher = ContentHasher()
-        while let data = try handle.read(upToCount: chunkBytes), !data.isEmpty { hasher.update(data) }
-        return hasher.finalize()
     }
 
     private static func execute(_ url: String, method: HTTPMethod, headers: HTTPHeaders, body: HTTPClientRequest.Body?,

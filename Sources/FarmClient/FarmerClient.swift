@@ -16,6 +16,8 @@ public final class FarmerClient: Sendable {
     /// The key this client signs with (a challenger opens a second client with a longer timeout).
     public var identityForChallenges: SigningIdentity { identity }
     private let announced = Mutex<FarmerAnnouncement?>(nil)
+    /// The event loop this farmer's tasks and outputs travel on (see `FarmHTTP.exchange`).
+    private let loop = HTTPClient.shared.eventLoopGroup.next()
 
     /// Filled by `capabilities()`: who this farmer proved to be.
     public var announcement: FarmerAnnouncement? { announced.withLock { $0 } }
@@ -46,7 +48,7 @@ public final class FarmerClient: Sendable {
     /// `submit`, with the receipt's signed envelope too (what a verdict carries to the registry as proof of the task).
     public func submitSigned(_ task: SegmentTask, sourceFile: String) async throws -> (receipt: SegmentReceipt, envelope: SignedEnvelope) {
         let reply = try await FarmHTTP.send(baseURL + FarmerPath.tasks, method: .POST, headers: try taskHeaders(task, bundled: false),
-                                            file: sourceFile, timeout: timeout)
+                                            file: sourceFile, timeout: timeout, on: loop)
         return try checkedReceipt(reply, for: task, address: try task.address())
     }
 
@@ -54,25 +56,44 @@ public final class FarmerClient: Sendable {
     /// rung's output streams into `outputs[height]` (those of other heights are read and dropped), hashed on the way;
     /// nothing is written before the receipt is checked. `fetched` is nil when the farmer answered with the receipt
     /// alone (it does not bundle): the outputs are then fetched with `output(of:height:to:)`.
-    public func submitBundled(_ task: SegmentTask, sourceFile: String, outputs: [Int: String]) async throws
-        -> (receipt: SegmentReceipt, envelope: SignedEnvelope, fetched: [Int: (address: ContentAddress, bytes: Int)]?) {
+    public func submitBundled(_ task: SegmentTask, sourceFile: String, outputs: [Int: String]) async throws -> BundledAnswer {
+        try await bundledAnswer(task, sourceFile: sourceFile, outputs: outputs).get()
+    }
+
+    /// `submitBundled` for a thread that may block (the dispatcher's): it waits on the connection's future itself.
+    public func submitBundledWaiting(_ task: SegmentTask, sourceFile: String, outputs: [Int: String]) throws -> BundledAnswer {
+        try bundledAnswer(task, sourceFile: sourceFile, outputs: outputs).wait()
+    }
+
+    public typealias BundledAnswer = (receipt: SegmentReceipt, envelope: SignedEnvelope, fetched: [Int: (address: ContentAddress, bytes: Int)]?)
+
+    private func bundledAnswer(_ task: SegmentTask, sourceFile: String, outputs: [Int: String]) -> EventLoopFuture<BundledAnswer> {
         let url = baseURL + FarmerPath.tasks
         let checked = Mutex<(receipt: SegmentReceipt, envelope: SignedEnvelope)?>(nil)
-        let address = try task.address()
+        let headers: HTTPHeaders, body: HTTPClient.Body, address: ContentAddress
+        do {
+            address = try task.address()
+            headers = try taskHeaders(task, bundled: true)
+            body = try FarmHTTP.fileBody(sourceFile, to: url)
+        } catch {
+            return loop.makeFailedFuture(error)
+        }
         let reader = TaskBundleReader(url: url, outputs: outputs, maximumOutputBytes: Self.maximumOutputBytes) { [self] bytes in
             let opened = try checkedReceipt(.init(status: 200, headers: [:], body: ByteBuffer(bytes: bytes)), for: task, address: address)
             checked.withLock { $0 = opened }
             return opened.receipt.rungs.map(\.height)
         }
-        switch try await FarmHTTP.exchange(url, method: .POST, headers: try taskHeaders(task, bundled: true), body: try FarmHTTP.fileBody(sourceFile, to: url),
-                                           timeout: timeout, into: TaskAnswerSink(reader: reader)) {
-        case let .reply(reply):
-            let (receipt, envelope) = try checkedReceipt(reply, for: task, address: address)
-            return (receipt, envelope, nil)
-        case let .bundle(fetched):
-            guard let (receipt, envelope) = checked.withLock({ $0 }) else { throw FarmerCallError.badReply(url: baseURL, reason: "bundle without a receipt") }
-            return (receipt, envelope, fetched)
-        }
+        return FarmHTTP.answer(url, method: .POST, headers: headers, body: body, timeout: timeout, on: loop, into: TaskAnswerSink(reader: reader))
+            .flatMapThrowing { [self] outcome in
+                switch outcome {
+                case let .reply(reply):
+                    let (receipt, envelope) = try checkedReceipt(reply, for: task, address: address)
+                    return (receipt, envelope, nil)
+                case let .bundle(fetched):
+                    guard let (receipt, envelope) = checked.withLock({ $0 }) else { throw FarmerCallError.badReply(url: baseURL, reason: "bundle without a receipt") }
+                    return (receipt, envelope, fetched)
+                }
+            }
     }
 
     private func taskHeaders(_ task: SegmentTask, bundled: Bool) throws -> HTTPHeaders {
@@ -121,7 +142,7 @@ public final class FarmerClient: Sendable {
         var headers = HTTPHeaders()
         headers.add(name: SignedEnvelope.headerName, value: try envelope.headerValue())
         let (reply, address, bytes) = try await FarmHTTP.download(baseURL + path, headers: headers, to: file, timeout: timeout,
-                                                                  maximumBytes: Self.maximumOutputBytes)
+                                                                  maximumBytes: Self.maximumOutputBytes, on: loop)
         guard let address else {
             throw FarmerCallError.refused(url: baseURL, status: reply.status, message: reply.text)
         }

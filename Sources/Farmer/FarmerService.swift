@@ -290,39 +290,74 @@ public final class FarmerService: @unchecked Sendable {  // unchecked: session s
         }
         let files = configuration.store.outputs(key)
         let outputs = try heights.map { height in
-            guard let file = files[height], let size = (try? FileManager.default.attributesOfItem(atPath: file.path))?[.size] as? Int else {
+            guard let file = files[height], let size = PlainFile.size(of: file.path) else {
                 throw FarmerAPIError(.internalServerError, "storage", "this task's \(height)p output is missing")
             }
             return (file: file, size: size)
         }
-        let length = 4 + receipt.count + outputs.reduce(0) { $0 + 8 + $1.size }
-        let body = ResponseBody(contentLength: length) { writer in
-            var head = ByteBuffer()
-            head.writeInteger(UInt32(receipt.count))
-            head.writeBytes(receipt)
-            try await writer.write(head)
-            for output in outputs {
-                var length = ByteBuffer()
-                length.writeInteger(UInt64(output.size))
-                try await writer.write(length)
-                try await Self.send(output.file, size: output.size, to: &writer)
-            }
-            try await writer.finish(nil)
+        var head = ByteBuffer()
+        head.writeInteger(UInt32(receipt.count))
+        head.writeBytes(receipt)
+        var parts = [AnswerPart.bytes(head)]
+        for output in outputs {
+            var length = ByteBuffer()
+            length.writeInteger(UInt64(output.size))
+            parts += [.bytes(length), .file(output.file, size: output.size)]
         }
-        return Response(status: .ok, headers: [.contentType: TaskBundle.mediaType], body: body)
+        return Response(status: .ok, headers: [.contentType: TaskBundle.mediaType], body: Self.answer(parts))
     }
 
-    /// Writes `size` bytes of a stored file to an answer, a megabyte at a time.
-    private static func send(_ file: URL, size: Int, to writer: inout any ResponseBodyWriter) async throws {
-        let handle = try FileHandle(forReadingFrom: file)
-        defer { try? handle.close() }
-        var sent = 0
-        while sent < size, let data = try handle.read(upToCount: min(1 << 20, size - sent)), !data.isEmpty {
-            try await writer.write(ByteBuffer(bytes: data))
-            sent += data.count
+    /// Part of an answer's body: bytes at hand, or a stored file of a known size.
+    enum AnswerPart {
+        case bytes(ByteBuffer)
+        case file(URL, size: Int)
+
+        var size: Int {
+            switch self {
+            case let .bytes(buffer): return buffer.readableBytes
+            case let .file(_, size): return size
+            }
         }
-        // A file that shrank since it was measured: the answer ends short of its length, which the submitter sees.
-        guard sent == size else { throw FarmerAPIError(.internalServerError, "storage", "an output changed while it was sent") }
+    }
+
+    /// A body made of `parts` back to back, sent a megabyte at a time: each file read straight into the buffer that
+    /// goes out, and small parts packed with what follows them, so a bundle's receipt, lengths and outputs leave in
+    /// as few writes (and reach the submitter in as few wake-ups) as their bytes allow.
+    static func answer(_ parts: [AnswerPart]) -> ResponseBody {
+        ResponseBody(contentLength: parts.reduce(0) { $0 + $1.size }) { writer in
+            let chunk = PlainFile.chunkBytes
+            var pending = ByteBufferAllocator().buffer(capacity: chunk)
+            for part in parts {
+                switch part {
+                case var .bytes(bytes):
+                    pending.writeBuffer(&bytes)
+                    if pending.readableBytes >= chunk {
+                        try await writer.write(pending)
+                        pending = ByteBufferAllocator().buffer(capacity: chunk)
+                    }
+                case let .file(url, size):
+                    let file = try PlainFile.reading(url.path)
+                    defer { file.close() }
+                    var left = size
+                    while left > 0 {
+                        let wanted = min(left, chunk - pending.readableBytes)
+                        let count = try pending.writeWithUnsafeMutableBytes(minimumWritableBytes: wanted) {
+                            try file.read(into: UnsafeMutableRawBufferPointer(rebasing: $0.prefix(wanted)))
+                        }
+                        // A file that changed since it was measured: the answer ends short of its length, which the
+                        // submitter sees.
+                        guard count > 0 else { throw FarmerAPIError(.internalServerError, "storage", "an output changed while it was sent") }
+                        left -= count
+                        if pending.readableBytes >= chunk {
+                            try await writer.write(pending)
+                            pending = ByteBufferAllocator().buffer(capacity: chunk)
+                        }
+                    }
+                }
+            }
+            if pending.readableBytes > 0 { try await writer.write(pending) }
+            try await writer.finish(nil)
+        }
     }
 
     /// Streams the source to disk while hashing it, then runs the task, signs its receipt and files it; returns the
@@ -357,7 +392,7 @@ public final class FarmerService: @unchecked Sendable {  // unchecked: session s
         for rung in localTask.rungs {
             let file = folder.appendingPathComponent("out").appendingPathComponent(localTask.outputFile(for: rung))
             let frames = result.renditions.first { $0.rung == rung.name }?.frames ?? 0
-            rungs.append(RungReceipt(height: rung.height, width: rung.width, bitrate: rung.bitrate, output: try FarmHTTP.address(ofFile: file.path),
+            rungs.append(RungReceipt(height: rung.height, width: rung.width, bitrate: rung.bitrate, output: try PlainFile.address(of: file.path),
                                      frames: frames, pixels: Int64(frames) * Int64(rung.width) * Int64(rung.height)))
         }
         let encodeSeconds = result.renditions.map(\.encodeSeconds).reduce(0, +)
@@ -376,10 +411,10 @@ public final class FarmerService: @unchecked Sendable {  // unchecked: session s
 
     /// Writes a request body to `path` as it arrives, hashing it on the way; never holds more than a chunk.
     static func receive(_ body: RequestBody, to path: String, maximumBytes: Int) async throws -> (address: ContentAddress, bytes: Int) {
-        guard FileManager.default.createFile(atPath: path, contents: nil), let handle = FileHandle(forWritingAtPath: path) else {
+        guard let file = try? PlainFile.writing(path) else {
             throw FarmerAPIError(.internalServerError, "storage", "cannot write the upload to the data folder")
         }
-        defer { try? handle.close() }
+        defer { file.close() }
         var hasher = ContentHasher()
         var written = 0
         for try await chunk in body {
@@ -387,9 +422,12 @@ public final class FarmerService: @unchecked Sendable {  // unchecked: session s
             guard written <= maximumBytes else {
                 throw FarmerAPIError(.contentTooLarge, "upload-too-large", "the upload exceeds \(maximumBytes) bytes")
             }
-            chunk.withUnsafeReadableBytes { hasher.update($0) }
-            try handle.write(contentsOf: chunk.readableBytesView)
+            try chunk.withUnsafeReadableBytes {
+                hasher.update($0)
+                try file.write($0)
+            }
         }
+        try file.finish()
         return (hasher.finalize(), written)
     }
 
@@ -443,13 +481,10 @@ public final class FarmerService: @unchecked Sendable {  // unchecked: session s
         guard owner == signer.description else {
             throw FarmerAPIError(.forbidden, "not-yours", "this task's outputs belong to the submitter that sent it")
         }
-        guard let size = (try? FileManager.default.attributesOfItem(atPath: file.path))?[.size] as? Int else {
+        guard let size = PlainFile.size(of: file.path) else {
             throw FarmerAPIError(.notFound, "no-such-output", "no such task output")
         }
-        return Response(status: .ok, headers: [.contentType: "application/octet-stream"], body: ResponseBody(contentLength: size) { writer in
-            try await Self.send(file, size: size, to: &writer)
-            try await writer.finish(nil)
-        })
+        return Response(status: .ok, headers: [.contentType: "application/octet-stream"], body: Self.answer([.file(file, size: size)]))
     }
 
     static func json(status: HTTPResponse.Status = .ok, _ value: some Encodable) -> Response {

@@ -196,7 +196,7 @@ extension FarmerService {
                            dropped: [String] = [], sanitized: [String] = []) throws -> Response {
         let outputs = try JobFolder.contents(of: folder.appendingPathComponent("out")).files
         let logs = try ["stdout", "stderr"].map { folder.appendingPathComponent($0) }.map { file in
-            JobFile(name: file.lastPathComponent, content: try FarmHTTP.address(ofFile: file.path),
+            JobFile(name: file.lastPathComponent, content: try PlainFile.address(of: file.path),
                     bytes: (try FileManager.default.attributesOfItem(atPath: file.path)[.size] as? Int64) ?? 0)
         }
         let receipt = JobReceipt(farmer: configuration.identity.publicIdentity, submitter: submitter, order: address, mode: order.mode,
@@ -268,7 +268,7 @@ public enum JobFolder {
             let values = try url.resourceValues(forKeys: Set(keys))
             let path = String(url.standardizedFileURL.path.dropFirst(prefix.count))
             if values.isRegularFile == true && values.isSymbolicLink != true {
-                files.append(JobFile(name: path, content: try FarmHTTP.address(ofFile: url.path), bytes: Int64(values.fileSize ?? 0)))
+                files.append(JobFile(name: path, content: try PlainFile.address(of: url.path), bytes: Int64(values.fileSize ?? 0)))
             } else if values.isDirectory != true {
                 others.append(path)
             }

@@ -58,10 +58,10 @@ public struct TaskStore: Sendable {
     /// Records a finished task: receipt last, so a task counts as done only when everything is on disk.
     public func finish(_ key: String, owner: PublicIdentity, receipt: Data) throws {
         let folder = folder(key)
-        try Self.write(Data(owner.description.utf8), to: folder.appendingPathComponent("owner").path)
+        try PlainFile.write(Data(owner.description.utf8), to: folder.appendingPathComponent("owner").path, mode: 0o600)
         // Written under another name and renamed: a receipt that is there is whole.
         let partial = folder.appendingPathComponent("receipt.partial").path
-        try Self.write(receipt, to: partial)
+        try PlainFile.write(receipt, to: partial, mode: 0o600)
         guard rename(partial, folder.appendingPathComponent("receipt.json").path) == 0 else { throw Self.failure(writing: partial) }
     }
 
@@ -70,21 +70,6 @@ public struct TaskStore: Sendable {
         CocoaError(.fileWriteUnknown, userInfo: [NSFilePathErrorKey: path, NSUnderlyingErrorKey: POSIXError(POSIXErrorCode(rawValue: errno) ?? .EIO)])
     }
 
-    /// Writes a small file in one go (Foundation's atomic write costs a millisecond of temporary-name probing that a
-    /// task's answer waits on).
-    private static func write(_ data: Data, to path: String) throws {
-        let descriptor = open(path, O_CREAT | O_WRONLY | O_TRUNC | O_CLOEXEC, 0o600)
-        guard descriptor >= 0 else { throw failure(writing: path) }
-        defer { close(descriptor) }
-        try data.withUnsafeBytes { bytes in
-            var offset = 0
-            while offset < bytes.count {
-                let written = Glibc.write(descriptor, bytes.baseAddress! + offset, bytes.count - offset)
-                guard written > 0 else { throw failure(writing: path) }
-                offset += written
-            }
-        }
-    }
 
     /// The output file of a finished task for one rung height.
     public func output(_ key: String, height: Int) -> URL? { outputs(key)[height] }

@@ -113,7 +113,7 @@ public struct FarmerChallenge {
         let expected = Double(frames) * pixelWork / max(claims.framesPerSecond, 0.1)
         let deadline = (expected * Self.deadlineSlack + Self.deadlineAllowanceSeconds) * deadlineFactor
         let rungs = ladder.map { TaskRung(height: $0.height, width: ChallengeWork.width(height: $0.height), bitrate: $0.bitrate) }
-        let task = SegmentTask(source: try FarmHTTP.address(ofFile: source), ladder: rungs, codec: "h264", preset: "veryfast",
+        let task = SegmentTask(source: try PlainFile.address(of: source), ladder: rungs, codec: "h264", preset: "veryfast",
                                options: ["encoder": family])
         var measured = ChallengeReport.Measured(encoderAsked: askedEncoder, deadlineSeconds: deadline, verdicts: [:])
         let timed = FarmerClient(baseURL: client.baseURL, identity: client.identityForChallenges, timeout: deadline)

@@ -193,8 +193,8 @@ public final class FarmDispatcher: @unchecked Sendable {  // unchecked: state be
     }
 
     func execute(_ task: TranscodeTask) throws -> SegmentTaskResult {
-        let sourceAddress = try FarmHTTP.address(ofFile: task.source)
-        let sourceBytes = (try FileManager.default.attributesOfItem(atPath: task.source)[.size] as? Int) ?? 0
+        let sourceAddress = try PlainFile.address(of: task.source)
+        let sourceBytes = PlainFile.size(of: task.source) ?? 0
         let wireTask = SegmentTask(source: sourceAddress,
                                    ladder: task.rungs.map { TaskRung(height: $0.height, width: $0.width, bitrate: $0.bitrate) },
                                    codec: task.codec.rawValue, preset: task.preset,
@@ -223,7 +223,7 @@ public final class FarmDispatcher: @unchecked Sendable {  // unchecked: state be
                 // The outputs come in the task's own answer (one round trip); from a farmer that does not bundle them,
                 // every rung's output at once, each streamed to its file and hashed on the way.
                 let wanted = Dictionary(task.rungs.map { ($0.height, URL(fileURLWithPath: task.output).appendingPathComponent(task.outputFile(for: $0)).path) }) { first, _ in first }
-                let (receipt, signedReceipt, bundled) = try FarmHTTP.wait { try await client.submitBundled(wireTask, sourceFile: task.source, outputs: wanted) }
+                let (receipt, signedReceipt, bundled) = try client.submitBundledWaiting(wireTask, sourceFile: task.source, outputs: wanted)
                 let answered = Date()
                 reachable(farm)
                 var renditions: [SegmentTaskResult.Rendition] = []

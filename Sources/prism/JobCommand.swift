@@ -123,7 +123,7 @@ struct JobCommand: AsyncParsableCommand {
         static func order(for job: JobSpec, broker: String? = nil, in scratch: URL) throws -> (JobOrder, [(path: String, address: ContentAddress)]) {
             func size(_ path: String) -> Int64 { (try? FileManager.default.attributesOfItem(atPath: path)[.size] as? Int64) ?? 0 }
             if job.mode == .confidential, let guest = job.guest {
-                let files = try [guest.disk, guest.firmware, guest.kernel, guest.initrd].map { (path: $0, address: try FarmHTTP.address(ofFile: $0)) }
+                let files = try [guest.disk, guest.firmware, guest.kernel, guest.initrd].map { (path: $0, address: try PlainFile.address(of: $0)) }
                 let order = JobOrder(mode: "confidential", image: files[0].address, command: [], limits: JobLimitFigures(job.limits),
                                      network: job.network.rawValue,
                                      guest: JobGuest(firmware: files[1].address, kernel: files[2].address, initrd: files[3].address, append: guest.append,
@@ -131,9 +131,9 @@ struct JobCommand: AsyncParsableCommand {
                 return (order, files)
             }
             let imageFile = try archive(job.rootfs, in: scratch)
-            var files = [(path: imageFile, address: try FarmHTTP.address(ofFile: imageFile))]
+            var files = [(path: imageFile, address: try PlainFile.address(of: imageFile))]
             let inputs = try job.inputs.map { input -> JobFile in
-                let address = try FarmHTTP.address(ofFile: input.path)
+                let address = try PlainFile.address(of: input.path)
                 files.append((input.path, address))
                 return JobFile(name: input.name, content: address, bytes: size(input.path))
             }

@@ -125,7 +125,7 @@ import Wire
             let port = try #require(client.port)
             let farmer = FarmerClient(baseURL: "http://127.0.0.1:\(port)", identity: SigningIdentity(), timeout: 120)
             let source = Fixtures.path("vertical-360x640.mp4")
-            let task = SegmentTask(source: try FarmHTTP.address(ofFile: source),
+            let task = SegmentTask(source: try PlainFile.address(of: source),
                                    ladder: [TaskRung(height: 240, width: 136, bitrate: 250_000), TaskRung(height: 120, width: 68, bitrate: 120_000)],
                                    codec: "h264", preset: "ultrafast")
             let wanted = [240: folder.path("240p.ts"), 120: folder.path("120p.ts")]
@@ -134,7 +134,7 @@ import Wire
             #expect(receipt.rungs.map(\.height) == [240, 120])
             for rung in receipt.rungs {
                 #expect(outputs[rung.height]?.address == rung.output)
-                #expect(try FarmHTTP.address(ofFile: try #require(wanted[rung.height])) == rung.output)
+                #expect(try PlainFile.address(of: try #require(wanted[rung.height])) == rung.output)
                 #expect((outputs[rung.height]?.bytes ?? 0) > 1000)
             }
             // Again: answered from the store, the same signed receipt and outputs.
