@@ -108,7 +108,7 @@ let package = Package(
         .testTarget(name: "MediaTests", dependencies: ["Media", "PrismTestSupport"]),
         .testTarget(name: "TranscodeTests", dependencies: ["Transcode", "Media", "PrismTestSupport", "Live"]),
         .testTarget(name: "HonestyTests", dependencies: [
-            "Honesty", "Media", "PrismTestSupport", "Farmer", "FarmClient", "Transcode", "Verify", "Wire",
+            "Honesty", "Media", "PrismTestSupport", "Farmer", "FarmClient", "Submitter", "Transcode", "Verify", "Wire",
             .product(name: "Hummingbird", package: "hummingbird"),
             .product(name: "HummingbirdTesting", package: "hummingbird"),
             .product(name: "Logging", package: "swift-log"),

@@ -36,6 +36,10 @@ public struct FarmerConfiguration: Sendable {
     public var confidential: ConfidentialRunner?
     /// Largest blob (an image or an input) accepted.
     public var maxBlobBytes: Int = 2 << 30
+    /// Answers a task with its outputs when the submitter asks for a `TaskBundle`; false answers the receipt alone,
+    /// as farmers did before bundles (the submitter then fetches each output on its own), so a submitter's dealings
+    /// with such a farmer can be exercised.
+    public var bundlesAnswers = true
 
     public init(identity: SigningIdentity, store: TaskStore, advertisedURL: String, sessions: Int, capabilities: FarmerCapabilities,
                 executor: @escaping SegmentTaskExecutor) {
@@ -250,7 +254,7 @@ public final class FarmerService: @unchecked Sendable {  // unchecked: session s
             throw FarmerAPIError(.contentTooLarge, "upload-too-large", "source segment of \(length) bytes exceeds \(configuration.maxUploadBytes)")
         }
         let key = TaskStore.key(task: try task.address(), submitter: submitter)
-        let bundled = request.headers[values: .accept].contains { $0.contains(TaskBundle.mediaType) }
+        let bundled = configuration.bundlesAnswers && request.headers[values: .accept].contains { $0.contains(TaskBundle.mediaType) }
         if let receipt = configuration.store.receipt(key) {
             // Already done (perhaps before a restart): the same signed receipt again.
             return try taskReply(receipt, rungs: nil, key: key, bundled: bundled)

@@ -7,8 +7,10 @@ import Logging
 import Media
 import NIOCore
 import PrismTestSupport
+import Submitter
 import Testing
 import Transcode
+import Verify
 import Wire
 
 /// A task's answer with its outputs in it (`TaskBundle`): one round trip per segment, read as it arrives, bounded
@@ -144,6 +146,54 @@ import Wire
             // The receipt alone, and one rung fetched on its own, agree.
             #expect(try await farmer.submitSigned(task, sourceFile: source).envelope == envelope)
             #expect(try await farmer.output(of: task, height: 120, to: folder.path("alone.ts")).address == outputs[120]?.address)
+        }
+    }
+
+    /// A farmer that answers the receipt alone (as before bundles): the dispatcher fetches each rung's output on its
+    /// own, checks it against the receipt, verifies it, and accepts the segment.
+    @Test func theDispatcherFetchesOutputsFromAFarmerThatDoesNotBundle() async throws {
+        let folder = try TemporaryFolder("task-bundle-fallback")
+        defer { folder.remove() }
+        var (_, configuration) = try InProcessChallengeTests.honestFarmer(in: folder)
+        configuration.bundlesAnswers = false
+        let service = FarmerService(configuration: configuration, logger: Self.logger)
+        let app = Application(router: service.router(), configuration: .init(address: .hostname("127.0.0.1", port: 0)), logger: Self.logger)
+        try await app.test(.live) { client in
+            let port = try #require(client.port)
+            let farmer = FarmerClient(baseURL: "http://127.0.0.1:\(port)", identity: SigningIdentity(), timeout: 120)
+            try await farmer.capabilities()
+            let source = Fixtures.path("vertical-360x640.mp4")
+            // Asked for a bundle, this farmer answers the receipt alone.
+            let probe = SegmentTask(source: try PlainFile.address(of: source), ladder: [TaskRung(height: 120, width: 68, bitrate: 120_000)],
+                                    codec: "h264", preset: "ultrafast")
+            #expect(try await farmer.submitBundled(probe, sourceFile: source, outputs: [120: folder.path("probe.ts")]).fetched == nil)
+            let dispatcher = FarmDispatcher(farmers: [farmer], identity: SigningIdentity(), judge: SegmentVerifier.judge(logger: Self.logger),
+                                            verdicts: nil, logger: Self.logger)
+            defer { dispatcher.close() }
+            let output = folder.path("out")
+            try FileManager.default.createDirectory(atPath: output, withIntermediateDirectories: true)
+            let task = TranscodeTask(index: 0, source: source, rungs: [.init(name: "240p", width: 136, height: 240, bitrate: 250_000),
+                                                                       .init(name: "120p", width: 68, height: 120, bitrate: 120_000)],
+                                     codec: .h264, preset: "ultrafast", encoder: .software, frameRate: Rational(num: 30, den: 1), output: output)
+            let executor = dispatcher.executor
+            let result = try await withCheckedThrowingContinuation { continuation in
+                Thread.detachNewThread { continuation.resume(with: Result { try executor(task) }) }
+            }
+            func decodedFrames(_ path: String) throws -> Int {
+                let reader = try VideoFrameReader(path: path)
+                var count = 0
+                while try reader.next() != nil { count += 1 }
+                return count
+            }
+            let frames = try decodedFrames(source)
+            #expect(result.renditions.map(\.rung).sorted() == ["120p", "240p"])
+            for rendition in result.renditions {
+                #expect(try decodedFrames(URL(fileURLWithPath: output).appendingPathComponent(rendition.file).path) == frames)
+                #expect(rendition.frames == frames, "\(rendition.rung): \(rendition.frames) of \(frames) frames")
+            }
+            let summary = dispatcher.summary
+            #expect(summary.accepted == 1 && summary.rejections.isEmpty, "\(summary.rejections)")
+            #expect(summary.bytesDown == result.renditions.reduce(0) { $0 + $1.bytes } && summary.bytesDown > 1000)
         }
     }
 }
