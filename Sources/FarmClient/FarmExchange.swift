@@ -136,16 +136,23 @@ struct CollectingSink: BodySink {
     func end() throws -> FarmHTTP.Reply { FarmHTTP.Reply(status: status, headers: headers, body: collected) }
 }
 
-/// One file streamed to disk while hashed. The hashing and writing run on a queue of their own, so the connection's
-/// loop goes straight back to reading the next part while the previous one is hashed and written on the other core
-/// (done in line, each 64 KiB part waited on both). At most `backlogBytes` wait on the queue: past that the loop
-/// waits, as it did before, for a disk slower than the network.
+/// Where the files of one answer are hashed and written, in order: a queue of their own, and the bytes waiting on it.
+final class WriteLane: Sendable {
+    let queue = DispatchQueue(label: "prism.farm.file-writing")
+    let backlog = Atomic<Int>(0)
+    /// At most this many bytes of one answer wait on its lane (the loop then waits for them).
+    static let backlogBytes = 8 << 20
+}
+
+/// One file streamed to disk while hashed. The hashing and writing run on its answer's lane, so the connection's loop
+/// goes straight back to reading the next part while the previous one is hashed and written on the other core (done
+/// in line, each 64 KiB part waited on both). At most `WriteLane.backlogBytes` of an answer wait on its lane, whatever
+/// number of files it holds: past that the loop waits, as it did before, for a disk slower than the network.
 final class FileWriting: @unchecked Sendable {
     private let file: PlainFile?
     private let url: String
-    private let queue = DispatchQueue(label: "prism.farm.file-writing")
-    private let backlog = Atomic<Int>(0)
-    static let backlogBytes = 8 << 20
+    private let lane: WriteLane
+    private var queue: DispatchQueue { lane.queue }
     // On `queue` only.
     private var hasher = ContentHasher()
     private var failure: Error?
@@ -153,8 +160,9 @@ final class FileWriting: @unchecked Sendable {
     private(set) var bytes = 0
 
     /// Creates the file at `path`; with nil the bytes are only hashed.
-    init(_ path: String?, url: String) throws {
+    init(_ path: String?, url: String, lane: WriteLane = WriteLane()) throws {
         self.url = url
+        self.lane = lane
         do { file = try path.map { try PlainFile.writing($0) } } catch {
             throw FarmerCallError.badReply(url: url, reason: "cannot write \(path ?? "")")
         }
@@ -163,7 +171,7 @@ final class FileWriting: @unchecked Sendable {
     func write(_ buffer: ByteBuffer) {
         let count = buffer.readableBytes
         bytes += count
-        let waiting = backlog.add(count, ordering: .relaxed).newValue
+        let waiting = lane.backlog.add(count, ordering: .relaxed).newValue
         queue.async { [self] in
             if failure == nil {
                 buffer.withUnsafeReadableBytes { part in
@@ -171,9 +179,9 @@ final class FileWriting: @unchecked Sendable {
                     do { try file?.write(part) } catch { failure = error }
                 }
             }
-            backlog.subtract(count, ordering: .relaxed)
+            lane.backlog.subtract(count, ordering: .relaxed)
         }
-        if waiting > Self.backlogBytes { queue.sync {} }
+        if waiting > WriteLane.backlogBytes { queue.sync {} }
     }
 
     /// Waits for every part to be written; the content address of all of them.
@@ -237,6 +245,8 @@ struct TaskBundleReader: Sendable {
     private var heights: [Int] = []
     private var file: FileWriting?
     private var written: [(height: Int, file: FileWriting)] = []
+    /// One lane for all of the answer's outputs, so what waits to be written is bounded for the answer as a whole.
+    private let lane = WriteLane()
     /// Each output's content address and size, by height (once `finished`).
     private(set) var fetched: [Int: (address: ContentAddress, bytes: Int)] = [:]
 
@@ -275,7 +285,7 @@ struct TaskBundleReader: Sendable {
                 guard gather(8, from: &buffer) else { continue }
                 let length = pending.readInteger(as: UInt64.self)!
                 guard length <= UInt64(maximumOutputBytes) else { throw bad("bundled \(heights[0])p output of \(length) bytes") }
-                file = try FileWriting(outputs[heights[0]], url: url)
+                file = try FileWriting(outputs[heights[0]], url: url, lane: lane)
                 stage = .output(left: Int(length))
                 if length == 0 { finishOutput() }
             case let .output(left):
