@@ -86,7 +86,8 @@ extension FarmHTTP {
 
     private static func writeChunks(of file: PlainFile, to writer: HTTPClient.Body.StreamWriter, on loop: EventLoop) -> EventLoopFuture<Void> {
         do {
-            guard let chunk = try file.chunk() else {
+            var chunk = ByteBufferAllocator().buffer(capacity: PlainFile.chunkBytes)
+            guard try file.read(into: &chunk, atMost: PlainFile.chunkBytes) > 0 else {
                 file.close()
                 return loop.makeSucceededVoidFuture()
             }
@@ -99,11 +100,9 @@ extension FarmHTTP {
 }
 
 extension PlainFile {
-    /// The file's next chunk (at most `PlainFile.chunkBytes`) read straight into a buffer; nil at its end.
-    func chunk() throws -> ByteBuffer? {
-        var buffer = ByteBufferAllocator().buffer(capacity: PlainFile.chunkBytes)
-        let count = try buffer.writeWithUnsafeMutableBytes(minimumWritableBytes: PlainFile.chunkBytes) { try read(into: $0) }
-        return count == 0 ? nil : buffer
+    /// Reads up to `count` bytes straight onto the end of `buffer` (no copy through `Data`); 0 at the file's end.
+    public func read(into buffer: inout ByteBuffer, atMost count: Int) throws -> Int {
+        try buffer.writeWithUnsafeMutableBytes(minimumWritableBytes: count) { try read(into: UnsafeMutableRawBufferPointer(rebasing: $0.prefix(count))) }
     }
 }
 

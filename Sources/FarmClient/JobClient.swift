@@ -36,7 +36,7 @@ public struct JobClient: Sendable {
         headers.add(name: "Content-Type", value: "application/octet-stream")
         let reply = try await FarmHTTP.send(baseURL + path, method: .PUT, headers: headers, file: file, timeout: timeout)
         guard reply.status == 200 else { throw FarmerCallError.refused(url: baseURL, status: reply.status, message: reply.text) }
-        return (try FileManager.default.attributesOfItem(atPath: file)[.size] as? Int) ?? 0
+        return PlainFile.size(of: file) ?? 0
     }
 
     /// Sends the order and waits for the job to end; returns the farmer's receipt after checking its signature and that

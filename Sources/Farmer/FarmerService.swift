@@ -332,30 +332,27 @@ public final class FarmerService: @unchecked Sendable {  // unchecked: session s
             let chunk = PlainFile.chunkBytes
             var pending = ByteBufferAllocator().buffer(capacity: chunk)
             for part in parts {
-                switch part {
-                case var .bytes(bytes):
-                    pending.writeBuffer(&bytes)
-                    if pending.readableBytes >= chunk {
-                        try await writer.write(pending)
-                        pending = ByteBufferAllocator().buffer(capacity: chunk)
-                    }
-                case let .file(url, size):
-                    let file = try PlainFile.reading(url.path)
-                    defer { file.close() }
-                    var left = size
-                    while left > 0 {
-                        let wanted = min(left, chunk - pending.readableBytes)
-                        let count = try pending.writeWithUnsafeMutableBytes(minimumWritableBytes: wanted) {
-                            try file.read(into: UnsafeMutableRawBufferPointer(rebasing: $0.prefix(wanted)))
-                        }
+                var left = part.size
+                var file: PlainFile?
+                defer { file?.close() }
+                if case let .file(url, _) = part { file = try PlainFile.reading(url.path) }
+                // Into `pending` up to a full chunk at a time; each full chunk goes out.
+                while left > 0 {
+                    let wanted = min(left, chunk - pending.readableBytes)
+                    switch part {
+                    case let .bytes(bytes):
+                        pending.writeImmutableBuffer(bytes.getSlice(at: bytes.readerIndex + bytes.readableBytes - left, length: wanted)!)
+                        left -= wanted
+                    case .file:
+                        let count = try file!.read(into: &pending, atMost: wanted)
                         // A file that changed since it was measured: the answer ends short of its length, which the
                         // submitter sees.
                         guard count > 0 else { throw FarmerAPIError(.internalServerError, "storage", "an output changed while it was sent") }
                         left -= count
-                        if pending.readableBytes >= chunk {
-                            try await writer.write(pending)
-                            pending = ByteBufferAllocator().buffer(capacity: chunk)
-                        }
+                    }
+                    if pending.readableBytes >= chunk {
+                        try await writer.write(pending)
+                        pending = ByteBufferAllocator().buffer(capacity: chunk)
                     }
                 }
             }

@@ -197,7 +197,7 @@ extension FarmerService {
         let outputs = try JobFolder.contents(of: folder.appendingPathComponent("out")).files
         let logs = try ["stdout", "stderr"].map { folder.appendingPathComponent($0) }.map { file in
             JobFile(name: file.lastPathComponent, content: try PlainFile.address(of: file.path),
-                    bytes: (try FileManager.default.attributesOfItem(atPath: file.path)[.size] as? Int64) ?? 0)
+                    bytes: Int64(PlainFile.size(of: file.path) ?? 0))
         }
         let receipt = JobReceipt(farmer: configuration.identity.publicIdentity, submitter: submitter, order: address, mode: order.mode,
                                  image: order.image, inputs: order.inputs, outputs: outputs, status: status, ending: ending,

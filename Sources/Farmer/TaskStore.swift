@@ -62,14 +62,8 @@ public struct TaskStore: Sendable {
         // Written under another name and renamed: a receipt that is there is whole.
         let partial = folder.appendingPathComponent("receipt.partial").path
         try PlainFile.write(receipt, to: partial, mode: 0o600)
-        guard rename(partial, folder.appendingPathComponent("receipt.json").path) == 0 else { throw Self.failure(writing: partial) }
+        try PlainFile.rename(partial, to: folder.appendingPathComponent("receipt.json").path)
     }
-
-    /// Why writing `path` failed, from `errno`.
-    private static func failure(writing path: String) -> CocoaError {
-        CocoaError(.fileWriteUnknown, userInfo: [NSFilePathErrorKey: path, NSUnderlyingErrorKey: POSIXError(POSIXErrorCode(rawValue: errno) ?? .EIO)])
-    }
-
 
     /// The output file of a finished task for one rung height.
     public func output(_ key: String, height: Int) -> URL? { outputs(key)[height] }

@@ -78,6 +78,11 @@ public final class PlainFile: @unchecked Sendable {
         descriptor = -1
     }
 
+    /// Renames `path` to `destination` (replacing what is there, in one step on one file system).
+    public static func rename(_ path: String, to destination: String) throws {
+        guard Glibc.rename(path, destination) == 0 else { throw failure(path, reading: false) }
+    }
+
     /// The content address of a file, read a megabyte at a time.
     public static func address(of path: String) throws -> ContentAddress {
         let file = try reading(path)

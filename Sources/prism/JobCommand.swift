@@ -121,7 +121,7 @@ struct JobCommand: AsyncParsableCommand {
 
         /// The order for `job` and the files it names, the image (or a confidential job's disk) first, with their addresses.
         static func order(for job: JobSpec, broker: String? = nil, in scratch: URL) throws -> (JobOrder, [(path: String, address: ContentAddress)]) {
-            func size(_ path: String) -> Int64 { (try? FileManager.default.attributesOfItem(atPath: path)[.size] as? Int64) ?? 0 }
+            func size(_ path: String) -> Int64 { Int64(PlainFile.size(of: path) ?? 0) }
             if job.mode == .confidential, let guest = job.guest {
                 let files = try [guest.disk, guest.firmware, guest.kernel, guest.initrd].map { (path: $0, address: try PlainFile.address(of: $0)) }
                 let order = JobOrder(mode: "confidential", image: files[0].address, command: [], limits: JobLimitFigures(job.limits),
