@@ -20,6 +20,7 @@ public struct BlockStatistics: Sendable {
 
     public init(rendition: PlaneImage, source: PlaneImage, blockSize: Int) {
         precondition(rendition.width == source.width && rendition.height == source.height)
+        precondition(blockSize >= 1 && blockSize <= 16, "block sums are kept in 32 bits")
         self.blockSize = blockSize
         columns = rendition.width / blockSize
         rows = rendition.height / blockSize
@@ -34,14 +35,15 @@ public struct BlockStatistics: Sendable {
             source.pixels.withUnsafeBufferPointer { s in
                 for by in 0..<rows {
                     for bx in 0..<columns {
-                        var sumR = 0, sumS = 0, sumRR = 0, sumSS = 0, sumDD = 0
+                        // A block of at most 16x16 samples keeps every sum inside 32 bits (256 × 255²).
+                        var sumR: Int32 = 0, sumS: Int32 = 0, sumRR: Int32 = 0, sumSS: Int32 = 0, sumDD: Int32 = 0
                         for y in (by * blockSize)..<(by * blockSize + blockSize) {
                             let start = y * width + bx * blockSize
                             for x in start..<(start + blockSize) {
-                                let a = Int(r[x]), b = Int(s[x])
-                                sumR += a; sumS += b; sumRR += a * a; sumSS += b * b
-                                let d = a - b
-                                sumDD += d * d
+                                let a = Int32(r[x]), b = Int32(s[x])
+                                sumR &+= a; sumS &+= b; sumRR &+= a &* a; sumSS &+= b &* b
+                                let d = a &- b
+                                sumDD &+= d &* d
                             }
                         }
                         let index = by * columns + bx
@@ -76,10 +78,28 @@ public struct BlockStatistics: Sendable {
         }
     }
 
+    /// The upper median: the element a sort would put at `count / 2`, found by selection (no NaN reaches here:
+    /// errors and variances are sums of squares).
     static func median(_ values: [Float]) -> Float {
         guard !values.isEmpty else { return 0 }
-        let sorted = values.sorted()
-        return sorted[sorted.count / 2]
+        var values = values
+        return values.withUnsafeMutableBufferPointer { select($0, rank: $0.count / 2) }
+    }
+
+    /// The element of rank `k` (0-based, ascending) of `v`, reordering it (Hoare's selection, middle pivot).
+    static func select(_ v: UnsafeMutableBufferPointer<Float>, rank k: Int) -> Float {
+        var low = 0, high = v.count - 1
+        while low < high {
+            let pivot = v[low + (high - low) / 2]
+            var i = low, j = high
+            while i <= j {
+                while v[i] < pivot { i += 1 }
+                while v[j] > pivot { j -= 1 }
+                if i <= j { v.swapAt(i, j); i += 1; j -= 1 }
+            }
+            if k <= j { high = j } else if k >= i { low = i } else { return v[k] }
+        }
+        return v[k]
     }
 }
 
@@ -89,7 +109,15 @@ public enum PictureStatistics {
     public static func meanAndDeviation(_ plane: PlaneImage) -> (mean: Double, deviation: Double) {
         var sum = 0, squares = 0
         plane.pixels.withUnsafeBufferPointer { p in
-            for value in p { let v = Int(value); sum &+= v; squares &+= v &* v }
+            // Runs of 65536 samples keep both sums inside 32 bits (65536 × 255² < 2³²).
+            var start = 0
+            while start < p.count {
+                let end = min(p.count, start + 65536)
+                var runSum: UInt32 = 0, runSquares: UInt32 = 0
+                for i in start..<end { let v = UInt32(p[i]); runSum &+= v; runSquares &+= v &* v }
+                sum &+= Int(runSum); squares &+= Int(runSquares)
+                start = end
+            }
         }
         let n = Double(max(1, plane.pixels.count))
         let mean = Double(sum) / n
@@ -105,14 +133,19 @@ public enum PictureStatistics {
         plane.pixels.withUnsafeBufferPointer { p in
             for y in 1..<(h - 1) {
                 let row = y * w
-                // Wrapping arithmetic (no overflow: 1020² per sample) lets the loop vectorise.
-                var rowTotal = 0
-                for x in 1..<(w - 1) {
-                    let i = row &+ x
-                    let l = 4 &* Int(p[i]) &- Int(p[i &- 1]) &- Int(p[i &+ 1]) &- Int(p[i &- w]) &- Int(p[i &+ w])
-                    rowTotal &+= l &* l
+                // 32-bit lanes (a square is at most 1020², so 2048 of them fit in a UInt32), summed into the total
+                // per run of 2048: the same integer sum, in a loop that vectorises four samples at a time.
+                var x = 1
+                while x < w - 1 {
+                    let end = min(w - 1, x + 2048)
+                    var run: UInt32 = 0
+                    for i in (row &+ x)..<(row &+ end) {
+                        let l = 4 &* Int32(p[i]) &- Int32(p[i &- 1]) &- Int32(p[i &+ 1]) &- Int32(p[i &- w]) &- Int32(p[i &+ w])
+                        run &+= UInt32(bitPattern: l &* l)
+                    }
+                    total &+= Int(run)
+                    x = end
                 }
-                total &+= rowTotal
             }
         }
         return Double(total) / Double((w - 2) * (h - 2))
@@ -124,7 +157,15 @@ public enum PictureStatistics {
         var total = 0
         a.pixels.withUnsafeBufferPointer { a in
             b.pixels.withUnsafeBufferPointer { b in
-                for i in 0..<a.count { let d = Int(a[i]) &- Int(b[i]); total &+= d &* d }
+                // Runs of 65536 squares (each at most 255²) fit a UInt32; the sum is the same, four lanes at a time.
+                var start = 0
+                while start < a.count {
+                    let end = min(a.count, start + 65536)
+                    var run: UInt32 = 0
+                    for i in start..<end { let d = Int32(a[i]) &- Int32(b[i]); run &+= UInt32(bitPattern: d &* d) }
+                    total &+= Int(run)
+                    start = end
+                }
             }
         }
         return Double(total) / Double(max(1, a.pixels.count))
@@ -180,28 +221,32 @@ extension PictureStatistics {
     public static func interiorDetailEnergy(_ plane: PlaneImage) -> Double {
         let w = plane.width, h = plane.height
         guard w >= 8, h >= 8 else { return 0 }
-        var total = 0, count = 0
+        var total = 0
+        // Columns 1 and 2 of every group of 4 that lie inside 1..<w-1; the same on every row.
+        let columns = stride(from: 0, to: w, by: 4).flatMap { [$0 + 1, $0 + 2] }.filter { $0 < w - 1 }
+        let rows = stride(from: 0, to: h, by: 4).flatMap { [$0 + 1, $0 + 2] }.filter { $0 < h - 1 }
         plane.pixels.withUnsafeBufferPointer { p in
-            var y = 1
-            while y < h - 1 {
-                let inRow = y & 3
-                if inRow == 1 || inRow == 2 {
+            columns.withUnsafeBufferPointer { columns in
+                for y in rows {
                     let row = y * w
-                    var x = 1
-                    while x < w - 1 {
-                        let inColumn = x & 3
-                        if inColumn == 1 || inColumn == 2 {
-                            let i = row + x
-                            let l = 4 * Int(p[i]) - Int(p[i - 1]) - Int(p[i + 1]) - Int(p[i - w]) - Int(p[i + w])
-                            total += l * l
-                            count += 1
+                    // A square is at most 1020²: a row's run of them fits 32 bits up to 4096 columns; wider rows
+                    // are summed in pieces of that size.
+                    var start = 0
+                    while start < columns.count {
+                        let end = min(columns.count, start + 4096)
+                        var run: UInt32 = 0
+                        for k in start..<end {
+                            let i = row &+ columns[k]
+                            let l = 4 &* Int32(p[i]) &- Int32(p[i &- 1]) &- Int32(p[i &+ 1]) &- Int32(p[i &- w]) &- Int32(p[i &+ w])
+                            run &+= UInt32(bitPattern: l &* l)
                         }
-                        x += 1
+                        total &+= Int(run)
+                        start = end
                     }
                 }
-                y += 1
             }
         }
+        let count = rows.count * columns.count
         return count > 0 ? Double(total) / Double(count) : 0
     }
 
@@ -278,12 +323,31 @@ extension PictureStatistics {
     /// (around neutral 128): `r = gain·same + cross·other + offset`. Encoding keeps gain near 1 and cross
     /// near 0; a hue rotation shows as cross-talk, a saturation change as gain, a cast as offset.
     public static func chromaMix(rendition: PlaneImage, same: PlaneImage, other: PlaneImage) -> (gain: Double, cross: Double, offset: Double) {
-        var saa = 0.0, sbb = 0.0, sab = 0.0, sra = 0.0, srb = 0.0, sa = 0.0, sb = 0.0, sr = 0.0
-        let n = Double(rendition.pixels.count)
-        for i in 0..<rendition.pixels.count {
-            let a = Double(same.pixels[i]) - 128, b = Double(other.pixels[i]) - 128, r = Double(rendition.pixels[i]) - 128
-            saa += a * a; sbb += b * b; sab += a * b; sra += r * a; srb += r * b; sa += a; sb += b; sr += r
+        // Integer sums: every term is a whole number (at most 128² apart from 0) and every partial sum stays far
+        // below 2⁵³, so these are the sums a Double accumulation gives exactly, in a loop that vectorises.
+        precondition(same.pixels.count >= rendition.pixels.count && other.pixels.count >= rendition.pixels.count)
+        var iaa = 0, ibb = 0, iab = 0, ira = 0, irb = 0, ia = 0, ib = 0, ir = 0
+        rendition.pixels.withUnsafeBufferPointer { rp in
+            same.pixels.withUnsafeBufferPointer { ap in
+                other.pixels.withUnsafeBufferPointer { bp in
+                    // Runs of 65536 samples: every product is at most 128² in size, so a run's sums fit 32 bits.
+                    var start = 0
+                    while start < rp.count {
+                        let end = min(rp.count, start + 65536)
+                        var raa: Int32 = 0, rbb: Int32 = 0, rab: Int32 = 0, rra: Int32 = 0, rrb: Int32 = 0, ra: Int32 = 0, rb: Int32 = 0, rr: Int32 = 0
+                        for i in start..<end {
+                            let a = Int32(ap[i]) &- 128, b = Int32(bp[i]) &- 128, r = Int32(rp[i]) &- 128
+                            raa &+= a &* a; rbb &+= b &* b; rab &+= a &* b; rra &+= r &* a; rrb &+= r &* b; ra &+= a; rb &+= b; rr &+= r
+                        }
+                        iaa &+= Int(raa); ibb &+= Int(rbb); iab &+= Int(rab); ira &+= Int(rra); irb &+= Int(rrb); ia &+= Int(ra); ib &+= Int(rb); ir &+= Int(rr)
+                        start = end
+                    }
+                }
+            }
         }
+        let saa = Double(iaa), sbb = Double(ibb), sab = Double(iab), sra = Double(ira), srb = Double(irb)
+        let sa = Double(ia), sb = Double(ib), sr = Double(ir)
+        let n = Double(rendition.pixels.count)
         // Centre the sums (the offset is fitted too).
         let caa = saa - sa * sa / n, cbb = sbb - sb * sb / n, cab = sab - sa * sb / n
         let cra = sra - sr * sa / n, crb = srb - sr * sb / n
@@ -301,7 +365,10 @@ extension BlockStatistics {
     /// Median error of the flattest quarter of blocks over that of the most textured quarter. Encoders put
     /// their error where the texture is (ratio well below 1); noise added on top lands everywhere (near 1).
     public var flatToTexturedError: Double {
-        let order = sourceVariance.indices.sorted { sourceVariance[$0] < sourceVariance[$1] }
+        // Blocks by source variance, ties in block order (as a stable sort leaves them): variances are never
+        // negative, so their bit patterns order as the values do, and each key ends in its block's index.
+        let order = sourceVariance.enumerated().map { UInt64($0.element > 0 ? $0.element.bitPattern : 0) << 32 | UInt64($0.offset) }
+            .sorted().map { Int($0 & 0xFFFF_FFFF) }
         let quarter = max(1, order.count / 4)
         let flat = Self.median(order.prefix(quarter).map { meanSquaredError[$0] })
         let textured = Self.median(order.suffix(quarter).map { meanSquaredError[$0] })

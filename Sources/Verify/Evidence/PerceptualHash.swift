@@ -110,26 +110,27 @@ extension PlaneView {
             let x0 = ox * width / outWidth
             return (x0, max(x0 + 1, (ox + 1) * width / outWidth))
         }
-        var sums = [Int](repeating: 0, count: outWidth)
+        // Each output row first sums its input rows column by column (a straight pass the compiler vectorises),
+        // then each output sample sums its span of those column sums: the same integer sums, in fewer steps.
+        // 32-bit column sums (four to a vector register): a column of 16 million rows of 255 still fits.
+        var columns = [UInt32](repeating: 0, count: width)
         out.withUnsafeMutableBufferPointer { o in
-            sums.withUnsafeMutableBufferPointer { sums in
+            columns.withUnsafeMutableBufferPointer { columns in
                 spans.withUnsafeBufferPointer { spans in
                     for oy in 0..<outHeight {
                         let y0 = oy * height / outHeight, y1 = max(y0 + 1, (oy + 1) * height / outHeight)
-                        for ox in 0..<outWidth { sums[ox] = 0 }
+                        for x in 0..<width { columns[x] = 0 }
                         for y in y0..<y1 {
                             let p = row(y)
-                            for ox in 0..<outWidth {
-                                let (x0, x1) = spans[ox]
-                                var sum = 0
-                                var x = x0
-                                while x < x1 { sum &+= Int(p[x]); x &+= 1 }
-                                sums[ox] &+= sum
-                            }
+                            for x in 0..<width { columns[x] &+= UInt32(p[x]) }
                         }
                         for ox in 0..<outWidth {
-                            let count = (y1 - y0) * (spans[ox].1 - spans[ox].0)
-                            o[oy * outWidth + ox] = UInt8((sums[ox] + count / 2) / count)
+                            let (x0, x1) = spans[ox]
+                            var sum = 0
+                            var x = x0
+                            while x < x1 { sum &+= Int(columns[x]); x &+= 1 }
+                            let count = (y1 - y0) * (x1 - x0)
+                            o[oy * outWidth + ox] = UInt8((sum + count / 2) / count)
                         }
                     }
                 }

@@ -455,6 +455,23 @@ final class SampleAnalysis {
             chromaV: PictureStatistics.chromaMix(rendition: rendition.planes[2], same: source.planes[2], other: source.planes[1]))
     }
 
+    /// Over the pixels, the sums of (a − s)(b − s), (a − s)² and (b − s)², s the source's sample.
+    static func errorProducts(source: PlaneImage, a: PlaneImage, b: PlaneImage) -> (cross: Int, a: Int, b: Int) {
+        precondition(a.pixels.count == source.pixels.count && b.pixels.count == source.pixels.count)
+        var cross = 0, aa = 0, bb = 0
+        source.pixels.withUnsafeBufferPointer { s in
+            a.pixels.withUnsafeBufferPointer { a in
+                b.pixels.withUnsafeBufferPointer { b in
+                    for i in 0..<s.count {
+                        let x = Int(a[i]) &- Int(s[i]), y = Int(b[i]) &- Int(s[i])
+                        cross &+= x &* y; aa &+= x &* x; bb &+= y &* y
+                    }
+                }
+            }
+        }
+        return (cross, aa, bb)
+    }
+
     /// Encodes the source frames leading up to sample `i` with the reference encoder and compares the last
     /// few with the rendition's frames at the same moments.
     private func qualityReference(i: Int, j: Int, renditionFrame: (Int) -> Frame?, sourceFrame: (Int) -> Frame?) throws -> VerificationResult.QualityFloor? {
@@ -490,11 +507,9 @@ final class SampleAnalysis {
             sourceDetail += 1
             compared += 1
             // How alike the two encodes' errors are: coding error follows the content, added noise does not.
-            for index in 0..<source.luma.pixels.count {
-                let s = Double(source.luma.pixels[index])
-                let a = Double(rendition.luma.pixels[index]) - s, b = Double(encoded[position].luma.pixels[index]) - s
-                cross += a * b; renditionEnergy += a * a; referenceEnergy += b * b
-            }
+            // Whole-number terms summed as integers: the same sums a Double accumulation reaches exactly.
+            let sums = Self.errorProducts(source: source.luma, a: rendition.luma, b: encoded[position].luma)
+            cross += Double(sums.cross); renditionEnergy += Double(sums.a); referenceEnergy += Double(sums.b)
         }
         guard compared > 0, sourceDetail > 0 else { return nil }
         let n = Double(compared)
