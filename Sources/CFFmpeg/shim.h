@@ -84,6 +84,7 @@ static inline int cffmpeg_fmt_globalheader(void) { return AVFMT_GLOBALHEADER; }
 static inline int cffmpeg_fmt_nofile(void) { return AVFMT_NOFILE; }
 static inline int cffmpeg_avio_flag_write(void) { return AVIO_FLAG_WRITE; }
 static inline int cffmpeg_seek_flag_backward(void) { return AVSEEK_FLAG_BACKWARD; }
+static inline int cffmpeg_seek_flag_byte(void) { return AVSEEK_FLAG_BYTE; }
 static inline int cffmpeg_codec_cap_delay(void) { return AV_CODEC_CAP_DELAY; }
 static inline int cffmpeg_codec_cap_variable_frame_size(void) { return AV_CODEC_CAP_VARIABLE_FRAME_SIZE; }
 static inline int cffmpeg_sws_bicubic(void) { return SWS_BICUBIC; }

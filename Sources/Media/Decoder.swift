@@ -111,10 +111,26 @@ public final class VideoFrameReader {
     public let window: SegmentWindow?
 
     /// Opens `path` and its main video stream; throws `MediaError` for anything unusable.
-    public init(path: String, threads: Int = 0, window: SegmentWindow? = nil) throws {
-        self.window = window
-        demuxer = try Demuxer(path: path)
+    public convenience init(path: String, threads: Int = 0, window: SegmentWindow? = nil) throws {
+        let demuxer = try Demuxer(path: path)
         guard let video = demuxer.bestVideoStream() else { throw MediaError.noVideoStream(path: path) }
+        try self.init(demuxer: demuxer, video: video, threads: threads, window: window)
+    }
+
+    /// Decodes the file a packet index read (`PacketIndex.keepingOpen`) from its first packet, its stream as the index saw it.
+    /// Handed on a second time, it opens the file again.
+    public convenience init(reusing rewound: ReusableDemuxer, threads: Int = 0) throws {
+        if let demuxer = rewound.take() {
+            try self.init(demuxer: demuxer, video: rewound.stream, threads: threads, window: nil)
+        } else {
+            try self.init(path: rewound.path, threads: threads)
+        }
+    }
+
+    private init(demuxer: Demuxer, video: StreamInfo, threads: Int, window: SegmentWindow?) throws {
+        self.window = window
+        self.demuxer = demuxer
+        let path = demuxer.path
         guard video.width > 0, video.height > 0 else { throw MediaError.unsupportedCodec(path: path, codec: video.codecName) }
         if video.width > MediaLimits.maximumDimension || video.height > MediaLimits.maximumDimension {
             throw MediaError.tooLarge(path: path, width: video.width, height: video.height, limit: MediaLimits.maximumDimension)

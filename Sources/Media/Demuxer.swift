@@ -207,6 +207,16 @@ public final class Demuxer {
         return true
     }
 
+    /// Back to the first packet, for a second pass that reads what a fresh open would (a byte seek to the start for
+    /// MPEG-TS, which has no index; a seek before every timestamp otherwise). False when the container refuses: then
+    /// open the file again.
+    public func rewind() -> Bool {
+        let status = formatName.split(separator: ",").contains("mpegts")
+            ? av_seek_frame(context, -1, 0, cffmpeg_seek_flag_byte())
+            : avformat_seek_file(context, -1, Int64.min, Int64.min, Int64.max, 0)
+        return status >= 0
+    }
+
     /// Seeks the given stream to the last keyframe at or before `timestamp` (stream time base).
     public func seek(stream: Int, toKeyframeBefore timestamp: Int64) throws {
         try ffCheck(av_seek_frame(context, Int32(stream), timestamp, cffmpeg_seek_flag_backward()), "av_seek_frame")

@@ -29,7 +29,19 @@ public struct PacketIndex: Sendable {
     /// Reads every packet of the main video stream of `path` (only those presented inside `window`, when one
     /// is given: the frames a segment cut with decoder priming is made of). Throws `MediaError` for unreadable input.
     public init(path: String, window: SegmentWindow? = nil) throws {
+        try self.init(path: path, window: window, demuxer: try Demuxer(path: path))
+    }
+
+    /// The same, and the file still open, rewound to its first packet: a decoder of the same file that starts there
+    /// (`VideoFrameReader(reusing:)`) skips a second open, whose stream probing decodes the first frames again. Nil
+    /// when the container will not rewind.
+    public static func keepingOpen(path: String, window: SegmentWindow? = nil) throws -> (index: PacketIndex, rewound: ReusableDemuxer?) {
         let demuxer = try Demuxer(path: path)
+        let index = try PacketIndex(path: path, window: window, demuxer: demuxer)
+        return (index, demuxer.rewind() ? ReusableDemuxer(demuxer: demuxer, stream: index.stream) : nil)
+    }
+
+    private init(path: String, window: SegmentWindow?, demuxer: Demuxer) throws {
         guard let video = demuxer.bestVideoStream() else { throw MediaError.noVideoStream(path: path) }
         self.path = path
         stream = video
@@ -104,5 +116,24 @@ public struct PacketIndex: Sendable {
         }
         if low > 0 && abs(entries[low - 1].pts - target) <= abs(entries[low].pts - target) { return low - 1 }
         return low
+    }
+}
+
+/// An opened file rewound to its first packet, and the video stream its packet index read: handed to one decoder
+/// (`VideoFrameReader(reusing:)`), once.
+public final class ReusableDemuxer {
+    let path: String
+    let stream: StreamInfo
+    private var demuxer: Demuxer?
+    init(demuxer: Demuxer, stream: StreamInfo) {
+        path = demuxer.path
+        self.demuxer = demuxer
+        self.stream = stream
+    }
+
+    /// The demuxer, to the first caller only (a second would read on from where the first stopped).
+    func take() -> Demuxer? {
+        defer { demuxer = nil }
+        return demuxer
     }
 }

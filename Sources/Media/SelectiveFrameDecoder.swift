@@ -25,10 +25,12 @@ public final class SelectiveFrameDecoder {
     private var recent: [(pts: Int64, frame: Frame)] = []
     static let recentFrames = 12
 
-    public init(path: String, threads: Int = 1) throws {
+    /// With `rewound` (the same file, left open by its packet index), decoding starts from there instead of a new open;
+    /// later restarts open the file as usual.
+    public init(path: String, threads: Int = 1, reusing rewound: ReusableDemuxer? = nil) throws {
         self.path = path
         self.threads = threads
-        reader = try VideoFrameReader(path: path, threads: threads)
+        reader = try rewound.map { try VideoFrameReader(reusing: $0, threads: threads) } ?? VideoFrameReader(path: path, threads: threads)
         reader.unwantedPacket = { [unowned self] packet in self.unwanted(packet) }
     }
 

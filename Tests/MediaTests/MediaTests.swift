@@ -79,3 +79,51 @@ import Testing
         }
     }
 }
+
+/// A packet index that leaves its file open, rewound, for the decoder (`PacketIndex.keepingOpen`): the decoder must see
+/// exactly what a fresh open gives, in every container Prism reads segments from (MPEG-TS renditions, NUT source
+/// segments, MP4 and Matroska sources).
+@Suite struct RewoundDemuxerTests {
+    /// A hash of a frame's visible luma (row padding left out).
+    static func luma(_ frame: Frame) throws -> UInt64 {
+        var hash: UInt64 = 0xcbf2_9ce4_8422_2325
+        let base = try #require(frame.planeBase(0))
+        for y in 0..<frame.height {
+            for x in 0..<frame.width { hash = (hash ^ UInt64(base[y * frame.lineSize(0) + x])) &* 0x100_0000_01b3 }
+        }
+        return hash
+    }
+
+    /// Every frame's timestamp and luma hash.
+    static func frames(_ reader: VideoFrameReader) throws -> [String] {
+        var seen: [String] = []
+        while let frame = try reader.next() { seen.append("\(frame.pts ?? -1):\(try luma(frame))") }
+        return seen
+    }
+
+    @Test(arguments: ["ts", "nut", "mp4", "mkv"])
+    func theRewoundFileDecodesAsAFreshOpen(container: String) throws {
+        let folder = try TemporaryFolder("rewound")
+        defer { folder.remove() }
+        let path = folder.path("clip.\(container)")
+        try HostTool.succeed("ffmpeg", ["-v", "error", "-i", Fixtures.path("pan-720p.mp4"), "-t", "3", "-vf", "scale=320:180",
+                                        "-c:v", "libx264", "-preset", "ultrafast", "-g", "30", "-bf", "2", "-c:a", "aac", path])
+        let (index, rewound) = try PacketIndex.keepingOpen(path: path)
+        let file = try #require(rewound)
+        let fresh = try Self.frames(try VideoFrameReader(path: path))
+        #expect(fresh.count == index.frameCount && fresh.count == 90)
+        #expect(try Self.frames(try VideoFrameReader(reusing: file)) == fresh)
+        // Handed on again it cannot read from the start: it opens the file anew.
+        #expect(try Self.frames(try VideoFrameReader(reusing: file)) == fresh)
+        // Selective decoding from the rewound file picks the same frames as from a fresh open.
+        let again = try #require(try PacketIndex.keepingOpen(path: path).rewound)
+        let wanted = [index.entries[5].pts, index.entries[47].pts, index.entries[88].pts]
+        let keys = index.entries.filter(\.isKeyFrame).map(\.pts)
+        let reused = try SelectiveFrameDecoder(path: path, reusing: again).frames(at: wanted, keyframes: keys)
+        let opened = try SelectiveFrameDecoder(path: path).frames(at: wanted, keyframes: keys)
+        #expect(Set(reused.keys) == Set(wanted) && Set(opened.keys) == Set(wanted))
+        for pts in wanted {
+            #expect(try Self.luma(try #require(reused[pts])) == Self.luma(try #require(opened[pts])))
+        }
+    }
+}

@@ -120,14 +120,16 @@ final class SampleAnalysis {
     /// Thumbnails for motion, shift and flip checks are at most this wide: coding noise averages out.
     static let thumbnailWidth = 128
 
-    init(request: VerificationRequest, source: SourceFrames, aligner: FrameAligner, samples: [Int], suspects: Set<Int>, referenceSample: Int?, logger: Logger) throws {
+    /// `renditionFile`: the rendition's file as its packet index left it open, so the decoder does not open it again.
+    init(request: VerificationRequest, source: SourceFrames, aligner: FrameAligner, samples: [Int], suspects: Set<Int>, referenceSample: Int?,
+         renditionFile: ReusableDemuxer? = nil, logger: Logger) throws {
         self.request = request
         self.aligner = aligner
         self.samples = samples
         self.suspects = suspects
         self.referenceSample = referenceSample
         self.logger = logger
-        renditionDecoder = try SelectiveFrameDecoder(path: request.rendition)
+        renditionDecoder = try SelectiveFrameDecoder(path: request.rendition, reusing: renditionFile)
         sourceDecoder = source
         sourceDecodedBefore = sourceDecoder.framesDecoded
         let width = aligner.rendition.stream.width, height = aligner.rendition.stream.height

@@ -14,6 +14,8 @@ public final class SourceFrames: @unchecked Sendable {  // unchecked: the decode
     /// Frames decoded for this segment by `origin`.
     private var originFramesDecoded = 0
     private var indexes: [(window: SegmentWindow?, index: PacketIndex)] = []
+    /// The file as the first packet index left it, rewound, for the decoder when it opens.
+    private var rewound: ReusableDemuxer?
     private var kept: [Int64: Frame] = [:]
     private struct ThumbnailKey: Hashable { let pts: Int64, width: Int, height: Int }
     private var thumbnails: [ThumbnailKey: PlaneImage] = [:]
@@ -46,6 +48,12 @@ public final class SourceFrames: @unchecked Sendable {  // unchecked: the decode
     func packetIndex(window: SegmentWindow?) throws -> PacketIndex {
         try lock.withLock {
             if let known = indexes.first(where: { $0.window == window }) { return known.index }
+            if indexes.isEmpty && decoder == nil && origin == nil {
+                let (index, file) = try PacketIndex.keepingOpen(path: path, window: window)
+                rewound = file
+                indexes.append((window, index))
+                return index
+            }
             let index = try PacketIndex(path: path, window: window)
             indexes.append((window, index))
             return index
@@ -80,7 +88,10 @@ public final class SourceFrames: @unchecked Sendable {  // unchecked: the decode
                     own = missing.filter { kept[$0] == nil }
                 }
                 if !own.isEmpty {
-                    if decoder == nil { decoder = try SelectiveFrameDecoder(path: path) }
+                    if decoder == nil {
+                        decoder = try SelectiveFrameDecoder(path: path, reusing: rewound)
+                        rewound = nil
+                    }
                     for (pts, frame) in try decoder!.frames(at: own, keyframes: keyframes) { kept[pts] = frame }
                 }
             }

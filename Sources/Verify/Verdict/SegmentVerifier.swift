@@ -29,6 +29,8 @@ public final class SegmentVerifier {
     struct Structure {
         let source: PacketIndex
         let rendition: PacketIndex
+        /// The rendition's file as its index left it, rewound, for the pixel checks' decoder.
+        let renditionFile: ReusableDemuxer?
         let reasons: [VerificationReason]
         let wrongSize: Bool
         let summary: VerificationResult.Structure
@@ -59,7 +61,7 @@ public final class SegmentVerifier {
 
     private func readStructureOnce() throws -> Structure {
         let sourceIndex = try source.packetIndex(window: request.sourceWindow)
-        let renditionIndex = try PacketIndex(path: request.rendition)
+        let (renditionIndex, renditionFile) = try PacketIndex.keepingOpen(path: request.rendition)
         guard !sourceIndex.entries.isEmpty else { throw VerificationInputError.noFrames(path: request.source) }
         guard !renditionIndex.entries.isEmpty else { throw VerificationInputError.noFrames(path: request.rendition) }
         let source = sourceIndex.stream, rendition = renditionIndex.stream
@@ -88,7 +90,7 @@ public final class SegmentVerifier {
             codec: rendition.codecName, width: rendition.width, height: rendition.height,
             bitrate: Int(renditionIndex.bitsPerSecond), durationSeconds: renditionIndex.durationSeconds,
             sourceDurationSeconds: sourceIndex.durationSeconds, startsWithKeyframe: renditionIndex.startsWithKeyFrame, decodeErrors: 0)
-        return Structure(source: sourceIndex, rendition: renditionIndex, reasons: reasons, wrongSize: wrongSize, summary: summary,
+        return Structure(source: sourceIndex, rendition: renditionIndex, renditionFile: renditionFile, reasons: reasons, wrongSize: wrongSize, summary: summary,
                          underspent: underspent)
     }
 
@@ -143,7 +145,7 @@ public final class SegmentVerifier {
             .max { aligner.sourceIndex(forRendition: $0) < aligner.sourceIndex(forRendition: $1) }
 
         let analysis = try SampleAnalysis(request: request, source: source, aligner: aligner, samples: sampleIndices, suspects: suspects,
-                                          referenceSample: referenceSample, logger: logger)
+                                          referenceSample: referenceSample, renditionFile: checked.renditionFile, logger: logger)
         try analysis.run()
         guard !analysis.evidence.isEmpty else { throw VerificationInputError.nothingDecoded(path: request.rendition) }
 
