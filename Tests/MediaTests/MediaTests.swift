@@ -101,6 +101,17 @@ import Testing
         return seen
     }
 
+    @Test func aPlaylistIsNotRewoundButOpenedAgain() throws {
+        let folder = try TemporaryFolder("rewound")
+        defer { folder.remove() }
+        let path = folder.path("index.m3u8")
+        try HostTool.succeed("ffmpeg", ["-v", "error", "-i", Fixtures.path("pan-720p.mp4"), "-t", "3", "-vf", "scale=320:180", "-an",
+                                        "-c:v", "libx264", "-preset", "ultrafast", "-g", "30", "-f", "hls", "-hls_time", "1", path])
+        let (index, rewound) = try PacketIndex.keepingOpen(path: path)
+        #expect(index.frameCount == 90)
+        #expect(rewound == nil)
+    }
+
     @Test(arguments: ["ts", "nut", "mp4", "mkv"])
     func theRewoundFileDecodesAsAFreshOpen(container: String) throws {
         let folder = try TemporaryFolder("rewound")
