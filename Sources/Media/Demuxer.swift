@@ -207,11 +207,17 @@ public final class Demuxer {
         return true
     }
 
+    /// Containers whose rewound demuxer is known to read the packets of a fresh open again, byte for byte (MPEG-TS
+    /// renditions, NUT source segments, MP4 and Matroska; `RewoundDemuxerTests`).
+    static let rewindableFormats: Set<String> = ["mpegts", "nut", "mov", "mp4", "matroska", "webm"]
+
     /// Back to the first packet, for a second pass that reads what a fresh open would (a byte seek to the start for
-    /// MPEG-TS, which has no index; a seek before every timestamp otherwise). False when the container refuses: then
-    /// open the file again.
+    /// MPEG-TS, which has no index; a seek before every timestamp otherwise). False for containers not known to read
+    /// again exactly (playlists, raw streams) and when the container refuses: then open the file again.
     public func rewind() -> Bool {
-        let status = formatName.split(separator: ",").contains("mpegts")
+        let names = Set(formatName.split(separator: ",").map(String.init))
+        guard !names.isDisjoint(with: Self.rewindableFormats) else { return false }
+        let status = names.contains("mpegts")
             ? av_seek_frame(context, -1, 0, cffmpeg_seek_flag_byte())
             : avformat_seek_file(context, -1, Int64.min, Int64.min, Int64.max, 0)
         return status >= 0

@@ -38,13 +38,8 @@ public struct PacketIndex: Sendable {
     public static func keepingOpen(path: String, window: SegmentWindow? = nil) throws -> (index: PacketIndex, rewound: ReusableDemuxer?) {
         let demuxer = try Demuxer(path: path)
         let index = try PacketIndex(path: path, window: window, demuxer: demuxer)
-        let rewinds = demuxer.formatName.split(separator: ",").contains { rewindableFormats.contains(String($0)) }
-        return (index, rewinds && demuxer.rewind() ? ReusableDemuxer(demuxer: demuxer, stream: index.stream) : nil)
+        return (index, demuxer.rewind() ? ReusableDemuxer(demuxer: demuxer, stream: index.stream) : nil)
     }
-
-    /// Containers whose rewound demuxer is known to read the packets of a fresh open again, byte for byte (MPEG-TS
-    /// renditions, NUT source segments, MP4 and Matroska; `RewoundDemuxerTests`). Others (playlists, raw streams) open anew.
-    static let rewindableFormats: Set<String> = ["mpegts", "nut", "mov", "mp4", "matroska", "webm"]
 
     private init(path: String, window: SegmentWindow?, demuxer: Demuxer) throws {
         guard let video = demuxer.bestVideoStream() else { throw MediaError.noVideoStream(path: path) }

@@ -101,7 +101,7 @@ import Testing
             for (x, y) in [(a, b), (a, c), (b, c)] {
                 let plain = zip(x.pixels, y.pixels).reduce(0) { $0 + (Int($1.0) - Int($1.1)) * (Int($1.0) - Int($1.1)) }
                 #expect(PictureStatistics.meanSquaredDifference(x, y) == Double(plain) / Double(x.pixels.count), "plane \(k)")
-                let products = SampleAnalysis.errorProducts(source: a, a: x, b: y)
+                let products = PictureStatistics.errorProducts(source: a, a: x, b: y)
                 var cross = 0.0, energyA = 0.0, energyB = 0.0
                 for i in 0..<a.pixels.count {
                     let s = Double(a.pixels[i]), u = Double(x.pixels[i]) - s, v = Double(y.pixels[i]) - s

@@ -103,20 +103,29 @@ public struct BlockStatistics: Sendable {
     }
 }
 
+/// Calls `body` on `range` in consecutive runs of at most `length`: sums over a run fit 32-bit lanes (which the
+/// compiler vectorises four at a time) when `length` times the largest term does, and each run's sum is then added
+/// to a 64-bit total, so the result is the plain integer sum.
+@inline(__always) func forEachRun(of range: Range<Int>, length: Int, _ body: (Range<Int>) -> Void) {
+    var start = range.lowerBound
+    while start < range.upperBound {
+        let end = min(range.upperBound, start + length)
+        body(start..<end)
+        start = end
+    }
+}
+
 /// Whole-picture statistics used by the global checks.
 public enum PictureStatistics {
     /// Mean and standard deviation of a plane's samples.
     public static func meanAndDeviation(_ plane: PlaneImage) -> (mean: Double, deviation: Double) {
         var sum = 0, squares = 0
         plane.pixels.withUnsafeBufferPointer { p in
-            // Runs of 65536 samples keep both sums inside 32 bits (65536 × 255² < 2³²).
-            var start = 0
-            while start < p.count {
-                let end = min(p.count, start + 65536)
+            // 65536 × 255² < 2³².
+            forEachRun(of: 0..<p.count, length: 65536) { run in
                 var runSum: UInt32 = 0, runSquares: UInt32 = 0
-                for i in start..<end { let v = UInt32(p[i]); runSum &+= v; runSquares &+= v &* v }
+                for i in run { let v = UInt32(p[i]); runSum &+= v; runSquares &+= v &* v }
                 sum &+= Int(runSum); squares &+= Int(runSquares)
-                start = end
             }
         }
         let n = Double(max(1, plane.pixels.count))
@@ -133,18 +142,14 @@ public enum PictureStatistics {
         plane.pixels.withUnsafeBufferPointer { p in
             for y in 1..<(h - 1) {
                 let row = y * w
-                // 32-bit lanes (a square is at most 1020², so 2048 of them fit in a UInt32), summed into the total
-                // per run of 2048: the same integer sum, in a loop that vectorises four samples at a time.
-                var x = 1
-                while x < w - 1 {
-                    let end = min(w - 1, x + 2048)
-                    var run: UInt32 = 0
-                    for i in (row &+ x)..<(row &+ end) {
+                // A square is at most 1020²: 2048 of them fit a UInt32.
+                forEachRun(of: (row + 1)..<(row + w - 1), length: 2048) { run in
+                    var sum: UInt32 = 0
+                    for i in run {
                         let l = 4 &* Int32(p[i]) &- Int32(p[i &- 1]) &- Int32(p[i &+ 1]) &- Int32(p[i &- w]) &- Int32(p[i &+ w])
-                        run &+= UInt32(bitPattern: l &* l)
+                        sum &+= UInt32(bitPattern: l &* l)
                     }
-                    total &+= Int(run)
-                    x = end
+                    total &+= Int(sum)
                 }
             }
         }
@@ -157,18 +162,38 @@ public enum PictureStatistics {
         var total = 0
         a.pixels.withUnsafeBufferPointer { a in
             b.pixels.withUnsafeBufferPointer { b in
-                // Runs of 65536 squares (each at most 255²) fit a UInt32; the sum is the same, four lanes at a time.
-                var start = 0
-                while start < a.count {
-                    let end = min(a.count, start + 65536)
-                    var run: UInt32 = 0
-                    for i in start..<end { let d = Int32(a[i]) &- Int32(b[i]); run &+= UInt32(bitPattern: d &* d) }
-                    total &+= Int(run)
-                    start = end
+                // 65536 × 255² < 2³².
+                forEachRun(of: 0..<a.count, length: 65536) { run in
+                    var sum: UInt32 = 0
+                    for i in run { let d = Int32(a[i]) &- Int32(b[i]); sum &+= UInt32(bitPattern: d &* d) }
+                    total &+= Int(sum)
                 }
             }
         }
         return Double(total) / Double(max(1, a.pixels.count))
+    }
+
+    /// Over the pixels, the sums of (a − s)(b − s), (a − s)² and (b − s)², s the source's sample: how alike two encodes'
+    /// errors are (whole-number terms, so the integer sums are exactly what a Double accumulation reaches).
+    static func errorProducts(source: PlaneImage, a: PlaneImage, b: PlaneImage) -> (cross: Int, a: Int, b: Int) {
+        precondition(a.pixels.count == source.pixels.count && b.pixels.count == source.pixels.count)
+        var cross = 0, aa = 0, bb = 0
+        source.pixels.withUnsafeBufferPointer { s in
+            a.pixels.withUnsafeBufferPointer { a in
+                b.pixels.withUnsafeBufferPointer { b in
+                    // Each term is at most 255² in size: 32768 × 255² < 2³¹.
+                    forEachRun(of: 0..<s.count, length: 32768) { run in
+                        var c: Int32 = 0, x2: Int32 = 0, y2: Int32 = 0
+                        for i in run {
+                            let x = Int32(a[i]) &- Int32(s[i]), y = Int32(b[i]) &- Int32(s[i])
+                            c &+= x &* y; x2 &+= x &* x; y2 &+= y &* y
+                        }
+                        cross &+= Int(c); aa &+= Int(x2); bb &+= Int(y2)
+                    }
+                }
+            }
+        }
+        return (cross, aa, bb)
     }
 
     /// Mean of a − b.
@@ -229,19 +254,15 @@ extension PictureStatistics {
             columns.withUnsafeBufferPointer { columns in
                 for y in rows {
                     let row = y * w
-                    // A square is at most 1020²: a row's run of them fits 32 bits up to 4096 columns; wider rows
-                    // are summed in pieces of that size.
-                    var start = 0
-                    while start < columns.count {
-                        let end = min(columns.count, start + 4096)
-                        var run: UInt32 = 0
-                        for k in start..<end {
+                    // A square is at most 1020²: 4096 of them fit a UInt32.
+                    forEachRun(of: 0..<columns.count, length: 4096) { run in
+                        var sum: UInt32 = 0
+                        for k in run {
                             let i = row &+ columns[k]
                             let l = 4 &* Int32(p[i]) &- Int32(p[i &- 1]) &- Int32(p[i &+ 1]) &- Int32(p[i &- w]) &- Int32(p[i &+ w])
-                            run &+= UInt32(bitPattern: l &* l)
+                            sum &+= UInt32(bitPattern: l &* l)
                         }
-                        total &+= Int(run)
-                        start = end
+                        total &+= Int(sum)
                     }
                 }
             }
@@ -330,17 +351,14 @@ extension PictureStatistics {
         rendition.pixels.withUnsafeBufferPointer { rp in
             same.pixels.withUnsafeBufferPointer { ap in
                 other.pixels.withUnsafeBufferPointer { bp in
-                    // Runs of 65536 samples: every product is at most 128² in size, so a run's sums fit 32 bits.
-                    var start = 0
-                    while start < rp.count {
-                        let end = min(rp.count, start + 65536)
+                    // Every product is at most 128² in size: 65536 × 128² < 2³¹.
+                    forEachRun(of: 0..<rp.count, length: 65536) { run in
                         var raa: Int32 = 0, rbb: Int32 = 0, rab: Int32 = 0, rra: Int32 = 0, rrb: Int32 = 0, ra: Int32 = 0, rb: Int32 = 0, rr: Int32 = 0
-                        for i in start..<end {
+                        for i in run {
                             let a = Int32(ap[i]) &- 128, b = Int32(bp[i]) &- 128, r = Int32(rp[i]) &- 128
                             raa &+= a &* a; rbb &+= b &* b; rab &+= a &* b; rra &+= r &* a; rrb &+= r &* b; ra &+= a; rb &+= b; rr &+= r
                         }
                         iaa &+= Int(raa); ibb &+= Int(rbb); iab &+= Int(rab); ira &+= Int(rra); irb &+= Int(rrb); ia &+= Int(ra); ib &+= Int(rb); ir &+= Int(rr)
-                        start = end
                     }
                 }
             }

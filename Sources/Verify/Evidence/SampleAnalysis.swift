@@ -457,23 +457,6 @@ final class SampleAnalysis {
             chromaV: PictureStatistics.chromaMix(rendition: rendition.planes[2], same: source.planes[2], other: source.planes[1]))
     }
 
-    /// Over the pixels, the sums of (a − s)(b − s), (a − s)² and (b − s)², s the source's sample.
-    static func errorProducts(source: PlaneImage, a: PlaneImage, b: PlaneImage) -> (cross: Int, a: Int, b: Int) {
-        precondition(a.pixels.count == source.pixels.count && b.pixels.count == source.pixels.count)
-        var cross = 0, aa = 0, bb = 0
-        source.pixels.withUnsafeBufferPointer { s in
-            a.pixels.withUnsafeBufferPointer { a in
-                b.pixels.withUnsafeBufferPointer { b in
-                    for i in 0..<s.count {
-                        let x = Int(a[i]) &- Int(s[i]), y = Int(b[i]) &- Int(s[i])
-                        cross &+= x &* y; aa &+= x &* x; bb &+= y &* y
-                    }
-                }
-            }
-        }
-        return (cross, aa, bb)
-    }
-
     /// Encodes the source frames leading up to sample `i` with the reference encoder and compares the last
     /// few with the rendition's frames at the same moments.
     private func qualityReference(i: Int, j: Int, renditionFrame: (Int) -> Frame?, sourceFrame: (Int) -> Frame?) throws -> VerificationResult.QualityFloor? {
@@ -493,7 +476,7 @@ final class SampleAnalysis {
         logger.debug("quality reference at sample \(i): \(bitrate / 1000) kbit/s, keyframe held to \(keyframeBytes ?? 0) bytes, rate factor \(rateFactor)")
         referenceFramesEncoded += framesEncoded
         guard encoded.count == scaled.count else { return nil }
-        var renditionError = 0.0, referenceError = 0.0, renditionDetail = 0.0, referenceDetail = 0.0, sourceDetail = 0.0
+        var renditionError = 0.0, referenceError = 0.0, renditionDetail = 0.0, referenceDetail = 0.0
         var compared = 0
         var cross = 0.0, renditionEnergy = 0.0, referenceEnergy = 0.0
         for k in 0..<QualityReference.comparedFrames {
@@ -502,18 +485,18 @@ final class SampleAnalysis {
             let rendition = try renditionImage(frame, index: i - k)
             let source = scaled[position].1
             let sourceBand = PictureStatistics.highPass(source.luma)
-            renditionError += PictureStatistics.meanSquaredDifference(rendition.luma, source.luma)
-            referenceError += PictureStatistics.meanSquaredDifference(encoded[position].luma, source.luma)
+            // Each encode's squared error and how alike the two encodes' errors are (coding error follows the
+            // content, added noise does not), in one pass.
+            let sums = PictureStatistics.errorProducts(source: source.luma, a: rendition.luma, b: encoded[position].luma)
+            let pixels = Double(max(1, source.luma.pixels.count))
+            renditionError += Double(sums.a) / pixels
+            referenceError += Double(sums.b) / pixels
+            cross += Double(sums.cross); renditionEnergy += Double(sums.a); referenceEnergy += Double(sums.b)
             renditionDetail += PictureStatistics.topOctaveRetention(rendition: rendition.luma, sourceHighPass: sourceBand)
             referenceDetail += PictureStatistics.topOctaveRetention(rendition: encoded[position].luma, sourceHighPass: sourceBand)
-            sourceDetail += 1
             compared += 1
-            // How alike the two encodes' errors are: coding error follows the content, added noise does not.
-            // Whole-number terms summed as integers: the same sums a Double accumulation reaches exactly.
-            let sums = Self.errorProducts(source: source.luma, a: rendition.luma, b: encoded[position].luma)
-            cross += Double(sums.cross); renditionEnergy += Double(sums.a); referenceEnergy += Double(sums.b)
         }
-        guard compared > 0, sourceDetail > 0 else { return nil }
+        guard compared > 0 else { return nil }
         let n = Double(compared)
         return .init(referenceEncoder: "\(QualityReference.encoderName) \(QualityReference.preset)", bitrate: bitrate, askedBitrate: asked, rateFactor: rateFactor, keyframeQP: keyframeQP,
                      referencePsnrY: PSNRKernel.psnr(meanSquaredError: max(referenceError / n, 1e-6)),
