@@ -34,9 +34,11 @@ actor RankingCache {
     /// Something the list shows changed.
     func invalidate() { generation += 1 }
 
-    /// A heartbeat arrived: invalidates only when the farmer is not listed or announced something else.
+    /// A heartbeat arrived: invalidates when the farmer is not listed or announced something else, and whenever a
+    /// computation is in flight — it may have read the farmers before this heartbeat was stored, and `snapshot` is
+    /// then older than what that computation will say (a farmer it found stale would stay off the list after beating).
     func heartbeat(_ announcement: FarmerAnnouncement) {
-        if snapshot?.announcements[announcement.farmer] != announcement { generation += 1 }
+        if refreshing != nil || snapshot?.announcements[announcement.farmer] != announcement { generation += 1 }
     }
 
     /// The ranking to serve at `now`; `compute` builds a snapshot for a generation.
