@@ -52,7 +52,7 @@ final class WorkClock: @unchecked Sendable {
         configuration.misbehave = misbehave
         let service = FarmerService(configuration: configuration, logger: logger)
         let app = Application(router: service.router(), configuration: .init(address: .hostname("127.0.0.1", port: 0)), logger: logger)
-        return try await onOwnThreads { try await app.test(.live) { client in
+        return try await app.test(.live) { client in
             let port = try #require(client.port)
             return try await withCheckedThrowingContinuation { continuation in
                 // The challenge blocks on its calls: a thread of its own, off the pool the farmer's handlers run on.
@@ -65,7 +65,7 @@ final class WorkClock: @unchecked Sendable {
                     } catch { continuation.resume(throwing: error) }
                 }.start()
             }
-        } }
+        }
     }
 
     /// An honest farmer service claiming 30 frames/s, encoding for real, its data in `folder`.

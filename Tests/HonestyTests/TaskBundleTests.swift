@@ -123,7 +123,7 @@ import Wire
         defer { folder.remove() }
         let (service, _) = try InProcessChallengeTests.honestFarmer(in: folder)
         let app = Application(router: service.router(), configuration: .init(address: .hostname("127.0.0.1", port: 0)), logger: Self.logger)
-        try await onOwnThreads { try await app.test(.live) { client in
+        try await app.test(.live) { client in
             let port = try #require(client.port)
             let farmer = FarmerClient(baseURL: "http://127.0.0.1:\(port)", identity: SigningIdentity(), timeout: 120)
             let source = Fixtures.path("vertical-360x640.mp4")
@@ -146,7 +146,7 @@ import Wire
             // The receipt alone, and one rung fetched on its own, agree.
             #expect(try await farmer.submitSigned(task, sourceFile: source).envelope == envelope)
             #expect(try await farmer.output(of: task, height: 120, to: folder.path("alone.ts")).address == outputs[120]?.address)
-        } }
+        }
     }
 
     /// A farmer that answers the receipt alone (as before bundles): the dispatcher fetches each rung's output on its
@@ -158,7 +158,7 @@ import Wire
         configuration.bundlesAnswers = false
         let service = FarmerService(configuration: configuration, logger: Self.logger)
         let app = Application(router: service.router(), configuration: .init(address: .hostname("127.0.0.1", port: 0)), logger: Self.logger)
-        try await onOwnThreads { try await app.test(.live) { client in
+        try await app.test(.live) { client in
             let port = try #require(client.port)
             let farmer = FarmerClient(baseURL: "http://127.0.0.1:\(port)", identity: SigningIdentity(), timeout: 120)
             try await farmer.capabilities()
@@ -194,6 +194,6 @@ import Wire
             let summary = dispatcher.summary
             #expect(summary.accepted == 1 && summary.rejections.isEmpty, "\(summary.rejections)")
             #expect(summary.bytesDown == result.renditions.reduce(0) { $0 + $1.bytes } && summary.bytesDown > 1000)
-        } }
+        }
     }
 }

@@ -73,8 +73,7 @@ func withRegistry(store: any RegistryStore, clock: ManualClock, ttl: TimeInterva
     configuration.identity = identity
     let app = RegistryServer.application(store: store, address: try ListenAddress(parsing: "127.0.0.1:0"),
                                          configuration: configuration, logger: testLogger)
-    // Live: on threads of their own, so tests holding the shared pool cannot starve the server (`OwnThreadsExecutor`).
-    try await onOwnThreads { try await app.test(setup) { client in try await body(client) } }
+    try await app.test(setup) { client in try await body(client) }
 }
 
 extension TestClientProtocol {
